@@ -1,0 +1,96 @@
+// The txn log: segments of framed LogRecords, group-committed by a writer thread.
+//
+// Files: <dir>/log.<first zxid, 16 hex digits>. Each segment starts with a 16-byte header
+// ("QFSLOG01" + 8 reserved bytes) followed by frames (see file_util.h). A segment is
+// preallocated with zeros so that appends never extend the file (fast fdatasync, and ENOSPC can
+// only happen when a new segment is created). A zero length word marks the end of the data.
+//
+// Recovery (Open): segments are read in order. A frame that is incomplete or fails its checksum
+// is a torn tail only if it is in the last segment and no valid frame follows it there: then the
+// segment is truncated at that offset (logged at WARN). Anything else is corruption: Open fails
+// with kCorruption naming the file and offset. zxids must increase strictly across the log.
+//
+// Durability: Append only queues; the writer thread writes a batch with one write() and one
+// fdatasync(), then reports the highest durable zxid through Options::on_durable. A failed
+// write or fdatasync of an existing segment is fatal (QFS_FATAL). Running out of space while
+// creating a new segment is not: the partial segment is removed, the queued entries are
+// dropped and reported through Options::on_failed, and later Appends retry segment creation.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "consensus/util/result.h"
+
+namespace qfs::storage {
+
+struct LogEntry {
+  uint64_t zxid = 0;
+  std::string payload;
+};
+
+class TxnLog {
+ public:
+  struct Options {
+    std::string dir;
+    uint64_t segment_bytes = 64ull << 20;  // roll to a new segment past this size
+    // Called on the writer thread after fdatasync with the highest zxid now durable.
+    std::function<void(uint64_t durable_zxid)> on_durable;
+    // Called on the writer thread when queued entries could not be written (disk full).
+    // `first_failed_zxid` and every later queued entry were dropped; nothing of them is on disk.
+    std::function<void(uint64_t first_failed_zxid, const Status& why)> on_failed;
+    bool sync = true;  // false only for benchmarks of apply cost
+  };
+
+  // Opens (creating if needed) the log in options.dir, recovering as described above, and
+  // calls `replay` for every entry with zxid > after_zxid, in order. Starts the writer thread.
+  static Result<std::unique_ptr<TxnLog>> Open(
+      const Options& options, uint64_t after_zxid,
+      const std::function<void(const LogEntry&)>& replay);
+
+  ~TxnLog();  // Close()
+
+  // Queues an entry; zxid must be greater than every zxid appended before.
+  // Returns kNoSpace/kUnavailable without queuing while the log cannot accept writes.
+  Status Append(LogEntry entry);
+  // Blocks until every queued entry is durable (or failed). For tests and shutdown.
+  void Flush();
+  // Flushes and stops the writer thread. Idempotent.
+  void Close();
+
+  // Last zxid durable on disk (0 if none).
+  uint64_t durable_zxid() const;
+  // Last zxid appended (queued or durable).
+  uint64_t last_zxid() const;
+
+  // Removes whole segments whose every entry is <= zxid, keeping the segment that contains
+  // zxid + 1 and later ones. Never removes the active segment.
+  Status PurgeUpTo(uint64_t zxid);
+  // Drops every entry with zxid > `zxid` (ZAB TRUNC). Requires no queued entries.
+  Status TruncateAfter(uint64_t zxid);
+
+  struct Stats {
+    uint64_t fsyncs = 0;
+    uint64_t entries = 0;
+    uint64_t bytes = 0;
+    uint64_t last_fsync_us = 0;
+    uint64_t max_fsync_us = 0;
+    uint64_t segments = 0;
+    uint64_t disk_bytes = 0;  // sum of segment file sizes
+  };
+  Stats stats() const;
+
+ private:
+  explicit TxnLog(Options o);
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qfs::storage
