@@ -1,7 +1,9 @@
 // Small POSIX helpers shared by the log, snapshots and epoch files.
 #pragma once
 
+#include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "consensus/util/result.h"
@@ -14,8 +16,10 @@ Status EnsureDir(const std::string& dir);
 Status FsyncDir(const std::string& dir);
 // Writes `data` to dir/name atomically: temp file, write, fsync, rename, fsync dir.
 Status WriteFileAtomic(const std::string& dir, const std::string& name, const std::string& data);
+// kNotFound if the file does not exist.
 Result<std::string> ReadFile(const std::string& path);
-// Names (not paths) of the entries of `dir` that start with `prefix`, sorted.
+// Names (not paths) of the entries of `dir` that start with `prefix`, sorted. kNotFound if `dir`
+// does not exist.
 Result<std::vector<std::string>> ListDir(const std::string& dir, const std::string& prefix);
 // Loops until every byte is written; returns the errno-based status on failure.
 Status WriteAll(int fd, const void* data, size_t n, const std::string& what);

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "consensus/util/result.h"
@@ -34,6 +36,7 @@ class SnapshotWriter {
   uint64_t records_ = 0, bytes_ = 0;
   uint32_t body_crc_ = 0;
   bool finished_ = false;
+  bool failed_ = false;  // a write failed; the file can never be finished
 };
 
 class SnapshotReader {

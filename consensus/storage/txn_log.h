@@ -8,7 +8,8 @@
 // Recovery (Open): segments are read in order. A frame that is incomplete or fails its checksum
 // is a torn tail only if it is in the last segment and no valid frame follows it there: then the
 // segment is truncated at that offset (logged at WARN). Anything else is corruption: Open fails
-// with kCorruption naming the file and offset. zxids must increase strictly across the log.
+// with kCorruption naming the file and offset. A zero length word (end of data) followed by valid
+// records is refused the same way. zxids must increase strictly across the log.
 //
 // Durability: Append only queues; the writer thread writes a batch with one write() and one
 // fdatasync(), then reports the highest durable zxid through Options::on_durable. A failed
@@ -45,20 +46,22 @@ class TxnLog {
     std::function<void(uint64_t durable_zxid)> on_durable;
     // Called on the writer thread when queued entries could not be written (disk full).
     // `first_failed_zxid` and every later queued entry were dropped; nothing of them is on disk.
+    // Dropped entries do not count as appended: last_zxid() falls back to durable_zxid().
     std::function<void(uint64_t first_failed_zxid, const Status& why)> on_failed;
     bool sync = true;  // false only for benchmarks of apply cost
   };
 
   // Opens (creating if needed) the log in options.dir, recovering as described above, and
   // calls `replay` for every entry with zxid > after_zxid, in order. Starts the writer thread.
-  static Result<std::unique_ptr<TxnLog>> Open(
-      const Options& options, uint64_t after_zxid,
-      const std::function<void(const LogEntry&)>& replay);
+  static Result<std::unique_ptr<TxnLog>> Open(const Options& options, uint64_t after_zxid,
+                                              const std::function<void(const LogEntry&)>& replay);
 
   ~TxnLog();  // Close()
 
   // Queues an entry; zxid must be greater than every zxid appended before.
-  // Returns kNoSpace/kUnavailable without queuing while the log cannot accept writes.
+  // Returns kNoSpace/kUnavailable without queuing while the log cannot accept writes. While the
+  // disk is full, an Append at least 100 ms after the previous attempt retries creating the
+  // segment on the caller's thread and is queued if that succeeds.
   Status Append(LogEntry entry);
   // Blocks until every queued entry is durable (or failed). For tests and shutdown.
   void Flush();

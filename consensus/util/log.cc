@@ -1,5 +1,6 @@
 #include "consensus/util/log.h"
 
+#include <pthread.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -8,21 +9,30 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <mutex>
 
 #include "consensus/util/result.h"
 
 namespace qfs {
 namespace {
 std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
-std::mutex g_mu;
+pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+
+// A forked child (snapshot writer) may inherit the lock held by another thread: start it fresh.
+void ResetLockInChild() {
+  pthread_mutex_init(&g_mu, nullptr);
+}
+[[maybe_unused]] const int g_atfork = pthread_atfork(nullptr, nullptr, ResetLockInChild);
 
 const char* LevelName(LogLevel l) {
   switch (l) {
-    case LogLevel::kDebug: return "DEBUG";
-    case LogLevel::kInfo: return "INFO ";
-    case LogLevel::kWarn: return "WARN ";
-    case LogLevel::kError: return "ERROR";
+    case LogLevel::kDebug:
+      return "DEBUG";
+    case LogLevel::kInfo:
+      return "INFO ";
+    case LogLevel::kWarn:
+      return "WARN ";
+    case LogLevel::kError:
+      return "ERROR";
   }
   return "?";
 }
@@ -42,14 +52,19 @@ void VLog(LogLevel level, const char* file, int line, const char* fmt, va_list a
                    static_cast<int>(tv.tv_usec / 1000), LevelName(level), base, line, msg);
   if (n < 0) return;
   if (n >= static_cast<int>(sizeof line_buf)) n = sizeof line_buf - 1;
-  std::lock_guard<std::mutex> lock(g_mu);
+  pthread_mutex_lock(&g_mu);
   ssize_t ignored = write(STDERR_FILENO, line_buf, static_cast<size_t>(n));
   (void)ignored;
+  pthread_mutex_unlock(&g_mu);
 }
 }  // namespace
 
-void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level)); }
-LogLevel GetLogLevel() { return static_cast<LogLevel>(g_level.load(std::memory_order_relaxed)); }
+void SetLogLevel(LogLevel level) {
+  g_level.store(static_cast<int>(level));
+}
+LogLevel GetLogLevel() {
+  return static_cast<LogLevel>(g_level.load(std::memory_order_relaxed));
+}
 
 bool ParseLogLevel(const char* name, LogLevel* out) {
   struct {
@@ -100,8 +115,8 @@ void CheckFailed(const char* file, int line, const char* cond) {
 }
 
 std::string Status::ToString() const {
-  static const char* names[] = {"OK",          "InvalidArgument", "NotFound", "Corruption",
-                                "IoError",     "NoSpace",         "Unavailable", "Internal"};
+  static const char* names[] = {"OK",      "InvalidArgument", "NotFound",    "Corruption",
+                                "IoError", "NoSpace",         "Unavailable", "Internal"};
   if (ok()) return "OK";
   return std::string(names[static_cast<int>(code_)]) + ": " + msg_;
 }

@@ -25,10 +25,10 @@ void RawStderr(const char* msg);
 
 }  // namespace qfs
 
-#define QLOG_DEBUG(...)                                                                 \
-  do {                                                                                  \
-    if (::qfs::GetLogLevel() <= ::qfs::LogLevel::kDebug)                                \
-      ::qfs::LogPrintf(::qfs::LogLevel::kDebug, __FILE__, __LINE__, __VA_ARGS__);       \
+#define QLOG_DEBUG(...)                                                           \
+  do {                                                                            \
+    if (::qfs::GetLogLevel() <= ::qfs::LogLevel::kDebug)                          \
+      ::qfs::LogPrintf(::qfs::LogLevel::kDebug, __FILE__, __LINE__, __VA_ARGS__); \
   } while (0)
 #define QLOG_INFO(...) ::qfs::LogPrintf(::qfs::LogLevel::kInfo, __FILE__, __LINE__, __VA_ARGS__)
 #define QLOG_WARN(...) ::qfs::LogPrintf(::qfs::LogLevel::kWarn, __FILE__, __LINE__, __VA_ARGS__)

@@ -1,4 +1,5 @@
-// Errors at module boundaries are values: Status for "ok or why not", Result<T> for "a T or why not".
+// Errors at module boundaries are values: Status for "ok or why not", Result<T> for "a T or why
+// not".
 #pragma once
 
 #include <cassert>
@@ -35,13 +36,27 @@ class Status {
   std::string msg_;
 };
 
-inline Status InvalidArgument(std::string m) { return {Code::kInvalidArgument, std::move(m)}; }
-inline Status NotFound(std::string m) { return {Code::kNotFound, std::move(m)}; }
-inline Status Corruption(std::string m) { return {Code::kCorruption, std::move(m)}; }
-inline Status IoError(std::string m) { return {Code::kIoError, std::move(m)}; }
-inline Status NoSpace(std::string m) { return {Code::kNoSpace, std::move(m)}; }
-inline Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
-inline Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
+inline Status InvalidArgument(std::string m) {
+  return {Code::kInvalidArgument, std::move(m)};
+}
+inline Status NotFound(std::string m) {
+  return {Code::kNotFound, std::move(m)};
+}
+inline Status Corruption(std::string m) {
+  return {Code::kCorruption, std::move(m)};
+}
+inline Status IoError(std::string m) {
+  return {Code::kIoError, std::move(m)};
+}
+inline Status NoSpace(std::string m) {
+  return {Code::kNoSpace, std::move(m)};
+}
+inline Status Unavailable(std::string m) {
+  return {Code::kUnavailable, std::move(m)};
+}
+inline Status Internal(std::string m) {
+  return {Code::kInternal, std::move(m)};
+}
 
 // Builds a kIoError (or kNoSpace for ENOSPC) from an errno value.
 Status ErrnoStatus(const std::string& what, int err);
@@ -73,16 +88,16 @@ class Result {
 
 }  // namespace qfs
 
-#define QFS_RETURN_IF_ERROR(expr)         \
-  do {                                    \
-    ::qfs::Status _st = (expr);           \
-    if (!_st.ok()) return _st;            \
+#define QFS_RETURN_IF_ERROR(expr) \
+  do {                            \
+    ::qfs::Status _st = (expr);   \
+    if (!_st.ok()) return _st;    \
   } while (0)
 
 // Invariants stay on in release builds.
-#define QFS_CHECK(cond)                                                  \
-  do {                                                                   \
-    if (!(cond)) ::qfs::CheckFailed(__FILE__, __LINE__, #cond);          \
+#define QFS_CHECK(cond)                                         \
+  do {                                                          \
+    if (!(cond)) ::qfs::CheckFailed(__FILE__, __LINE__, #cond); \
   } while (0)
 
 namespace qfs {
