@@ -1,1 +1,455 @@
-// placeholder: being written
+// The leader's prepare step, modelled on ZooKeeper's PrepRequestProcessor: every check runs
+// against the tree as it will be once all earlier prepared txns are applied. That future state is
+// kept as one record per touched path (like ZooKeeper's ChangeRecord), tagged with the zxid of
+// the last txn that changed it. A request builds its changes in a private overlay first, so a
+// failing op (or multi) leaves the pending view untouched.
+#include "daemon/tree/prepare.h"
+
+#include <cstdio>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "consensus/util/result.h"
+
+namespace qfs::tree {
+namespace {
+
+struct NodeRec {
+  bool exists = false;
+  Stat stat;  // num_children included
+  std::vector<Acl> acl;
+  Kind kind = Kind::kUnset;
+  int64_t zxid = -1;  // the txn that last changed the node; -1 = read from the tree
+};
+
+struct SessionRec {
+  bool live = false;
+  int64_t zxid = -1;
+};
+
+using NodeMap = std::map<std::string, NodeRec, std::less<>>;
+using SessionMap = std::map<int64_t, SessionRec>;
+
+// ZooKeeper's checkAndIncVersion: -1 means "any"; the next version never becomes -1 (so it stays
+// checkable, ZOOKEEPER-4743) and wraps like a Java int.
+int32_t NextVersion(int32_t v) {
+  const auto next = static_cast<int32_t>(static_cast<uint32_t>(v) + 1u);
+  return next == -1 ? 0 : next;
+}
+bool VersionMatches(int32_t current, int32_t expected) {
+  return expected == -1 || expected == current;
+}
+int32_t WrapInc(int32_t v) {
+  return static_cast<int32_t>(static_cast<uint32_t>(v) + 1u);
+}
+
+// The nodes ZooKeeper refuses to delete (DataTree.isSpecialPath).
+bool IsSpecialPath(std::string_view p) {
+  return p == "/" || p == "/zookeeper" || p == "/zookeeper/quota" || p == "/zookeeper/config";
+}
+
+bool ValidMode(CreateMode m) {
+  const auto v = static_cast<int32_t>(m);
+  return v >= 0 && v <= static_cast<int32_t>(CreateMode::kPersistentSequentialWithTtl);
+}
+
+void ToProto(const std::vector<Acl>& in, google::protobuf::RepeatedPtrField<txn::Acl>* out) {
+  for (const Acl& a : in) {
+    txn::Acl* p = out->Add();
+    p->set_perms(a.perms);
+    p->set_scheme(a.id.scheme);
+    p->set_id(a.id.id);
+  }
+}
+
+}  // namespace
+
+struct Preparer::Impl {
+  const DataTree& tree;
+  NodeMap nodes;
+  SessionMap sessions;
+  explicit Impl(const DataTree& t) : tree(t) {}
+};
+
+namespace {
+
+// The view one request is prepared against: its own changes, then the pending ones, then the tree.
+class View {
+ public:
+  View(const DataTree& tree, const NodeMap& pending, const SessionMap& pending_sessions,
+       int64_t zxid, int64_t time_ms)
+      : tree_(tree),
+        pending_(pending),
+        pending_sessions_(pending_sessions),
+        zxid_(zxid),
+        time_ms_(time_ms) {}
+
+  // The node's current record, or nullptr if it does not exist.
+  const NodeRec* Get(std::string_view path) {
+    if (auto it = local_.find(path); it != local_.end()) {
+      return it->second.exists ? &it->second : nullptr;
+    }
+    if (auto it = pending_.find(path); it != pending_.end()) {
+      return it->second.exists ? &it->second : nullptr;
+    }
+    if (auto it = tree_cache_.find(path); it != tree_cache_.end()) return &it->second;
+    NodeMeta meta;
+    if (!tree_.GetMeta(path, &meta)) return nullptr;
+    NodeRec rec{true, meta.stat, std::move(meta.acl), meta.kind, -1};
+    return &tree_cache_.emplace(std::string(path), std::move(rec)).first->second;
+  }
+  void Put(std::string_view path, NodeRec rec) {
+    rec.zxid = zxid_;
+    local_[std::string(path)] = std::move(rec);
+  }
+
+  bool SessionLive(int64_t id) const {
+    if (auto it = local_sessions_.find(id); it != local_sessions_.end()) return it->second.live;
+    if (auto it = pending_sessions_.find(id); it != pending_sessions_.end()) return it->second.live;
+    return tree_.sessions().count(id) > 0;
+  }
+  void PutSession(int64_t id, bool live) { local_sessions_[id] = SessionRec{live, zxid_}; }
+
+  // The session's ephemerals as they will be: the tree's, minus pending deletes, plus pending
+  // creates.
+  std::set<std::string> Ephemerals(int64_t session) const {
+    std::set<std::string> out;
+    for (std::string& p : tree_.GetEphemerals(session, "/")) out.insert(std::move(p));
+    for (const NodeMap* m : {&pending_, &local_}) {
+      for (const auto& [path, rec] : *m) {
+        if (rec.exists && rec.stat.ephemeral_owner == session) {
+          out.insert(path);
+        } else {
+          out.erase(path);  // deleted, or recreated by someone else
+        }
+      }
+    }
+    return out;
+  }
+
+  int64_t zxid() const { return zxid_; }
+  int64_t time_ms() const { return time_ms_; }
+  const DataTree& tree() const { return tree_; }
+
+  void CommitTo(NodeMap* nodes, SessionMap* sessions) {
+    for (auto& [path, rec] : local_) (*nodes)[path] = std::move(rec);
+    for (auto& [id, rec] : local_sessions_) (*sessions)[id] = rec;
+  }
+
+ private:
+  const DataTree& tree_;
+  const NodeMap& pending_;
+  const SessionMap& pending_sessions_;
+  const int64_t zxid_;
+  const int64_t time_ms_;
+  NodeMap local_;
+  SessionMap local_sessions_;
+  NodeMap tree_cache_;
+};
+
+// Mirrors ZooKeeper's checks and their order (pRequest2TxnCreate). Differences: the path is fully
+// validated first (ZooKeeper's client does that before sending), and the data size limit
+// (jute.maxbuffer, a connection-level check in ZooKeeper) comes right after.
+Err PrepareCreate(View& v, const Request& req, const Op& op, txn::CreateTxn* out) {
+  if (!ValidMode(op.mode)) return Err::kBadArguments;  // CreateMode.fromFlag
+  // EphemeralType.validateTTL: TTL modes need 0 < ttl <= max; ttl_ms 0 stands for "no ttl" (the
+  // -1 of a plain create), so only a positive ttl is rejected on other modes.
+  if (IsTtl(op.mode)) {
+    if (op.ttl_ms <= 0 || op.ttl_ms > kMaxTtlMs) return Err::kBadArguments;
+  } else if (op.ttl_ms > 0) {
+    return Err::kBadArguments;
+  }
+  // An ephemeral needs a live session (checkGlobalSession); otherwise it could never be removed.
+  if (IsEphemeral(op.mode) && (!IsSessionOwner(req.session_id) || !v.SessionLive(req.session_id))) {
+    return Err::kSessionExpired;
+  }
+  const bool sequential = IsSequential(op.mode);
+  if (ValidatePath(op.path, sequential) != Err::kOk) return Err::kBadArguments;
+  if (op.data.size() > v.tree().options().max_data_bytes) return Err::kBadArguments;
+  if (static_cast<uint8_t>(op.kind) > static_cast<uint8_t>(Kind::kDirectory)) {
+    return Err::kBadArguments;
+  }
+  std::vector<Acl> acl;
+  if (Err e = FixupAcl(op.acl, req.auth, &acl); e != Err::kOk) return e;
+
+  // The parent is everything before the last '/'; for "/" and "/x" that is the root.
+  const size_t slash = op.path.rfind('/');
+  const std::string parent_path = slash == 0 ? "/" : op.path.substr(0, slash);
+  const NodeRec* parent = v.Get(parent_path);
+  if (parent == nullptr) return Err::kNoNode;
+  if (!AclAllows(parent->acl, perm::kCreate, req.auth)) return Err::kNoAuth;
+
+  std::string path = op.path;
+  if (sequential) {
+    char suffix[16];
+    std::snprintf(suffix, sizeof(suffix), "%010d", parent->stat.cversion);
+    path += suffix;
+  }
+  if (v.Get(path) != nullptr) return Err::kNodeExists;
+  // Only a session-owned parent refuses children; containers and TTL nodes take them.
+  if (IsSessionOwner(parent->stat.ephemeral_owner)) return Err::kNoChildrenForEphemerals;
+
+  int64_t owner = 0;
+  if (op.mode == CreateMode::kContainer) {
+    owner = kContainerOwner;
+  } else if (IsTtl(op.mode)) {
+    owner = TtlOwner(op.ttl_ms);
+  } else if (IsEphemeral(op.mode)) {
+    owner = req.session_id;
+  }
+
+  NodeRec new_parent = *parent;
+  new_parent.stat.num_children++;
+  new_parent.stat.cversion = WrapInc(parent->stat.cversion);
+  new_parent.stat.pzxid = v.zxid();
+
+  out->set_path(path);
+  out->set_data(op.data);
+  ToProto(acl, out->mutable_acl());
+  out->set_ephemeral_owner(owner);
+  out->set_parent_cversion(new_parent.stat.cversion);
+  out->set_kind(static_cast<uint32_t>(op.kind));
+
+  NodeRec node;
+  node.exists = true;
+  node.stat.czxid = node.stat.mzxid = node.stat.pzxid = v.zxid();
+  node.stat.ctime = node.stat.mtime = v.time_ms();
+  node.stat.ephemeral_owner = owner;
+  node.stat.data_length = static_cast<int32_t>(op.data.size());
+  node.acl = std::move(acl);
+  node.kind = op.kind;
+  v.Put(parent_path, std::move(new_parent));
+  v.Put(path, std::move(node));
+  return Err::kOk;
+}
+
+// Removes `path` (known to exist under an existing parent) from the view.
+void RemoveNode(View& v, const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string parent_path = slash == 0 ? "/" : path.substr(0, slash);
+  const NodeRec* parent = v.Get(parent_path);
+  QFS_CHECK(parent != nullptr);
+  NodeRec new_parent = *parent;
+  new_parent.stat.num_children--;
+  new_parent.stat.pzxid = v.zxid();  // a delete moves pzxid but not cversion, as in ZooKeeper
+  v.Put(parent_path, std::move(new_parent));
+  v.Put(path, NodeRec{});
+}
+
+// ZooKeeper checks: special paths, parent, DELETE on the parent, node, version, children. The path
+// is validated too (ZooKeeper's client does it; the tree's reads require valid paths).
+Err PrepareDelete(View& v, const Request& req, const Op& op, txn::DeleteTxn* out) {
+  if (ValidatePath(op.path) != Err::kOk || IsSpecialPath(op.path)) return Err::kBadArguments;
+  const NodeRec* parent = v.Get(ParentPath(op.path));
+  if (parent == nullptr) return Err::kNoNode;
+  if (!AclAllows(parent->acl, perm::kDelete, req.auth)) return Err::kNoAuth;
+  const NodeRec* node = v.Get(op.path);
+  if (node == nullptr) return Err::kNoNode;
+  if (!VersionMatches(node->stat.version, op.version)) return Err::kBadVersion;
+  if (node->stat.num_children > 0) return Err::kNotEmpty;
+  out->set_path(op.path);
+  RemoveNode(v, op.path);
+  return Err::kOk;
+}
+
+// The reaper's request: no permission check. ZooKeeper only refuses session ephemerals (with
+// BADVERSION); we also refuse plain persistent nodes and nodes no longer expired, since a node
+// may have been replaced or touched after the reaper picked it.
+Err PrepareDeleteContainer(View& v, const Op& op, txn::DeleteTxn* out) {
+  if (ValidatePath(op.path) != Err::kOk || IsSpecialPath(op.path)) return Err::kBadArguments;
+  const NodeRec* node = v.Get(op.path);
+  if (node == nullptr) return Err::kNoNode;
+  if (node->stat.num_children > 0) return Err::kNotEmpty;
+  const int64_t owner = node->stat.ephemeral_owner;
+  if (owner == kContainerOwner) {
+    if (node->stat.cversion <= 0) return Err::kBadVersion;  // never had children
+  } else if (IsTtlOwner(owner)) {
+    if (node->stat.mtime + TtlOf(owner) >= v.time_ms()) return Err::kBadVersion;  // not expired
+  } else {
+    return Err::kBadVersion;
+  }
+  out->set_path(op.path);
+  RemoveNode(v, op.path);
+  return Err::kOk;
+}
+
+// ZooKeeper order: path, node, WRITE, (quota / size), version.
+Err PrepareSetData(View& v, const Request& req, const Op& op, txn::SetDataTxn* out) {
+  if (ValidatePath(op.path) != Err::kOk) return Err::kBadArguments;
+  if (op.data.size() > v.tree().options().max_data_bytes) return Err::kBadArguments;
+  const NodeRec* node = v.Get(op.path);
+  if (node == nullptr) return Err::kNoNode;
+  if (!AclAllows(node->acl, perm::kWrite, req.auth)) return Err::kNoAuth;
+  if (!VersionMatches(node->stat.version, op.version)) return Err::kBadVersion;
+  NodeRec rec = *node;
+  rec.stat.version = NextVersion(node->stat.version);
+  rec.stat.mtime = v.time_ms();
+  rec.stat.mzxid = v.zxid();
+  rec.stat.data_length = static_cast<int32_t>(op.data.size());
+  out->set_path(op.path);
+  out->set_data(op.data);
+  out->set_version(rec.stat.version);
+  v.Put(op.path, std::move(rec));
+  return Err::kOk;
+}
+
+// ZooKeeper order: path, ACL fixup, node, ADMIN, aversion.
+Err PrepareSetAcl(View& v, const Request& req, const Op& op, txn::SetAclTxn* out) {
+  if (ValidatePath(op.path) != Err::kOk) return Err::kBadArguments;
+  std::vector<Acl> acl;
+  if (Err e = FixupAcl(op.acl, req.auth, &acl); e != Err::kOk) return e;
+  const NodeRec* node = v.Get(op.path);
+  if (node == nullptr) return Err::kNoNode;
+  if (!AclAllows(node->acl, perm::kAdmin, req.auth)) return Err::kNoAuth;
+  if (!VersionMatches(node->stat.aversion, op.version)) return Err::kBadVersion;
+  NodeRec rec = *node;
+  rec.stat.aversion = NextVersion(node->stat.aversion);
+  rec.acl = acl;
+  out->set_path(op.path);
+  ToProto(acl, out->mutable_acl());
+  out->set_aversion(rec.stat.aversion);
+  v.Put(op.path, std::move(rec));
+  return Err::kOk;
+}
+
+// ZooKeeper order: path, node, READ, version. Changes nothing.
+Err PrepareCheck(View& v, const Request& req, const Op& op, txn::CheckTxn* out) {
+  if (ValidatePath(op.path) != Err::kOk) return Err::kBadArguments;
+  const NodeRec* node = v.Get(op.path);
+  if (node == nullptr) return Err::kNoNode;
+  if (!AclAllows(node->acl, perm::kRead, req.auth)) return Err::kNoAuth;
+  if (!VersionMatches(node->stat.version, op.version)) return Err::kBadVersion;
+  out->set_path(op.path);
+  out->set_version(node->stat.version);
+  return Err::kOk;
+}
+
+Err PrepareSingle(View& v, const Request& req, const Op& op, txn::Txn* t) {
+  switch (op.type) {
+    case OpType::kCreate:
+      return PrepareCreate(v, req, op, t->mutable_create());
+    case OpType::kDelete:
+      return PrepareDelete(v, req, op, t->mutable_delete_());
+    case OpType::kSetData:
+      return PrepareSetData(v, req, op, t->mutable_set_data());
+    case OpType::kSetAcl:
+      return PrepareSetAcl(v, req, op, t->mutable_set_acl());
+    case OpType::kDeleteContainer:
+      return PrepareDeleteContainer(v, op, t->mutable_delete_());
+    case OpType::kCheck:
+      return Err::kUnimplemented;  // only inside a multi, as ZooKeeper 3.9
+  }
+  return Err::kUnimplemented;
+}
+
+Err PrepareMultiOp(View& v, const Request& req, const Op& op, txn::MultiOp* m) {
+  switch (op.type) {
+    case OpType::kCreate:
+      return PrepareCreate(v, req, op, m->mutable_create());
+    case OpType::kDelete:
+      return PrepareDelete(v, req, op, m->mutable_delete_());
+    case OpType::kSetData:
+      return PrepareSetData(v, req, op, m->mutable_set_data());
+    case OpType::kCheck:
+      return PrepareCheck(v, req, op, m->mutable_check());
+    case OpType::kSetAcl:
+    case OpType::kDeleteContainer:
+      return Err::kUnimplemented;  // not multi ops
+  }
+  return Err::kUnimplemented;
+}
+
+}  // namespace
+
+Preparer::Preparer(const DataTree& tree) : impl_(std::make_unique<Impl>(tree)) {}
+Preparer::~Preparer() = default;
+
+Prepared Preparer::Prepare(const Request& req, int64_t zxid, int64_t time_ms) {
+  Prepared result;
+  View v(impl_->tree, impl_->nodes, impl_->sessions, zxid, time_ms);
+  txn::Txn t;
+  t.set_zxid(zxid);
+  t.set_time_ms(time_ms);
+  t.set_session_id(req.session_id);
+  t.set_cxid(req.cxid);
+
+  Err err = Err::kOk;
+  switch (req.type) {
+    case RequestType::kOp:
+      err = req.ops.size() == 1 ? PrepareSingle(v, req, req.ops[0], &t) : Err::kBadArguments;
+      break;
+    case RequestType::kMulti: {
+      txn::MultiTxn* multi = t.mutable_multi();
+      size_t failed = req.ops.size();
+      for (size_t i = 0; i < req.ops.size(); ++i) {
+        err = PrepareMultiOp(v, req, req.ops[i], multi->add_ops());
+        if (err != Err::kOk) {
+          failed = i;
+          break;
+        }
+      }
+      if (err != Err::kOk) {
+        // As ZooKeeper reports a failed multi: OK before the failing op, RUNTIMEINCONSISTENCY
+        // after.
+        for (size_t i = 0; i < req.ops.size(); ++i) {
+          OpResult r;
+          r.type = req.ops[i].type;
+          r.err = i < failed ? Err::kOk : i == failed ? err : Err::kRuntimeInconsistency;
+          result.multi_results.push_back(std::move(r));
+        }
+      }
+      break;
+    }
+    case RequestType::kCreateSession:
+      // ZooKeeper's leader allocates unique ids and does not check; here a reused live id is
+      // refused, and ids that look like container / TTL owners are malformed.
+      if (!IsSessionOwner(req.session_id) || req.session_timeout_ms <= 0) {
+        err = Err::kBadArguments;
+      } else if (v.SessionLive(req.session_id)) {
+        err = Err::kSessionExpired;
+      } else {
+        t.mutable_create_session()->set_timeout_ms(req.session_timeout_ms);
+        v.PutSession(req.session_id, true);
+      }
+      break;
+    case RequestType::kCloseSession:
+      if (!v.SessionLive(req.session_id)) {
+        err = Err::kSessionExpired;
+      } else {
+        txn::CloseSessionTxn* c = t.mutable_close_session();
+        for (const std::string& path : v.Ephemerals(req.session_id)) {
+          c->add_paths_to_delete(path);
+          RemoveNode(v, path);
+        }
+        v.PutSession(req.session_id, false);
+      }
+      break;
+  }
+
+  result.err = err;
+  if (err == Err::kOk) {
+    v.CommitTo(&impl_->nodes, &impl_->sessions);
+    result.txn = std::move(t);
+  }
+  return result;
+}
+
+void Preparer::Applied(int64_t zxid) {
+  std::erase_if(impl_->nodes, [zxid](const auto& kv) { return kv.second.zxid <= zxid; });
+  std::erase_if(impl_->sessions, [zxid](const auto& kv) { return kv.second.zxid <= zxid; });
+}
+
+void Preparer::Reset() {
+  impl_->nodes.clear();
+  impl_->sessions.clear();
+}
+
+size_t Preparer::pending_count() const {
+  return impl_->nodes.size() + impl_->sessions.size();
+}
+
+}  // namespace qfs::tree

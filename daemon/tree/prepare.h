@@ -16,7 +16,7 @@
 namespace qfs::tree {
 
 struct Prepared {
-  Err err = Err::kOk;            // kOk: `txn` is set
+  Err err = Err::kOk;  // kOk: `txn` is set
   std::optional<txn::Txn> txn;
   // For a multi that failed: one result per op, as ZooKeeper reports them (kOk for the ops before
   // the failing one, its error, then kRuntimeInconsistency for the rest).

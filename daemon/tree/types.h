@@ -98,18 +98,26 @@ bool IsTtl(CreateMode m);
 // ephemeralOwner encodings for containers and TTL nodes, as ZooKeeper's EphemeralType.
 inline constexpr int64_t kContainerOwner = INT64_MIN;  // 0x8000000000000000
 inline constexpr uint64_t kTtlMask = 0xff00000000000000ull;
-inline constexpr int64_t kMaxTtlMs = 0xffffffffffll;   // 40 bits
-inline int64_t TtlOwner(int64_t ttl_ms) { return static_cast<int64_t>(kTtlMask | static_cast<uint64_t>(ttl_ms)); }
-inline bool IsTtlOwner(int64_t owner) { return (static_cast<uint64_t>(owner) & kTtlMask) == kTtlMask && owner != -1; }
-inline int64_t TtlOf(int64_t owner) { return static_cast<int64_t>(static_cast<uint64_t>(owner) & ~kTtlMask); }
+inline constexpr int64_t kMaxTtlMs = 0xffffffffffll;  // 40 bits
+inline int64_t TtlOwner(int64_t ttl_ms) {
+  return static_cast<int64_t>(kTtlMask | static_cast<uint64_t>(ttl_ms));
+}
+inline bool IsTtlOwner(int64_t owner) {
+  return (static_cast<uint64_t>(owner) & kTtlMask) == kTtlMask && owner != -1;
+}
+inline int64_t TtlOf(int64_t owner) {
+  return static_cast<int64_t>(static_cast<uint64_t>(owner) & ~kTtlMask);
+}
 // A real session owns the node (not a container or TTL marker).
-inline bool IsSessionOwner(int64_t owner) { return owner != 0 && owner != kContainerOwner && !IsTtlOwner(owner); }
+inline bool IsSessionOwner(int64_t owner) {
+  return owner != 0 && owner != kContainerOwner && !IsTtlOwner(owner);
+}
 
 // The kind a node shows through the FUSE view; invisible to network clients.
 enum class Kind : uint8_t { kUnset = 0, kFile = 1, kDirectory = 2 };
 
 enum class OpType : uint8_t {
-  kCreate,           // create / create2 / createContainer / createTTL
+  kCreate,  // create / create2 / createContainer / createTTL
   kDelete,
   kSetData,
   kSetAcl,
@@ -134,7 +142,7 @@ struct Request {
   RequestType type = RequestType::kOp;
   int64_t session_id = 0;
   int32_t cxid = 0;
-  std::vector<Op> ops;      // one for kOp; the ops of a multi
+  std::vector<Op> ops;             // one for kOp; the ops of a multi
   int32_t session_timeout_ms = 0;  // kCreateSession
   // Identities the session has authenticated as, including ("ip", "<address>").
   // ("super", ...) grants every permission.

@@ -1,0 +1,2 @@
+qfs_test(tree_test ${CMAKE_CURRENT_LIST_DIR}/tree_test.cc)
+target_link_libraries(tree_test PRIVATE qfs_tree)
