@@ -1,0 +1,48 @@
+// quorumfsd's configuration: a zoo.cfg-style file of `key=value` lines. Keys that mean the same as
+// in ZooKeeper use ZooKeeper's names. Every key is documented in README.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "consensus/util/log.h"
+#include "consensus/util/result.h"
+
+namespace qfs {
+
+struct Config {
+  std::string data_dir;                      // dataDir: snapshots and epoch files
+  std::string data_log_dir;                  // dataLogDir: txn log segments (default: dataDir)
+  int tick_time_ms = 2000;                   // tickTime
+  int init_limit = 10;                       // initLimit (ticks), used by the ensemble
+  int sync_limit = 5;                        // syncLimit (ticks), used by the ensemble
+  int client_port = 2181;                    // clientPort
+  std::string client_address = "127.0.0.1";  // clientPortAddress
+  int max_client_cnxns = 60;                 // maxClientCnxns (per client IP)
+  int min_session_timeout_ms = 0;            // minSessionTimeout (0: 2 x tickTime)
+  int max_session_timeout_ms = 0;            // maxSessionTimeout (0: 20 x tickTime)
+  uint64_t snap_count = 100000;              // snapCount: txns between snapshots
+  int snap_retain_count = 3;  // autopurge.snapRetainCount: snapshots kept (and the log they need)
+  uint64_t log_segment_bytes = 64ull << 20;  // preAllocSize (in KiB in the file): segment size
+  size_t max_data_bytes = 1 << 20;           // jute.maxbuffer: largest znode data / packet
+  int global_outstanding_limit = 1000;       // globalOutstandingLimit: writes in flight
+  LogLevel log_level = LogLevel::kInfo;      // logLevel: debug, info, warn, error
+
+  int min_session_timeout() const {
+    return min_session_timeout_ms ? min_session_timeout_ms : 2 * tick_time_ms;
+  }
+  int max_session_timeout() const {
+    return max_session_timeout_ms ? max_session_timeout_ms : 20 * tick_time_ms;
+  }
+};
+
+// The embedded default: one member, data in DefaultDataDir().
+Config DefaultConfig();
+// /var/lib/quorumfs when running as root, else $HOME/.local/share/quorumfs.
+std::string DefaultDataDir();
+
+// Parses the text of a config file. Unknown keys and bad values are errors naming the line.
+Result<Config> ParseConfig(const std::string& text);
+Result<Config> LoadConfigFile(const std::string& path);
+
+}  // namespace qfs

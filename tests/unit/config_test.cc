@@ -1,0 +1,61 @@
+#include "daemon/config.h"
+
+#include <gtest/gtest.h>
+
+using namespace qfs;
+
+TEST(ConfigTest, ParsesZooKeeperKeys) {
+  auto c = ParseConfig(
+      "# a comment\n"
+      "dataDir=/var/q\n"
+      "tickTime = 500\n"
+      "clientPort=2999\n"
+      "clientPortAddress=127.0.0.2\n"
+      "snapCount=5000\n"
+      "autopurge.snapRetainCount=5\n"
+      "preAllocSize=1024\n"
+      "jute.maxbuffer=2048\n"
+      "globalOutstandingLimit=77\n"
+      "maxClientCnxns=9\n"
+      "initLimit=4\nsyncLimit=2\n"
+      "logLevel=warn\n");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->data_dir, "/var/q");
+  EXPECT_EQ(c->data_log_dir, "/var/q") << "dataLogDir defaults to dataDir";
+  EXPECT_EQ(c->tick_time_ms, 500);
+  EXPECT_EQ(c->client_port, 2999);
+  EXPECT_EQ(c->client_address, "127.0.0.2");
+  EXPECT_EQ(c->snap_count, 5000u);
+  EXPECT_EQ(c->snap_retain_count, 5);
+  EXPECT_EQ(c->log_segment_bytes, 1024u * 1024);
+  EXPECT_EQ(c->max_data_bytes, 2048u);
+  EXPECT_EQ(c->global_outstanding_limit, 77);
+  EXPECT_EQ(c->max_client_cnxns, 9);
+  EXPECT_EQ(c->log_level, LogLevel::kWarn);
+  EXPECT_EQ(c->min_session_timeout(), 1000) << "2 x tickTime";
+  EXPECT_EQ(c->max_session_timeout(), 10000) << "20 x tickTime";
+}
+
+TEST(ConfigTest, RejectsBadInputWithTheLine) {
+  auto bad = [](const std::string& text, const std::string& needle) {
+    auto c = ParseConfig(text);
+    ASSERT_FALSE(c.ok()) << text;
+    EXPECT_NE(c.status().message().find(needle), std::string::npos) << c.status().message();
+  };
+  bad("dataDir=/x\nbogus=1\n", "line 2");
+  bad("dataDir=/x\nbogus=1\n", "unknown key 'bogus'");
+  bad("dataDir=/x\ntickTime=abc\n", "tickTime=abc");
+  bad("dataDir=/x\nclientPort=70000\n", "0 to 65535");
+  bad("dataDir=/x\njust a line\n", "key=value");
+  bad("tickTime=100\n", "dataDir is required");
+  bad("dataDir=/x\nserver.1=127.0.0.1:2888:3888\n", "one member only");
+  bad("dataDir=/x\nminSessionTimeout=9000\nmaxSessionTimeout=100\n", "larger");
+}
+
+TEST(ConfigTest, DefaultNeedsNothing) {
+  Config c = DefaultConfig();
+  EXPECT_FALSE(c.data_dir.empty());
+  EXPECT_EQ(c.data_dir, c.data_log_dir);
+  EXPECT_EQ(c.client_port, 2181);
+  EXPECT_EQ(c.max_data_bytes, 1u << 20);
+}
