@@ -1,0 +1,8 @@
+# quorumfs: the command-line client, on the ZooKeeper C client library.
+find_library(ZK_MT zookeeper_mt REQUIRED)
+find_path(ZK_INCLUDE zookeeper/zookeeper.h REQUIRED)
+add_executable(quorumfs ${CMAKE_CURRENT_LIST_DIR}/quorumfs_cli.cc)
+# THREADED exposes the synchronous calls of the multi-threaded client.
+target_compile_definitions(quorumfs PRIVATE THREADED)
+target_include_directories(quorumfs SYSTEM PRIVATE ${ZK_INCLUDE})
+target_link_libraries(quorumfs PRIVATE ${ZK_MT} Threads::Threads)
