@@ -113,6 +113,12 @@ Result<Config> ParseConfig(const std::string& text) {
     } else if (key == "logLevel") {
       if (!ParseLogLevel(val.c_str(), &c.log_level))
         return err("expected debug, info, warn or error");
+    } else if (key == "DigestAuthenticationProvider.superDigest" || key == "superDigest") {
+      if (val.rfind("super:", 0) != 0) return err("expected super:<base64 of SHA-1>");
+      c.super_digest = val;
+    } else if (key == "znode.container.checkIntervalMs") {
+      if (!num(10, 1ll << 30)) return range(10, 1ll << 30);
+      c.container_check_interval_ms = static_cast<int>(n);
     } else if (key.rfind("server.", 0) == 0 || key == "peerType") {
       return err("ensemble keys are not supported by this version (one member only)");
     } else {

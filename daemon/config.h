@@ -27,6 +27,10 @@ struct Config {
   size_t max_data_bytes = 1 << 20;           // jute.maxbuffer: largest znode data / packet
   int global_outstanding_limit = 1000;       // globalOutstandingLimit: writes in flight
   LogLevel log_level = LogLevel::kInfo;      // logLevel: debug, info, warn, error
+  // DigestAuthenticationProvider.superDigest (alias superDigest): "super:<base64 sha1>"; a
+  // session authenticated with the matching digest passes every ACL check. Empty: none.
+  std::string super_digest;
+  int container_check_interval_ms = 60000;  // znode.container.checkIntervalMs
 
   int min_session_timeout() const {
     return min_session_timeout_ms ? min_session_timeout_ms : 2 * tick_time_ms;

@@ -1,56 +1,846 @@
 #include "daemon/server/client_port.h"
 
-#include <asio.hpp>
+#include <fcntl.h>
+#include <unistd.h>
 
+#include <asio.hpp>
+#include <atomic>
+#include <chrono>
+#include <cinttypes>
+#include <deque>
+#include <mutex>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+
+#include "consensus/storage/file_util.h"
 #include "consensus/util/log.h"
+#include "daemon/server/auth.h"
 #include "daemon/server/four_letter.h"
+#include "daemon/server/protocol.h"
+#include "daemon/server/session_tracker.h"
+#include "daemon/server/watch_manager.h"
+#include "daemon/tree/prepare.h"
 
 namespace qfs {
+namespace {
+
+using asio::ip::tcp;
+using server::WatchKind;
+using tree::Err;
+
+int64_t WallMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// Requests a connection may have queued before we stop reading from it (back-pressure).
+constexpr size_t kMaxQueuedPerConnection = 1000;
+// Replies may exceed jute.maxbuffer by a record header or two (a 1 MiB znode plus its Stat).
+constexpr size_t kPacketSlack = 64 << 10;
+
+bool IsFourLetterPrefix(const char* b) {
+  return IsFourLetterWord(std::string(b, 4)) || std::string(b, 4) == "cons" ||
+         std::string(b, 4) == "wchs" || std::string(b, 4) == "wchc" || std::string(b, 4) == "wchp";
+}
+
+std::string Hex(int64_t v) {
+  char b[24];
+  snprintf(b, sizeof b, "0x%" PRIx64, static_cast<uint64_t>(v));
+  return b;
+}
+
+}  // namespace
+
+struct Conn;
 
 struct ClientPort::Impl {
   Config config;
-  Pipeline* pipeline;
+  Pipeline* pipeline = nullptr;
   asio::io_context io;
-  asio::ip::tcp::acceptor acceptor{io};
+  tcp::acceptor acceptor{io};
+  asio::steady_timer expiry_timer{io};
+  asio::steady_timer reaper_timer{io};
   std::vector<std::thread> threads;
   std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  size_t max_packet = 0;
 
-  void Accept() {
-    acceptor.async_accept([this](std::error_code ec, asio::ip::tcp::socket sock) {
-      if (ec) {
-        if (ec != asio::error::operation_aborted) {
-          QLOG_WARN("accept: %s", ec.message().c_str());
-          Accept();
-        }
-        return;
-      }
-      Serve(std::make_shared<asio::ip::tcp::socket>(std::move(sock)));
-      Accept();
-    });
+  server::WatchManager watches;
+  std::unique_ptr<server::SessionTracker> tracker;
+  uint64_t secret = 0;
+
+  std::mutex mu;  // the maps below
+  std::unordered_map<uint64_t, std::weak_ptr<Conn>> conns;
+  std::unordered_map<int64_t, uint64_t> by_session;
+  std::unordered_map<std::string, int> per_ip;
+  std::atomic<uint64_t> next_conn_id{1};
+  std::atomic<bool> stopping{false};
+
+  void Accept();
+  void OnApply(int64_t zxid, const std::vector<tree::Change>& changes);
+  void Deliver(const std::vector<server::Delivery>& ds);
+  std::shared_ptr<Conn> Find(uint64_t conn_id);
+  void BindSession(int64_t session, uint64_t conn_id);
+  void ScheduleExpiry();
+  void ScheduleReaper();
+  std::string FourLetter(const std::string& word);
+  Status LoadSecret();
+};
+
+struct Conn : std::enable_shared_from_this<Conn> {
+  struct Slot {
+    zk::ClientRequest req;
+    bool is_write = false;
+    bool submitted = false;
+    bool done = false;
+    bool close_after = false;
+    tree::Request treq;
+    std::string frame;
+  };
+
+  ClientPort::Impl* srv;
+  tcp::socket sock;
+  asio::strand<asio::io_context::executor_type> strand;
+  uint64_t id;
+  std::string ip;
+
+  // Strand state.
+  std::array<char, 4> len_buf{};
+  std::string body;
+  bool handshaken = false;
+  bool closed = false;
+  bool finishing = false;  // answer what is queued, then close
+  bool read_paused = false;
+  bool connecting = false;
+  int64_t session_id = 0;
+  int32_t timeout_ms = 0;
+  std::vector<tree::Id> auth;
+  std::deque<std::shared_ptr<Slot>> slots;
+  asio::steady_timer retry_timer;
+
+  // Output, filled from any thread.
+  std::mutex out_mu;
+  std::deque<std::string> outq;
+  std::string writing_buf;
+  bool writing = false;
+  bool close_when_flushed = false;
+
+  Conn(ClientPort::Impl* s, tcp::socket&& so, uint64_t cid)
+      : srv(s), sock(std::move(so)), strand(asio::make_strand(s->io)), id(cid), retry_timer(s->io) {
+    std::error_code ec;
+    ip = sock.remote_endpoint(ec).address().to_string();
+    auth.push_back({"ip", ip});
+    sock.set_option(tcp::no_delay(true), ec);
+  }
+  ~Conn() {
+    std::lock_guard<std::mutex> l(srv->mu);
+    if (--srv->per_ip[ip] <= 0) srv->per_ip.erase(ip);
+    srv->conns.erase(id);
+    auto it = srv->by_session.find(session_id);
+    if (it != srv->by_session.end() && it->second == id) srv->by_session.erase(it);
   }
 
-  void Serve(std::shared_ptr<asio::ip::tcp::socket> sock) {
-    auto buf = std::make_shared<std::array<char, 4>>();
-    asio::async_read(*sock, asio::buffer(*buf), [this, sock, buf](std::error_code ec, size_t) {
-      if (ec) return;
-      std::string word(buf->data(), 4);
-      if (!IsFourLetterWord(word)) {
-        QLOG_INFO("closing a connection from %s: not a known four-letter word",
-                  sock->remote_endpoint(ec).address().to_string().c_str());
+  void Start() {
+    asio::dispatch(strand, [self = shared_from_this()] { self->ReadHeader(); });
+  }
+
+  void Close(const char* why) {
+    if (closed) return;
+    closed = true;
+    if (why) QLOG_DEBUG("closing connection %" PRIu64 " from %s: %s", id, ip.c_str(), why);
+    srv->watches.RemoveWatcher(id);
+    std::error_code ec;
+    sock.shutdown(tcp::socket::shutdown_both, ec);
+    sock.close(ec);
+    retry_timer.cancel();
+  }
+
+  void CloseAfterFlush() {
+    std::lock_guard<std::mutex> l(out_mu);
+    close_when_flushed = true;
+    if (!writing) asio::post(strand, [self = shared_from_this()] { self->WriteNext(); });
+  }
+
+  // Stops reading; what is queued is still written, then the connection closes.
+  void Finish() {
+    finishing = true;
+    CloseAfterFlush();
+  }
+
+  void ReadHeader() {
+    if (closed || finishing) return;
+    asio::async_read(
+        sock, asio::buffer(len_buf),
+        asio::bind_executor(strand, [self = shared_from_this()](std::error_code ec, size_t) {
+          if (ec) return self->Close(nullptr);
+          self->OnHeader();
+        }));
+  }
+
+  void OnHeader() {
+    if (!handshaken && !connecting && IsFourLetterPrefix(len_buf.data())) {
+      Send(srv->FourLetter(std::string(len_buf.data(), 4)));
+      Finish();
+      return;
+    }
+    auto len = zk::DecodeFrameLength(std::string_view(len_buf.data(), 4), srv->max_packet);
+    if (!len.ok()) {
+      QLOG_WARN("connection from %s: %s; closing it", ip.c_str(), len.status().message().c_str());
+      return Close(nullptr);
+    }
+    body.resize(static_cast<size_t>(*len));
+    asio::async_read(
+        sock, asio::buffer(body),
+        asio::bind_executor(strand, [self = shared_from_this()](std::error_code ec, size_t) {
+          if (ec) return self->Close(nullptr);
+          self->OnPacket();
+        }));
+  }
+
+  void OnPacket() {
+    if (closed || finishing) return;
+    if (!handshaken) {
+      if (connecting) return Close("a request before the session was established");
+      HandleConnect();
+      return;  // reading resumes once the session is established
+    }
+    HandleRequest();
+    if (closed) return;
+    if (slots.size() >= kMaxQueuedPerConnection) {
+      read_paused = true;  // Pump resumes reading when the queue drains
+      return;
+    }
+    ReadHeader();
+  }
+
+  // ---- Output ----
+
+  void Send(std::string frame) {
+    std::lock_guard<std::mutex> l(out_mu);
+    outq.push_back(std::move(frame));
+    if (writing) return;
+    writing = true;
+    asio::post(strand, [self = shared_from_this()] { self->WriteNext(); });
+  }
+
+  void WriteNext() {
+    {
+      std::lock_guard<std::mutex> l(out_mu);
+      if (outq.empty() || closed) {
+        writing = false;
+        if (close_when_flushed && !closed) Close(nullptr);
         return;
       }
-      auto answer = std::make_shared<std::string>(AnswerFourLetterWord(word, config, *pipeline));
-      asio::async_write(*sock, asio::buffer(*answer), [sock, answer](std::error_code, size_t) {
-        std::error_code ignored;
-        sock->shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+      writing = true;
+      writing_buf.clear();
+      while (!outq.empty() && writing_buf.size() < (256 << 10)) {
+        writing_buf += outq.front();
+        outq.pop_front();
+      }
+    }
+    asio::async_write(
+        sock, asio::buffer(writing_buf),
+        asio::bind_executor(strand, [self = shared_from_this()](std::error_code ec, size_t) {
+          if (ec) {
+            std::lock_guard<std::mutex> l(self->out_mu);
+            self->writing = false;
+            self->Close(nullptr);
+            return;
+          }
+          self->WriteNext();
+        }));
+  }
+
+  // ---- Handshake ----
+
+  void SendConnectResponse(const zk::ConnectRequest& cr, int32_t timeout, int64_t sid,
+                           const std::string& passwd) {
+    zk::ConnectResponse resp;
+    resp.protocol_version = 0;
+    resp.timeout_ms = timeout;
+    resp.session_id = sid;
+    resp.passwd = passwd;
+    Send(zk::EncodeConnectResponse(resp, cr.has_read_only));
+  }
+
+  void HandleConnect() {
+    auto cr = zk::DecodeConnect(body, srv->max_packet);
+    if (!cr.ok()) {
+      QLOG_WARN("connection from %s: bad connect request (%s); closing it", ip.c_str(),
+                cr.status().message().c_str());
+      return Close(nullptr);
+    }
+    int64_t last = srv->pipeline->Read([](const tree::DataTree& t) { return t.last_zxid(); });
+    if (cr->last_zxid_seen > last) {
+      // The client has seen a newer state than ours: it must find a member that has it.
+      QLOG_WARN("refusing a client from %s: it has seen zxid %s, this member only %s", ip.c_str(),
+                Hex(cr->last_zxid_seen).c_str(), Hex(last).c_str());
+      return Close(nullptr);
+    }
+    int32_t timeout = std::clamp(cr->timeout_ms, srv->config.min_session_timeout(),
+                                 srv->config.max_session_timeout());
+    if (cr->session_id != 0) {
+      bool known = srv->pipeline->Read(
+          [&](const tree::DataTree& t) { return t.sessions().count(cr->session_id) > 0; });
+      if (known && server::SessionTracker::CheckPassword(cr->session_id, srv->secret, cr->passwd) &&
+          (srv->tracker->Touch(cr->session_id, timeout, WallMs()) ||
+           !srv->tracker->Contains(cr->session_id))) {
+        if (!srv->tracker->Contains(cr->session_id))
+          srv->tracker->Track(cr->session_id, timeout, WallMs());
+        Established(*cr, cr->session_id, timeout);
+        return;
+      }
+      // Expired or wrong password: a zero timeout tells the client its session is gone.
+      QLOG_INFO("client from %s asked for session %s, which is expired or not its own", ip.c_str(),
+                Hex(cr->session_id).c_str());
+      SendConnectResponse(*cr, 0, 0, std::string(16, '\0'));
+      Finish();
+      return;
+    }
+    int64_t sid = srv->tracker->NextSessionId();
+    tree::Request r;
+    r.type = tree::RequestType::kCreateSession;
+    r.session_id = sid;
+    r.session_timeout_ms = timeout;
+    connecting = true;
+    auto self = shared_from_this();
+    zk::ConnectRequest req = *cr;
+    bool ok = srv->pipeline->TrySubmit(std::move(r), [self, req, sid, timeout](Reply&& rep) {
+      asio::post(self->strand, [self, req, sid, timeout, err = rep.err] {
+        self->connecting = false;
+        if (err != Err::kOk) {
+          QLOG_WARN("creating a session for %s failed: %s", self->ip.c_str(), tree::ErrName(err));
+          return self->Close(nullptr);
+        }
+        self->srv->tracker->Track(sid, timeout, WallMs());
+        if (self->closed) return;  // the session expires on its own
+        self->Established(req, sid, timeout);
       });
     });
+    if (!ok) {
+      QLOG_WARN("too many writes in flight: refusing a new session from %s", ip.c_str());
+      Close(nullptr);
+    }
+  }
+
+  void Established(const zk::ConnectRequest& cr, int64_t sid, int32_t timeout) {
+    session_id = sid;
+    timeout_ms = timeout;
+    handshaken = true;
+    srv->BindSession(sid, id);
+    SendConnectResponse(cr, timeout, sid, server::SessionTracker::Password(sid, srv->secret));
+    QLOG_DEBUG("session %s established for %s (timeout %d ms)", Hex(sid).c_str(), ip.c_str(),
+               timeout);
+    ReadHeader();
+  }
+
+  // ---- Requests ----
+
+  void SendReply(int32_t xid, int64_t zxid, Err err) {
+    Send(zk::EncodeReply(zk::ReplyHeader{xid, zxid, static_cast<int32_t>(err)}));
+  }
+
+  void HandleRequest() {
+    auto hdr = zk::DecodeRequestHeader(body);
+    if (!hdr.ok()) return Close("malformed request header");
+    srv->tracker->Touch(session_id, timeout_ms, WallMs());
+    auto req = zk::DecodeRequest(body, srv->max_packet);
+    if (!req.ok()) {
+      QLOG_WARN("session %s from %s sent a malformed request (%s); closing its connection",
+                Hex(session_id).c_str(), ip.c_str(), req.status().message().c_str());
+      return Close(nullptr);
+    }
+    int32_t type = req->type();
+    if (type == zk::op::kPing) {
+      // Pings are answered at once: clients match them by xid, outside the request order.
+      int64_t z = srv->pipeline->Read([](const tree::DataTree& t) { return t.last_zxid(); });
+      return SendReply(zk::xid::kPing, z, Err::kOk);
+    }
+    if (req->unimplemented) {
+      SendReply(req->xid(), 0, Err::kUnimplemented);
+      Finish();
+      return;
+    }
+    if (type == zk::op::kAuth) return HandleAuth(std::get<zk::AuthPacket>(req->body));
+    auto slot = std::make_shared<Slot>();
+    slot->req = std::move(*req);
+    if (zk::IsWriteRequest(type) && type != zk::op::kCheck) {
+      slot->is_write = true;
+      if (type == zk::op::kCloseSession) {
+        slot->treq.type = tree::RequestType::kCloseSession;
+        slot->treq.session_id = session_id;
+        slot->close_after = true;
+      } else {
+        Err e = zk::ToTreeRequest(slot->req, session_id, auth, &slot->treq);
+        if (e != Err::kOk) {
+          slot->done = true;
+          slot->frame = zk::EncodeReply(
+              zk::ReplyHeader{slot->req.xid(), LastZxid(), static_cast<int32_t>(e)});
+        }
+      }
+    }
+    slots.push_back(std::move(slot));
+    Pump();
+  }
+
+  int64_t LastZxid() {
+    return srv->pipeline->Read([](const tree::DataTree& t) { return t.last_zxid(); });
+  }
+
+  void HandleAuth(const zk::AuthPacket& a) {
+    Err e = server::Authenticate(a.scheme, a.auth, ip, srv->config.super_digest, &auth);
+    if (e != Err::kOk) {
+      QLOG_INFO("session %s: authentication with scheme '%s' failed", Hex(session_id).c_str(),
+                a.scheme.c_str());
+      SendReply(zk::xid::kAuth, 0, Err::kAuthFailed);
+      Finish();
+      return;
+    }
+    SendReply(zk::xid::kAuth, 0, Err::kOk);
+  }
+
+  // Answers what can be answered in order: completed writes, then reads at the head; submits
+  // writes that have no unanswered read ahead of them (a read must not see a later write).
+  void Pump() {
+    while (!slots.empty() && !closed && !finishing) {
+      auto s = slots.front();
+      if (!s->done && !s->is_write) {
+        s->frame = ExecuteRead(s->req);
+        s->done = true;
+      }
+      if (!s->done) break;
+      if (!s->frame.empty()) Send(std::move(s->frame));
+      slots.pop_front();
+      if (s->close_after) {
+        Finish();
+        return;
+      }
+    }
+    for (auto& s : slots) {
+      if (!s->is_write) break;
+      if (s->submitted || s->done) continue;
+      if (!Submit(s)) {
+        retry_timer.expires_after(std::chrono::milliseconds(2));
+        retry_timer.async_wait(
+            asio::bind_executor(strand, [self = shared_from_this()](std::error_code ec) {
+              if (!ec) self->Pump();
+            }));
+        break;
+      }
+    }
+    if (read_paused && slots.size() < kMaxQueuedPerConnection / 2 && !closed && !finishing) {
+      read_paused = false;
+      ReadHeader();
+    }
+  }
+
+  bool Submit(const std::shared_ptr<Slot>& s) {
+    auto self = shared_from_this();
+    bool ok = srv->pipeline->TrySubmit(s->treq, [self, s](qfs::Reply&& r) {
+      std::string frame = self->EncodeWriteReply(s->req, r);
+      asio::post(self->strand, [self, s, frame = std::move(frame)]() mutable {
+        s->frame = std::move(frame);
+        s->done = true;
+        if (s->req.type() == zk::op::kCloseSession) {
+          self->srv->tracker->Remove(self->session_id);
+          QLOG_DEBUG("session %s closed by its client", Hex(self->session_id).c_str());
+        }
+        self->Pump();
+      });
+    });
+    s->submitted = ok;
+    return ok;
+  }
+
+  std::string EncodeWriteReply(const zk::ClientRequest& req, const qfs::Reply& r) {
+    zk::ReplyHeader h{req.xid(), r.zxid, static_cast<int32_t>(r.err)};
+    int32_t type = req.type();
+    if (type == zk::op::kMulti) {
+      if (r.err != Err::kOk && r.results.empty()) return zk::EncodeReply(h);
+      h.err = 0;
+      return zk::EncodeMultiResponse(h, std::get<zk::MultiRequest>(req.body), r.results);
+    }
+    if (r.err != Err::kOk || r.results.empty()) return zk::EncodeReply(h);
+    const tree::OpResult& o = r.results[0];
+    switch (type) {
+      case zk::op::kCreate:
+        return zk::EncodeReply(h, zk::PathResponse{o.path});
+      case zk::op::kCreate2:
+      case zk::op::kCreateContainer:
+      case zk::op::kCreateTtl:
+        return zk::EncodeReply(h, zk::Create2Response{o.path, o.stat});
+      case zk::op::kSetData:
+      case zk::op::kSetAcl:
+        return zk::EncodeReply(h, zk::StatResponse{o.stat});
+      default:
+        return zk::EncodeReply(h);
+    }
+  }
+
+  // ---- Reads (under the tree's shared lock, so watches are set atomically with the read) ----
+
+  static bool Allowed(const tree::DataTree& t, const std::string& path, int32_t perm,
+                      const std::vector<tree::Id>& ids) {
+    std::vector<tree::Acl> acl;
+    tree::Stat st;
+    if (t.GetAcl(path, &acl, &st) != Err::kOk) return true;  // the read reports NONODE itself
+    return tree::AclAllows(acl, perm, ids);
+  }
+
+  std::string Checked(std::string frame, int32_t xid, int64_t zxid) {
+    if (frame.size() > srv->max_packet + 4) {
+      QLOG_WARN(
+          "session %s: a reply of %zu bytes is over jute.maxbuffer; answering "
+          "ZMARSHALLINGERROR instead",
+          Hex(session_id).c_str(), frame.size());
+      return zk::EncodeReply(
+          zk::ReplyHeader{xid, zxid, static_cast<int32_t>(Err::kMarshallingError)});
+    }
+    return frame;
+  }
+
+  std::string ExecuteRead(const zk::ClientRequest& req) {
+    return srv->pipeline->Read([&](const tree::DataTree& t) { return ReadLocked(t, req); });
+  }
+
+  std::string ReadLocked(const tree::DataTree& t, const zk::ClientRequest& req) {
+    int64_t z = t.last_zxid();
+    int32_t xid = req.xid();
+    auto err = [&](Err e) {
+      return zk::EncodeReply(zk::ReplyHeader{xid, z, static_cast<int32_t>(e)});
+    };
+    auto watch = [&](const std::string& path, WatchKind k) -> bool {
+      return srv->watches.Add(id, path, k);
+    };
+    zk::ReplyHeader ok{xid, z, 0};
+    switch (req.type()) {
+      case zk::op::kExists: {
+        const auto& r = std::get<zk::PathWatchRequest>(req.body);
+        if (Err v = tree::ValidatePath(r.path); v != Err::kOk) return err(v);
+        tree::Stat st;
+        Err e = t.Exists(r.path, &st);
+        if (r.watch && !watch(r.path, WatchKind::kExist)) return err(server::kWatchLimitErr);
+        if (e != Err::kOk) return err(e);
+        return zk::EncodeReply(ok, zk::StatResponse{st});
+      }
+      case zk::op::kGetData: {
+        const auto& r = std::get<zk::PathWatchRequest>(req.body);
+        if (Err v = tree::ValidatePath(r.path); v != Err::kOk) return err(v);
+        zk::GetDataResponse resp;
+        Err e = t.GetData(r.path, &resp.data, &resp.stat);
+        if (e != Err::kOk) return err(e);
+        if (!Allowed(t, r.path, tree::perm::kRead, auth)) return err(Err::kNoAuth);
+        if (r.watch && !watch(r.path, WatchKind::kData)) return err(server::kWatchLimitErr);
+        return Checked(zk::EncodeReply(ok, resp), xid, z);
+      }
+      case zk::op::kGetChildren:
+      case zk::op::kGetChildren2: {
+        const auto& r = std::get<zk::PathWatchRequest>(req.body);
+        if (Err v = tree::ValidatePath(r.path); v != Err::kOk) return err(v);
+        zk::GetChildren2Response resp;
+        Err e = t.GetChildren(r.path, &resp.children, &resp.stat);
+        if (e != Err::kOk) return err(e);
+        if (!Allowed(t, r.path, tree::perm::kRead, auth)) return err(Err::kNoAuth);
+        if (r.watch && !watch(r.path, WatchKind::kChild)) return err(server::kWatchLimitErr);
+        if (req.type() == zk::op::kGetChildren)
+          return Checked(zk::EncodeReply(ok, zk::StringListResponse{resp.children}), xid, z);
+        return Checked(zk::EncodeReply(ok, resp), xid, z);
+      }
+      case zk::op::kGetAcl: {
+        const auto& r = std::get<zk::PathRequest>(req.body);
+        if (Err v = tree::ValidatePath(r.path); v != Err::kOk) return err(v);
+        zk::GetAclResponse resp;
+        Err e = t.GetAcl(r.path, &resp.acl, &resp.stat);
+        if (e != Err::kOk) return err(e);
+        if (!tree::AclAllows(resp.acl, tree::perm::kRead | tree::perm::kAdmin, auth) &&
+            !tree::AclAllows(resp.acl, tree::perm::kRead, auth) &&
+            !tree::AclAllows(resp.acl, tree::perm::kAdmin, auth))
+          return err(Err::kNoAuth);
+        return zk::EncodeReply(ok, resp);
+      }
+      case zk::op::kGetAllChildrenNumber: {
+        const auto& r = std::get<zk::PathRequest>(req.body);
+        if (Err v = tree::ValidatePath(r.path); v != Err::kOk) return err(v);
+        int32_t n = 0;
+        Err e = t.GetAllChildrenNumber(r.path, &n);
+        if (e != Err::kOk) return err(e);
+        if (!Allowed(t, r.path, tree::perm::kRead, auth)) return err(Err::kNoAuth);
+        return zk::EncodeReply(ok, zk::IntResponse{n});
+      }
+      case zk::op::kGetEphemerals: {
+        const auto& r = std::get<zk::PathRequest>(req.body);
+        std::string prefix = r.path.empty() ? "/" : r.path;
+        return Checked(
+            zk::EncodeReply(ok, zk::StringListResponse{t.GetEphemerals(session_id, prefix)}), xid,
+            z);
+      }
+      case zk::op::kSync: {
+        const auto& r = std::get<zk::PathRequest>(req.body);
+        if (Err v = tree::ValidatePath(r.path); v != Err::kOk) return err(v);
+        return zk::EncodeReply(ok, zk::PathResponse{r.path});
+      }
+      case zk::op::kCheck: {
+        // ZooKeeper 3.8 accepts a lone check: answer it from the tree, in order.
+        const auto& r = std::get<zk::PathVersionRequest>(req.body);
+        if (Err v = tree::ValidatePath(r.path); v != Err::kOk) return err(v);
+        tree::Stat st;
+        Err e = t.Exists(r.path, &st);
+        if (e != Err::kOk) return err(e);
+        if (!Allowed(t, r.path, tree::perm::kRead, auth)) return err(Err::kNoAuth);
+        if (r.version != -1 && r.version != st.version) return err(Err::kBadVersion);
+        return zk::EncodeReply(ok, zk::StatResponse{st});
+      }
+      case zk::op::kMultiRead: {
+        const auto& m = std::get<zk::MultiRequest>(req.body);
+        std::vector<zk::MultiReadResult> results;
+        for (const auto& op : m.ops) {
+          const auto& r = std::get<zk::PathWatchRequest>(op.body);
+          zk::MultiReadResult res;
+          Err e = tree::ValidatePath(r.path);
+          if (e == Err::kOk) {
+            if (op.type == zk::op::kGetChildren) {
+              e = t.GetChildren(r.path, &res.children, &res.stat);
+            } else {
+              e = t.GetData(r.path, &res.data, &res.stat);
+            }
+          }
+          if (e == Err::kOk && !Allowed(t, r.path, tree::perm::kRead, auth)) e = Err::kNoAuth;
+          res.type = e == Err::kOk ? op.type : zk::op::kError;
+          res.err = e;
+          results.push_back(std::move(res));
+        }
+        return Checked(zk::EncodeMultiReadResponse(ok, results), xid, z);
+      }
+      case zk::op::kSetWatches:
+      case zk::op::kSetWatches2: {
+        const auto& r = std::get<zk::SetWatchesRequest>(req.body);
+        server::SetWatchLists lists{r.data_watches, r.exist_watches, r.child_watches,
+                                    r.persistent_watches, r.persistent_recursive_watches};
+        std::vector<server::Delivery> out;
+        Err e = srv->watches.ReArm(
+            id, r.relative_zxid, lists,
+            [&](const std::string& path) -> std::optional<tree::Stat> {
+              tree::Stat st;
+              if (tree::ValidatePath(path) != Err::kOk || t.Exists(path, &st) != Err::kOk)
+                return std::nullopt;
+              return st;
+            },
+            &out);
+        if (e != Err::kOk)
+          QLOG_WARN("session %s: re-arming watches: %s", Hex(session_id).c_str(), tree::ErrName(e));
+        for (const auto& d : out)
+          Send(zk::EncodeNotification(zk::WatcherEvent{d.event.type, d.event.state, d.event.path}));
+        return zk::EncodeReply(zk::ReplyHeader{zk::xid::kSetWatches, z, 0});
+      }
+      case zk::op::kAddWatch: {
+        const auto& r = std::get<zk::AddWatchRequest>(req.body);
+        if (Err v = tree::ValidatePath(r.path); v != Err::kOk) return err(v);
+        if (r.mode != 0 && r.mode != 1) return err(Err::kBadArguments);
+        if (!watch(r.path, r.mode == 0 ? WatchKind::kPersistent : WatchKind::kPersistentRecursive))
+          return err(server::kWatchLimitErr);
+        return zk::EncodeReply(ok, zk::IntResponse{0});
+      }
+      case zk::op::kCheckWatches:
+      case zk::op::kRemoveWatches: {
+        const auto& r = std::get<zk::WatchTypeRequest>(req.body);
+        Err e = srv->watches.Remove(id, r.path, r.type, req.type() == zk::op::kCheckWatches);
+        return err(e);
+      }
+      case zk::op::kWhoAmI: {
+        zk::WhoAmIResponse resp;
+        for (const auto& a : auth) resp.client_info.push_back({a.scheme, a.id});
+        return zk::EncodeReply(ok, resp);
+      }
+      case zk::op::kReconfig:
+      case zk::op::kSasl:
+      default:
+        return err(Err::kUnimplemented);
+    }
   }
 };
+
+void ClientPort::Impl::Accept() {
+  acceptor.async_accept([this](std::error_code ec, tcp::socket sock) {
+    if (ec) {
+      if (ec != asio::error::operation_aborted && !stopping) {
+        QLOG_WARN("accept: %s", ec.message().c_str());
+        Accept();
+      }
+      return;
+    }
+    std::error_code e2;
+    std::string ip = sock.remote_endpoint(e2).address().to_string();
+    uint64_t cid = next_conn_id++;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      if (config.max_client_cnxns > 0 && per_ip[ip] >= config.max_client_cnxns) {
+        QLOG_WARN("too many connections from %s (maxClientCnxns=%d): refusing one", ip.c_str(),
+                  config.max_client_cnxns);
+        sock.close(e2);
+        Accept();
+        return;
+      }
+      per_ip[ip]++;
+    }
+    auto c = std::make_shared<Conn>(this, std::move(sock), cid);
+    {
+      std::lock_guard<std::mutex> l(mu);
+      conns[cid] = c;
+    }
+    c->Start();
+    Accept();
+  });
+}
+
+std::shared_ptr<Conn> ClientPort::Impl::Find(uint64_t conn_id) {
+  std::lock_guard<std::mutex> l(mu);
+  auto it = conns.find(conn_id);
+  return it == conns.end() ? nullptr : it->second.lock();
+}
+
+void ClientPort::Impl::BindSession(int64_t session, uint64_t conn_id) {
+  std::shared_ptr<Conn> old;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    auto it = by_session.find(session);
+    if (it != by_session.end() && it->second != conn_id) {
+      auto c = conns.find(it->second);
+      if (c != conns.end()) old = c->second.lock();
+    }
+    by_session[session] = conn_id;
+  }
+  // The session moved to a new connection: the old one must not act for it any more.
+  if (old)
+    asio::post(old->strand, [old] { old->Close("its session moved to another connection"); });
+}
+
+void ClientPort::Impl::OnApply(int64_t zxid, const std::vector<tree::Change>& changes) {
+  std::vector<server::Delivery> out;
+  for (const auto& c : changes) watches.Trigger(c, zxid, &out);
+  if (!out.empty()) Deliver(out);
+}
+
+void ClientPort::Impl::Deliver(const std::vector<server::Delivery>& ds) {
+  for (const auto& d : ds) {
+    auto c = Find(d.watcher);
+    if (!c) continue;
+    c->Send(zk::EncodeNotification(zk::WatcherEvent{d.event.type, d.event.state, d.event.path}));
+  }
+}
+
+void ClientPort::Impl::ScheduleExpiry() {
+  expiry_timer.expires_after(std::chrono::milliseconds(std::max(10, config.tick_time_ms / 2)));
+  expiry_timer.async_wait([this](std::error_code ec) {
+    if (ec || stopping) return;
+    for (int64_t sid : tracker->PopExpired(WallMs())) {
+      QLOG_INFO("session %s expired", Hex(sid).c_str());
+      tree::Request r;
+      r.type = tree::RequestType::kCloseSession;
+      r.session_id = sid;
+      pipeline->Submit(std::move(r), [this, sid](Reply&& rep) {
+        if (rep.err != Err::kOk && rep.err != Err::kSessionExpired)
+          QLOG_WARN("closing expired session %s: %s", Hex(sid).c_str(), tree::ErrName(rep.err));
+        std::shared_ptr<Conn> c;
+        {
+          std::lock_guard<std::mutex> l(mu);
+          auto it = by_session.find(sid);
+          if (it != by_session.end()) {
+            auto ci = conns.find(it->second);
+            if (ci != conns.end()) c = ci->second.lock();
+          }
+        }
+        if (c) asio::post(c->strand, [c] { c->Close("its session expired"); });
+      });
+    }
+    ScheduleExpiry();
+  });
+}
+
+void ClientPort::Impl::ScheduleReaper() {
+  reaper_timer.expires_after(std::chrono::milliseconds(config.container_check_interval_ms));
+  reaper_timer.async_wait([this](std::error_code ec) {
+    if (ec || stopping) return;
+    auto paths =
+        pipeline->Read([](const tree::DataTree& t) { return t.ExpiryCandidates(WallMs()); });
+    for (auto& p : paths) {
+      tree::Request r;
+      tree::Op op;
+      op.type = tree::OpType::kDeleteContainer;
+      op.path = p;
+      r.ops.push_back(std::move(op));
+      pipeline->TrySubmit(std::move(r), [p](Reply&& rep) {
+        if (rep.err == Err::kOk) QLOG_DEBUG("reaped %s", p.c_str());
+      });
+    }
+    ScheduleReaper();
+  });
+}
+
+std::string ClientPort::Impl::FourLetter(const std::string& w) {
+  auto session_of = [this](server::WatcherId wid) -> int64_t {
+    auto c = Find(wid);
+    return c ? c->session_id : 0;
+  };
+  if (w == "wchs") return watches.Summary() + "\n";
+  if (w == "wchc") return watches.DumpByWatcher(session_of);
+  if (w == "wchp") return watches.DumpByPath(session_of);
+  if (w == "cons") {
+    std::ostringstream o;
+    std::vector<std::shared_ptr<Conn>> cs;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      for (auto& [id, wc] : conns)
+        if (auto c = wc.lock()) cs.push_back(c);
+    }
+    for (auto& c : cs)
+      o << " /" << c->ip << "[1](sid=" << Hex(c->session_id) << ",to=" << c->timeout_ms << ")\n";
+    return o.str() + "\n";
+  }
+  std::string a = AnswerFourLetterWord(w, config, *pipeline);
+  if (w == "mntr") {
+    std::ostringstream o;
+    size_t n;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      n = conns.size();
+    }
+    o << "zk_num_alive_connections\t" << n << "\n"
+      << "zk_watch_count\t" << watches.size() << "\n"
+      << "zk_ephemerals_count\t" << pipeline->Read([](const tree::DataTree& t) {
+           size_t e = 0;
+           for (auto& [sid, to] : t.sessions()) e += t.GetEphemerals(sid, "/").size();
+           return e;
+         })
+      << "\n";
+    a += o.str();
+  }
+  return a;
+}
+
+Status ClientPort::Impl::LoadSecret() {
+  // Session passwords are derived from this secret, so a member can check a password after a
+  // restart. Random per data directory; the ensemble will replicate it.
+  std::string path = config.data_dir + "/sessionSecret";
+  auto text = storage::ReadFile(path);
+  if (text.ok() && !text->empty()) {
+    secret = strtoull(text->c_str(), nullptr, 16);
+    if (secret != 0) return Status::Ok();
+  }
+  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || read(fd, &secret, sizeof secret) != static_cast<ssize_t>(sizeof secret)) {
+    if (fd >= 0) close(fd);
+    return IoError("cannot read /dev/urandom for the session secret");
+  }
+  close(fd);
+  char buf[32];
+  snprintf(buf, sizeof buf, "%016" PRIx64 "\n", secret);
+  return storage::WriteFileAtomic(config.data_dir, "sessionSecret", buf);
+}
 
 ClientPort::ClientPort(const Config& config, Pipeline* pipeline) : impl_(new Impl) {
   impl_->config = config;
   impl_->pipeline = pipeline;
+  impl_->max_packet = config.max_data_bytes + kPacketSlack;
 }
 
 ClientPort::~ClientPort() {
@@ -58,37 +848,62 @@ ClientPort::~ClientPort() {
 }
 
 Result<int> ClientPort::Start(int threads) {
+  Impl& s = *impl_;
+  QFS_RETURN_IF_ERROR(s.LoadSecret());
+  s.tracker = std::make_unique<server::SessionTracker>(s.config.tick_time_ms, 1, WallMs());
+  // Sessions survive restarts in the tree; each gets a full timeout from now (as a new leader).
+  s.pipeline->Read([&](const tree::DataTree& t) {
+    for (auto& [sid, to] : t.sessions()) s.tracker->Track(sid, to, WallMs());
+    return 0;
+  });
+  s.pipeline->SetApplyListener(
+      [&s](int64_t zxid, const std::vector<tree::Change>& c) { s.OnApply(zxid, c); });
+
   std::error_code ec;
-  auto addr = asio::ip::make_address(impl_->config.client_address, ec);
+  auto addr = asio::ip::make_address(s.config.client_address, ec);
   if (ec)
-    return InvalidArgument("clientPortAddress '" + impl_->config.client_address +
-                           "': " + ec.message());
-  asio::ip::tcp::endpoint ep(addr, static_cast<uint16_t>(impl_->config.client_port));
-  impl_->acceptor.open(ep.protocol(), ec);
-  if (!ec) impl_->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) impl_->acceptor.bind(ep, ec);
-  if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    return InvalidArgument("clientPortAddress '" + s.config.client_address + "': " + ec.message());
+  tcp::endpoint ep(addr, static_cast<uint16_t>(s.config.client_port));
+  s.acceptor.open(ep.protocol(), ec);
+  if (!ec) s.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) s.acceptor.bind(ep, ec);
+  if (!ec) s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec)
-    return IoError("cannot listen on " + impl_->config.client_address + ":" +
-                   std::to_string(impl_->config.client_port) + ": " + ec.message());
-  int port = impl_->acceptor.local_endpoint().port();
-  impl_->work = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
-      impl_->io.get_executor());
-  impl_->Accept();
-  for (int i = 0; i < threads; i++) impl_->threads.emplace_back([this] { impl_->io.run(); });
+    return IoError("cannot listen on " + s.config.client_address + ":" +
+                   std::to_string(s.config.client_port) + ": " + ec.message());
+  int port = s.acceptor.local_endpoint().port();
+  s.work = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
+      s.io.get_executor());
+  s.Accept();
+  s.ScheduleExpiry();
+  s.ScheduleReaper();
+  for (int i = 0; i < threads; i++) s.threads.emplace_back([&s] { s.io.run(); });
   return port;
 }
 
 void ClientPort::Stop() {
   if (!impl_ || impl_->threads.empty()) return;
-  asio::post(impl_->io, [this] {
+  Impl& s = *impl_;
+  s.stopping = true;
+  s.pipeline->SetApplyListener(nullptr);
+  asio::post(s.io, [&s] {
     std::error_code ec;
-    impl_->acceptor.close(ec);
+    s.acceptor.close(ec);
+    s.expiry_timer.cancel();
+    s.reaper_timer.cancel();
   });
-  impl_->work.reset();
-  impl_->io.stop();
-  for (auto& t : impl_->threads) t.join();
-  impl_->threads.clear();
+  std::vector<std::shared_ptr<Conn>> cs;
+  {
+    std::lock_guard<std::mutex> l(s.mu);
+    for (auto& [id, w] : s.conns)
+      if (auto c = w.lock()) cs.push_back(c);
+  }
+  for (auto& c : cs) asio::post(c->strand, [c] { c->Close(nullptr); });
+  cs.clear();
+  s.work.reset();
+  s.io.stop();
+  for (auto& t : s.threads) t.join();
+  s.threads.clear();
 }
 
 }  // namespace qfs

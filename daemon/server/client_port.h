@@ -1,10 +1,10 @@
-// The client port: an Asio acceptor served by a small thread pool. For now it answers
-// ZooKeeper's four-letter words; the ZooKeeper wire protocol is added on the same port.
+// The client port: ZooKeeper's wire protocol (and its four-letter words) on Asio, served by a
+// small thread pool. Writes go through the pipeline; reads are answered from the local tree in
+// the order the session sent them; watch events are queued while the tree lock of the apply
+// that caused them is held, so no later reply can overtake them.
 #pragma once
 
 #include <memory>
-#include <thread>
-#include <vector>
 
 #include "consensus/util/result.h"
 #include "daemon/config.h"
@@ -16,12 +16,14 @@ class ClientPort {
  public:
   ClientPort(const Config& config, Pipeline* pipeline);
   ~ClientPort();
-  // Binds and starts `threads` I/O threads. Returns the bound port (useful with clientPort=0).
+  // Binds, re-arms the sessions found in the tree, and starts `threads` I/O threads.
+  // Returns the bound port (useful with clientPort=0).
   Result<int> Start(int threads);
   void Stop();
 
- private:
   struct Impl;
+
+ private:
   std::unique_ptr<Impl> impl_;
 };
 
