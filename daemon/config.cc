@@ -116,6 +116,14 @@ Result<Config> ParseConfig(const std::string& text) {
     } else if (key == "DigestAuthenticationProvider.superDigest" || key == "superDigest") {
       if (val.rfind("super:", 0) != 0) return err("expected super:<base64 of SHA-1>");
       c.super_digest = val;
+    } else if (key == "metricsProvider.httpPort") {
+      if (!num(0, 65535)) return range(0, 65535);
+      c.metrics_port = static_cast<int>(n);
+    } else if (key == "metricsProvider.httpHost") {
+      if (val.empty()) return err("empty address");
+      c.metrics_address = val;
+    } else if (key == "metricsProvider.className") {
+      // ZooKeeper's name for the Prometheus provider; quorumfs always has it.
     } else if (key == "znode.container.checkIntervalMs") {
       if (!num(10, 1ll << 30)) return range(10, 1ll << 30);
       c.container_check_interval_ms = static_cast<int>(n);

@@ -31,6 +31,8 @@ struct Config {
   // session authenticated with the matching digest passes every ACL check. Empty: none.
   std::string super_digest;
   int container_check_interval_ms = 60000;  // znode.container.checkIntervalMs
+  int metrics_port = 0;          // metricsProvider.httpPort: Prometheus metrics (0: off)
+  std::string metrics_address;   // metricsProvider.httpHost (default: clientPortAddress)
 
   int min_session_timeout() const {
     return min_session_timeout_ms ? min_session_timeout_ms : 2 * tick_time_ms;

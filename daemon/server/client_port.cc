@@ -17,6 +17,7 @@
 #include "consensus/util/log.h"
 #include "daemon/server/auth.h"
 #include "daemon/server/four_letter.h"
+#include "daemon/server/metrics.h"
 #include "daemon/server/protocol.h"
 #include "daemon/server/session_tracker.h"
 #include "daemon/server/watch_manager.h"
@@ -66,6 +67,8 @@ struct ClientPort::Impl {
   size_t max_packet = 0;
 
   server::WatchManager watches;
+  server::Metrics metrics;
+  tcp::acceptor metrics_acceptor{io};
   std::unique_ptr<server::SessionTracker> tracker;
   uint64_t secret = 0;
 
@@ -84,6 +87,8 @@ struct ClientPort::Impl {
   void ScheduleExpiry();
   void ScheduleReaper();
   std::string FourLetter(const std::string& word);
+  void AcceptMetrics();
+  std::string MetricsText();
   Status LoadSecret();
 };
 
@@ -96,6 +101,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
     bool close_after = false;
     tree::Request treq;
     std::string frame;
+    std::chrono::steady_clock::time_point arrived = std::chrono::steady_clock::now();
   };
 
   ClientPort::Impl* srv;
@@ -409,6 +415,16 @@ struct Conn : std::enable_shared_from_this<Conn> {
         s->done = true;
       }
       if (!s->done) break;
+      if (s->frame.size() >= 20) {
+        // The reply header's err field sits after length, xid and zxid.
+        const auto* b = reinterpret_cast<const unsigned char*>(s->frame.data());
+        int32_t e = static_cast<int32_t>((uint32_t{b[16]} << 24) | (uint32_t{b[17]} << 16) |
+                                         (uint32_t{b[18]} << 8) | b[19]);
+        srv->metrics.Observe(
+            s->req.type(),
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - s->arrived).count(),
+            e != 0);
+      }
       if (!s->frame.empty()) Send(std::move(s->frame));
       slots.pop_front();
       if (s->close_after) {
@@ -817,6 +833,73 @@ std::string ClientPort::Impl::FourLetter(const std::string& w) {
   return a;
 }
 
+std::string ClientPort::Impl::MetricsText() {
+  auto st = pipeline->stats();
+  auto log = pipeline->store().log().stats();
+  const auto& sn = pipeline->store().snapshot_stats();
+  size_t nodes = 0, mem = 0, sessions = 0;
+  int64_t zxid = 0;
+  pipeline->Read([&](const tree::DataTree& t) {
+    nodes = t.node_count();
+    mem = t.ApproxMemoryBytes();
+    sessions = t.sessions().size();
+    zxid = t.last_zxid();
+    return 0;
+  });
+  size_t n_conns;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    n_conns = conns.size();
+  }
+  using G = server::Metrics::Gauge;
+  return metrics.Render({
+      G{"quorumfs_outstanding_requests", "Write requests submitted and not yet answered.",
+        static_cast<double>(st.outstanding)},
+      G{"quorumfs_znodes", "Znodes in the tree.", static_cast<double>(nodes)},
+      G{"quorumfs_tree_bytes", "Approximate memory of the tree.", static_cast<double>(mem)},
+      G{"quorumfs_watches", "Watches set by clients.", static_cast<double>(watches.size())},
+      G{"quorumfs_sessions", "Live sessions.", static_cast<double>(sessions)},
+      G{"quorumfs_connections", "Open client connections.", static_cast<double>(n_conns)},
+      G{"quorumfs_last_zxid", "Last applied zxid.", static_cast<double>(zxid)},
+      G{"quorumfs_writes_applied", "Writes applied since start.", static_cast<double>(st.applied)},
+      G{"quorumfs_fsyncs", "Log fdatasync calls since start.", static_cast<double>(log.fsyncs)},
+      G{"quorumfs_fsync_last_seconds", "Duration of the last log fdatasync.",
+        static_cast<double>(log.last_fsync_us) / 1e6},
+      G{"quorumfs_fsync_max_seconds", "Longest log fdatasync since start.",
+        static_cast<double>(log.max_fsync_us) / 1e6},
+      G{"quorumfs_log_bytes", "Bytes of txn log segments on disk.",
+        static_cast<double>(log.disk_bytes)},
+      G{"quorumfs_log_segments", "Txn log segments on disk.", static_cast<double>(log.segments)},
+      G{"quorumfs_snapshot_bytes", "Size of the last snapshot.",
+        static_cast<double>(sn.last_bytes)},
+      G{"quorumfs_snapshots_taken", "Snapshots written since start.",
+        static_cast<double>(sn.taken)},
+      G{"quorumfs_snapshot_max_pause_seconds", "Longest write pause a snapshot caused (fork).",
+        sn.max_fork_ms / 1e3},
+  });
+}
+
+void ClientPort::Impl::AcceptMetrics() {
+  metrics_acceptor.async_accept([this](std::error_code ec, tcp::socket sock) {
+    if (ec) return;
+    auto so = std::make_shared<tcp::socket>(std::move(sock));
+    auto buf = std::make_shared<std::array<char, 2048>>();
+    // One request per connection; whatever is asked, the answer is the metrics page.
+    so->async_read_some(asio::buffer(*buf), [this, so, buf](std::error_code ec2, size_t) {
+      if (ec2) return;
+      std::string body = MetricsText();
+      auto out = std::make_shared<std::string>(
+          "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: " +
+          std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+      asio::async_write(*so, asio::buffer(*out), [so, out](std::error_code, size_t) {
+        std::error_code ignored;
+        so->shutdown(tcp::socket::shutdown_both, ignored);
+      });
+    });
+    AcceptMetrics();
+  });
+}
+
 Status ClientPort::Impl::LoadSecret() {
   // Session passwords are derived from this secret, so a member can check a password after a
   // restart. Random per data directory; the ensemble will replicate it.
@@ -872,6 +955,21 @@ Result<int> ClientPort::Start(int threads) {
     return IoError("cannot listen on " + s.config.client_address + ":" +
                    std::to_string(s.config.client_port) + ": " + ec.message());
   int port = s.acceptor.local_endpoint().port();
+  if (s.config.metrics_port > 0) {
+    std::string host =
+        s.config.metrics_address.empty() ? s.config.client_address : s.config.metrics_address;
+    auto maddr = asio::ip::make_address(host, ec);
+    tcp::endpoint mep(maddr, static_cast<uint16_t>(s.config.metrics_port));
+    if (!ec) s.metrics_acceptor.open(mep.protocol(), ec);
+    if (!ec) s.metrics_acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) s.metrics_acceptor.bind(mep, ec);
+    if (!ec) s.metrics_acceptor.listen(64, ec);
+    if (ec)
+      return IoError("cannot serve metrics on " + host + ":" +
+                     std::to_string(s.config.metrics_port) + ": " + ec.message());
+    s.AcceptMetrics();
+    QLOG_INFO("Prometheus metrics on http://%s:%d/metrics", host.c_str(), s.config.metrics_port);
+  }
   s.work = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
       s.io.get_executor());
   s.Accept();
@@ -889,6 +987,7 @@ void ClientPort::Stop() {
   asio::post(s.io, [&s] {
     std::error_code ec;
     s.acceptor.close(ec);
+    s.metrics_acceptor.close(ec);
     s.expiry_timer.cancel();
     s.reaper_timer.cancel();
   });
