@@ -330,7 +330,11 @@ std::string WatchManager::DumpByWatcher(const SessionOf& session_of) const {
     out += Hex(session) + "\n";
     std::vector<std::string>& paths = rows[i].second;
     std::sort(paths.begin(), paths.end());
-    for (const auto& p : paths) out += "\t" + p + "\n";
+    for (const auto& p : paths) {
+      out += '\t';
+      out += p;
+      out += '\n';
+    }
   }
   return out;
 }
@@ -352,7 +356,11 @@ std::string WatchManager::DumpByPath(const SessionOf& session_of) const {
     std::vector<int64_t> sessions;
     for (WatcherId w : ws) sessions.push_back(session_of(w));
     std::sort(sessions.begin(), sessions.end());
-    for (int64_t s : sessions) out += "\t" + Hex(s) + "\n";
+    for (int64_t s : sessions) {
+      out += '\t';
+      out += Hex(s);
+      out += '\n';
+    }
   }
   return out;
 }
