@@ -26,10 +26,24 @@ int Usage(int code) {
   return code;
 }
 
+// Snapshots fork the process; fork copies page tables, so its pause grows with the heap in 4 KiB
+// pages (about 12 ms for a million znodes). Asking glibc's malloc for transparent huge pages
+// shrinks the page tables 512-fold (the pause drops below 1 ms). Tunables are read at process
+// start, so set the tunable and exec ourselves once. QUORUMFS_SMALL_PAGES=1 opts out.
+void UseHugePagesForTheHeap(char** argv) {
+  const char* t = getenv("GLIBC_TUNABLES");
+  if (getenv("QUORUMFS_SMALL_PAGES") || (t && strstr(t, "glibc.malloc.hugetlb"))) return;
+  std::string v = "glibc.malloc.hugetlb=1";
+  if (t && *t) v = std::string(t) + ":" + v;
+  setenv("GLIBC_TUNABLES", v.c_str(), 1);
+  execv("/proc/self/exe", argv);  // on failure, carry on with small pages
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace qfs;
+  UseHugePagesForTheHeap(argv);
   std::string config_path, data_dir, log_level;
   int client_port = -1;
   for (int i = 1; i < argc; i++) {
