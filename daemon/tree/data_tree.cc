@@ -56,6 +56,14 @@ std::vector<const Node*> SortedChildren(const Node* n) {
   return v;
 }
 
+// Counters wrap like Java ints.
+int32_t WrapInc(int32_t v) {
+  return static_cast<int32_t>(static_cast<uint32_t>(v) + 1u);
+}
+int32_t WrapSub(int32_t a, int32_t b) {
+  return static_cast<int32_t>(static_cast<uint32_t>(a) - static_cast<uint32_t>(b));
+}
+
 size_t MallocChunk(size_t n) {
   return (n + 8 + 15) & ~size_t{15};
 }
@@ -118,12 +126,12 @@ struct DataTree::Impl {
   }
   const Node* Find(std::string_view path) const { return Walkable(path) ? Lookup(path) : nullptr; }
 
-  // `s` is GetStat(n), passed in because callers have it at hand.
-  uint64_t StatDigest(uint64_t ph, const Node* n, const Stat& s) const {
-    return StatPart(ph, s, n->kind, acls.HashOf(n->acl_id));
+  // `s` and `creates` are GetStat(n, &creates), passed in because callers have them at hand.
+  uint64_t StatDigest(uint64_t ph, const Node* n, const Stat& s, int32_t creates) const {
+    return StatPart(ph, s, creates, n->kind, acls.HashOf(n->acl_id));
   }
-  uint64_t NodeDigest(uint64_t ph, const Node* n, const Stat& s) const {
-    return DataPart(ph, n->data()) + StatDigest(ph, n, s);
+  uint64_t NodeDigest(uint64_t ph, const Node* n, const Stat& s, int32_t creates) const {
+    return DataPart(ph, n->data()) + StatDigest(ph, n, s, creates);
   }
 
   void IndexAdd(std::string_view path, int64_t owner) {
@@ -152,7 +160,7 @@ struct DataTree::Impl {
 
   Node* AddInitial(Node* parent, std::string_view name, const std::vector<Acl>& acl,
                    const Stat& stat = {}) {
-    Node* n = internal::NewNode(name, {}, stat, acls.Ref(acl), Kind::kUnset);
+    Node* n = internal::NewNode(name, {}, stat, stat.cversion, acls.Ref(acl), Kind::kUnset);
     if (parent) internal::AddChild(parent, n, NameHash(name));
     node_count++;
     return n;
@@ -171,7 +179,8 @@ struct DataTree::Impl {
     Node* grandparent = nullptr;
     Node* parent = Lookup(parent_path, &grandparent);
     QFS_CHECK(parent != nullptr);
-    Stat ps = GetStat(parent);
+    int32_t pcreates = 0;
+    Stat ps = GetStat(parent, &pcreates);
     QFS_CHECK(!IsSessionOwner(ps.ephemeral_owner));  // no children for ephemerals
     uint64_t h = NameHash(name);
     QFS_CHECK(internal::FindChild(parent, name, h) == nullptr);
@@ -181,18 +190,20 @@ struct DataTree::Impl {
     s.ctime = s.mtime = time_ms;
     s.ephemeral_owner = owner;
     s.data_length = static_cast<int32_t>(c.data().size());
-    Node* n = internal::NewNode(name, c.data(), s, acls.Ref(c.acl()), static_cast<Kind>(c.kind()));
+    Node* n =
+        internal::NewNode(name, c.data(), s, 0, acls.Ref(c.acl()), static_cast<Kind>(c.kind()));
 
     uint64_t pph = PathHash(parent_path);
-    digest -= StatDigest(pph, parent, ps);
+    digest -= StatDigest(pph, parent, ps, pcreates);
     internal::AddChild(parent, n, h);
-    ps.cversion = c.parent_cversion();
+    pcreates = c.parent_cversion();
+    ps.cversion = WrapInc(ps.cversion);
     ps.pzxid = zxid;
     ps.num_children = parent->num_children();
-    parent = internal::UpdateNode(grandparent, parent, ps, nullptr);
+    parent = internal::UpdateNode(grandparent, parent, ps, pcreates, nullptr);
     if (!grandparent) root = parent;
-    digest += StatDigest(pph, parent, ps);
-    digest += NodeDigest(PathHash(path), n, s);
+    digest += StatDigest(pph, parent, ps, pcreates);
+    digest += NodeDigest(PathHash(path), n, s, 0);
     node_count++;
     IndexAdd(path, owner);
 
@@ -212,19 +223,21 @@ struct DataTree::Impl {
     Node* n = internal::FindChild(parent, name, h);
     QFS_CHECK(n != nullptr);
     QFS_CHECK(n->children == nullptr);
-    Stat ps = GetStat(parent);
-    Stat s = GetStat(n);
+    int32_t pcreates = 0, creates = 0;
+    Stat ps = GetStat(parent, &pcreates);
+    Stat s = GetStat(n, &creates);
 
     uint64_t pph = PathHash(parent_path);
-    digest -= StatDigest(pph, parent, ps);
-    digest -= NodeDigest(PathHash(path), n, s);
+    digest -= StatDigest(pph, parent, ps, pcreates);
+    digest -= NodeDigest(PathHash(path), n, s, creates);
     internal::RemoveChild(parent, name, h);
-    // As ZooKeeper 3.8: a delete moves the parent's pzxid but not its cversion.
+    // As ZooKeeper 3.8: a delete bumps the parent's cversion but not its create counter.
+    ps.cversion = WrapInc(ps.cversion);
     ps.pzxid = std::max(ps.pzxid, zxid);
     ps.num_children = parent->num_children();
-    parent = internal::UpdateNode(grandparent, parent, ps, nullptr);
+    parent = internal::UpdateNode(grandparent, parent, ps, pcreates, nullptr);
     if (!grandparent) root = parent;
-    digest += StatDigest(pph, parent, ps);
+    digest += StatDigest(pph, parent, ps, pcreates);
     IndexRemove(path, s.ephemeral_owner);
     acls.Unref(n->acl_id);
     internal::FreeNode(n);
@@ -244,17 +257,18 @@ struct DataTree::Impl {
     Node* parent = nullptr;
     Node* n = Lookup(s.path(), &parent);
     QFS_CHECK(n != nullptr);
-    Stat st = GetStat(n);
+    int32_t creates = 0;
+    Stat st = GetStat(n, &creates);
     uint64_t ph = PathHash(s.path());
-    digest -= NodeDigest(ph, n, st);
+    digest -= NodeDigest(ph, n, st, creates);
     st.version = s.version();
     st.mzxid = zxid;
     st.mtime = time_ms;
     st.data_length = static_cast<int32_t>(s.data().size());
     std::string_view data = s.data();
-    n = internal::UpdateNode(parent, n, st, &data);
+    n = internal::UpdateNode(parent, n, st, creates, &data);
     if (!parent) root = n;
-    digest += NodeDigest(ph, n, st);
+    digest += NodeDigest(ph, n, st, creates);
     changes->push_back({Change::kDataChanged, s.path()});
     return {Err::kOk, OpType::kSetData, s.path(), st};
   }
@@ -265,16 +279,17 @@ struct DataTree::Impl {
     Node* parent = nullptr;
     Node* n = Lookup(s.path(), &parent);
     QFS_CHECK(n != nullptr);
-    Stat st = GetStat(n);
+    int32_t creates = 0;
+    Stat st = GetStat(n, &creates);
     uint64_t ph = PathHash(s.path());
-    digest -= StatDigest(ph, n, st);
+    digest -= StatDigest(ph, n, st, creates);
     uint32_t id = acls.Ref(s.acl());  // before Unref: an unchanged list keeps its id
     acls.Unref(n->acl_id);
     n->acl_id = id;
     st.aversion = s.aversion();
-    n = internal::UpdateNode(parent, n, st, nullptr);
+    n = internal::UpdateNode(parent, n, st, creates, nullptr);
     if (!parent) root = n;
-    digest += StatDigest(ph, n, st);
+    digest += StatDigest(ph, n, st, creates);
     changes->push_back({Change::kAclChanged, s.path()});
     return {Err::kOk, OpType::kSetAcl, s.path(), st};
   }
@@ -415,7 +430,9 @@ size_t DataTree::node_count() const {
 uint64_t DataTree::ComputeDigest() const {
   uint64_t sum = 0;
   impl_->Walk([&](const std::string& path, const Node* n) {
-    sum += impl_->NodeDigest(PathHash(path), n, GetStat(n));
+    int32_t creates = 0;
+    Stat s = GetStat(n, &creates);
+    sum += impl_->NodeDigest(PathHash(path), n, s, creates);
   });
   return sum;
 }
@@ -500,7 +517,7 @@ bool DataTree::GetMeta(std::string_view path, NodeMeta* out) const {
   const Node* n = impl_->Find(path);
   if (!n) return false;
   if (out) {
-    out->stat = GetStat(n);
+    out->stat = GetStat(n, &out->child_creates);
     out->acl = impl_->acls.Get(n->acl_id).acl;
     out->kind = static_cast<Kind>(n->kind);
   }
@@ -586,13 +603,15 @@ Status DataTree::WriteSnapshot(const std::function<Status(std::string_view recor
     txn::SnapNode* sn = rec.mutable_node();
     sn->set_path(path);
     sn->set_data(n->data().data(), n->data().size());
-    Stat s = GetStat(n);
+    int32_t creates = 0;
+    Stat s = GetStat(n, &creates);
     sn->set_czxid(s.czxid);
     sn->set_mzxid(s.mzxid);
     sn->set_ctime(s.ctime);
     sn->set_mtime(s.mtime);
     sn->set_version(s.version);
     sn->set_cversion(s.cversion);
+    sn->set_child_deletes(WrapSub(s.cversion, creates));
     sn->set_aversion(s.aversion);
     sn->set_ephemeral_owner(s.ephemeral_owner);
     sn->set_pzxid(s.pzxid);
@@ -679,10 +698,12 @@ Result<std::unique_ptr<DataTree>> DataTree::LoadSnapshot(
         st.aversion = sn.aversion();
         st.ephemeral_owner = owner;
         st.pzxid = sn.pzxid();
+        const int32_t creates = WrapSub(st.cversion, sn.child_deletes());
         Node* n;
         if (!im.root) {
           if (path != "/") return Corruption("snapshot: first node is not the root");
-          n = internal::NewNode("", sn.data(), st, sn.acl_id(), static_cast<Kind>(sn.kind()));
+          n = internal::NewNode("", sn.data(), st, creates, sn.acl_id(),
+                                static_cast<Kind>(sn.kind()));
           im.root = n;
         } else {
           std::string_view parent_path, name;
@@ -699,7 +720,8 @@ Result<std::unique_ptr<DataTree>> DataTree::LoadSnapshot(
           }
           uint64_t h = NameHash(name);
           if (internal::FindChild(parent, name, h)) return Corruption("snapshot: duplicate node");
-          n = internal::NewNode(name, sn.data(), st, sn.acl_id(), static_cast<Kind>(sn.kind()));
+          n = internal::NewNode(name, sn.data(), st, creates, sn.acl_id(),
+                                static_cast<Kind>(sn.kind()));
           internal::AddChild(parent, n, h);
         }
         im.node_count++;

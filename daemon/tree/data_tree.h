@@ -32,6 +32,9 @@ struct ApplyResult {
 // What prepare needs to know about an existing node.
 struct NodeMeta {
   Stat stat;
+  // Child creates so far (ZooKeeper's parentCVersion): the next sequential suffix. stat.cversion
+  // counts child deletes too.
+  int32_t child_creates = 0;
   std::vector<Acl> acl;
   Kind kind = Kind::kUnset;
 };

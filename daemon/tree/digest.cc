@@ -12,7 +12,8 @@ uint64_t DataPart(uint64_t path_hash, std::string_view data) {
   return Hash64(data, HashMix(path_hash, 0x64617461ULL));
 }
 
-uint64_t StatPart(uint64_t path_hash, const Stat& s, uint8_t kind, uint64_t acl_hash) {
+uint64_t StatPart(uint64_t path_hash, const Stat& s, int32_t child_creates, uint8_t kind,
+                  uint64_t acl_hash) {
   auto u32 = [](int32_t v) { return static_cast<uint64_t>(static_cast<uint32_t>(v)); };
   uint64_t h = HashMix(path_hash, 0x73746174ULL);
   h = HashMix(h, static_cast<uint64_t>(s.czxid));
@@ -24,6 +25,10 @@ uint64_t StatPart(uint64_t path_hash, const Stat& s, uint8_t kind, uint64_t acl_
   h = HashMix(h, static_cast<uint64_t>(s.ephemeral_owner));
   h = HashMix(h, u32(s.data_length) | (u32(s.num_children) << 32));
   h = HashMix(h, static_cast<uint64_t>(s.pzxid));
+  // The counter enters as cversion minus it (the child deletes), and only when nonzero, so trees
+  // without deletes keep the digests of snapshots written before the counter existed.
+  const uint32_t deletes = static_cast<uint32_t>(s.cversion) - static_cast<uint32_t>(child_creates);
+  if (deletes != 0) h = HashMix(h, deletes);
   return HashMix(h, acl_hash);
 }
 

@@ -13,7 +13,9 @@ namespace qfs::tree::internal {
 
 uint64_t PathHash(std::string_view path);
 uint64_t DataPart(uint64_t path_hash, std::string_view data);
-// Covers every Stat field (data_length and num_children included), the ACL content and the kind.
-uint64_t StatPart(uint64_t path_hash, const Stat& s, uint8_t kind, uint64_t acl_hash);
+// Covers every Stat field (data_length and num_children included), the child create counter,
+// the ACL content and the kind.
+uint64_t StatPart(uint64_t path_hash, const Stat& s, int32_t child_creates, uint8_t kind,
+                  uint64_t acl_hash);
 
 }  // namespace qfs::tree::internal

@@ -12,7 +12,7 @@ namespace {
 
 constexpr uint32_t kDenseMax = 8;  // up to this capacity the set is a plain array
 constexpr uint64_t kPtrMask = (uint64_t{1} << 48) - 1;
-constexpr size_t kMaxStatBytes = 9 * 10;  // nine varints
+constexpr size_t kMaxStatBytes = 10 * 10;  // up to ten varints
 
 void* Alloc(size_t n) {
   void* p = std::malloc(n);
@@ -22,6 +22,8 @@ void* Alloc(size_t n) {
 
 // --- Stat encoding: zigzag varints; mzxid and pzxid relative to czxid, mtime to ctime, so a
 // typical node needs about 20 bytes instead of 60. Differences wrap (no signed overflow).
+// A tenth varint, cversion minus the child create counter (the child deletes), is left out when
+// zero, so leaves and nodes that never lost a child pay nothing for it.
 
 uint64_t ZigZag(uint64_t v) {
   return (v << 1) ^ (0 - (v >> 63));
@@ -50,7 +52,12 @@ const uint8_t* GetVarint(const uint8_t* p, uint64_t* v) {
   return p;
 }
 
-size_t EncodeStat(const Stat& s, uint8_t* out) {
+// a - b, wrapping like the Java ints these counters are.
+int32_t WrapSub(int32_t a, int32_t b) {
+  return static_cast<int32_t>(static_cast<uint32_t>(a) - static_cast<uint32_t>(b));
+}
+
+size_t EncodeStat(const Stat& s, int32_t child_creates, uint8_t* out) {
   auto u = [](int64_t v) { return static_cast<uint64_t>(v); };
   uint8_t* p = out;
   p = PutVarint(p, ZigZag(u(s.czxid)));
@@ -62,6 +69,9 @@ size_t EncodeStat(const Stat& s, uint8_t* out) {
   p = PutVarint(p, ZigZag(u(s.cversion)));
   p = PutVarint(p, ZigZag(u(s.aversion)));
   p = PutVarint(p, ZigZag(u(s.ephemeral_owner)));
+  if (int32_t deletes = WrapSub(s.cversion, child_creates); deletes != 0) {
+    p = PutVarint(p, ZigZag(u(deletes)));
+  }
   return static_cast<size_t>(p - out);
 }
 
@@ -156,10 +166,12 @@ uint64_t NameHash(std::string_view name) {
   return Hash64(name, 0x6e616d65ULL);
 }
 
-Stat GetStat(const Node* n) {
+Stat GetStat(const Node* n, int32_t* child_creates) {
   uint64_t v[9];
   const uint8_t* p = n->stat_bytes();
   for (uint64_t& x : v) p = GetVarint(p, &x);
+  uint64_t deletes = 0;
+  if (p != n->stat_bytes() + n->stat_len) GetVarint(p, &deletes);
   Stat s;
   uint64_t czxid = UnZigZag(v[0]), ctime = UnZigZag(v[3]);
   s.czxid = static_cast<int64_t>(czxid);
@@ -173,22 +185,26 @@ Stat GetStat(const Node* n) {
   s.ephemeral_owner = static_cast<int64_t>(UnZigZag(v[8]));
   s.data_length = static_cast<int32_t>(n->data_len);
   s.num_children = n->num_children();
+  if (child_creates) {
+    *child_creates = WrapSub(s.cversion, static_cast<int32_t>(UnZigZag(deletes)));
+  }
   return s;
 }
 
-Node* NewNode(std::string_view name, std::string_view data, const Stat& stat, uint32_t acl_id,
-              Kind kind) {
+Node* NewNode(std::string_view name, std::string_view data, const Stat& stat, int32_t child_creates,
+              uint32_t acl_id, Kind kind) {
   Node header{};
   header.acl_id = acl_id;
   header.kind = static_cast<uint8_t>(kind);
   uint8_t buf[kMaxStatBytes];
-  size_t len = EncodeStat(stat, buf);
+  size_t len = EncodeStat(stat, child_creates, buf);
   return BuildNode(header, buf, len, name, data);
 }
 
-Node* UpdateNode(Node* parent, Node* n, const Stat& stat, const std::string_view* data) {
+Node* UpdateNode(Node* parent, Node* n, const Stat& stat, int32_t child_creates,
+                 const std::string_view* data) {
   uint8_t buf[kMaxStatBytes];
-  size_t len = EncodeStat(stat, buf);
+  size_t len = EncodeStat(stat, child_creates, buf);
   std::string_view new_data = data ? *data : n->data();
   if (len == n->stat_len && new_data.size() == n->data_len) {
     uint8_t* p = reinterpret_cast<uint8_t*>(n) + kNodeHeaderBytes;

@@ -42,14 +42,17 @@ inline std::string_view Node::data() const {
 
 uint64_t NameHash(std::string_view name);
 
-// The node's Stat, data_length and num_children included.
-Stat GetStat(const Node* n);
+// The node's Stat, data_length and num_children included. `child_creates`, if given, gets the
+// node's child create counter (ZooKeeper's parentCVersion, which numbers sequential children);
+// cversion counts child deletes too.
+Stat GetStat(const Node* n, int32_t* child_creates = nullptr);
 // A new node with the stored fields of `stat` (data_length and num_children are derived).
-Node* NewNode(std::string_view name, std::string_view data, const Stat& stat, uint32_t acl_id,
-              Kind kind);
-// Stores `stat` and, when `data` is given, new data. The node may move; the parent's slot
-// follows (the caller re-points the root when `parent` is nullptr).
-Node* UpdateNode(Node* parent, Node* n, const Stat& stat, const std::string_view* data);
+Node* NewNode(std::string_view name, std::string_view data, const Stat& stat, int32_t child_creates,
+              uint32_t acl_id, Kind kind);
+// Stores `stat`, `child_creates` and, when `data` is given, new data. The node may move; the
+// parent's slot follows (the caller re-points the root when `parent` is nullptr).
+Node* UpdateNode(Node* parent, Node* n, const Stat& stat, int32_t child_creates,
+                 const std::string_view* data);
 // Frees a node that has no children.
 void FreeNode(Node* n);
 size_t NodeAllocBytes(const Node* n);

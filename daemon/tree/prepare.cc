@@ -20,7 +20,8 @@ namespace {
 
 struct NodeRec {
   bool exists = false;
-  Stat stat;  // num_children included
+  Stat stat;                  // num_children included
+  int32_t child_creates = 0;  // numbers sequential children; stat.cversion counts deletes too
   std::vector<Acl> acl;
   Kind kind = Kind::kUnset;
   int64_t zxid = -1;  // the txn that last changed the node; -1 = read from the tree
@@ -99,7 +100,7 @@ class View {
     if (auto it = tree_cache_.find(path); it != tree_cache_.end()) return &it->second;
     NodeMeta meta;
     if (!tree_.GetMeta(path, &meta)) return nullptr;
-    NodeRec rec{true, meta.stat, std::move(meta.acl), meta.kind, -1};
+    NodeRec rec{true, meta.stat, meta.child_creates, std::move(meta.acl), meta.kind, -1};
     return &tree_cache_.emplace(std::string(path), std::move(rec)).first->second;
   }
   void Put(std::string_view path, NodeRec rec) {
@@ -186,7 +187,7 @@ Err PrepareCreate(View& v, const Request& req, const Op& op, txn::CreateTxn* out
   std::string path = op.path;
   if (sequential) {
     char suffix[16];
-    std::snprintf(suffix, sizeof(suffix), "%010d", parent->stat.cversion);
+    std::snprintf(suffix, sizeof(suffix), "%010d", parent->child_creates);
     path += suffix;
   }
   if (v.Get(path) != nullptr) return Err::kNodeExists;
@@ -205,13 +206,14 @@ Err PrepareCreate(View& v, const Request& req, const Op& op, txn::CreateTxn* out
   NodeRec new_parent = *parent;
   new_parent.stat.num_children++;
   new_parent.stat.cversion = WrapInc(parent->stat.cversion);
+  new_parent.child_creates = WrapInc(parent->child_creates);
   new_parent.stat.pzxid = v.zxid();
 
   out->set_path(path);
   out->set_data(op.data);
   ToProto(acl, out->mutable_acl());
   out->set_ephemeral_owner(owner);
-  out->set_parent_cversion(new_parent.stat.cversion);
+  out->set_parent_cversion(new_parent.child_creates);
   out->set_kind(static_cast<uint32_t>(op.kind));
 
   NodeRec node;
@@ -235,7 +237,9 @@ void RemoveNode(View& v, const std::string& path) {
   QFS_CHECK(parent != nullptr);
   NodeRec new_parent = *parent;
   new_parent.stat.num_children--;
-  new_parent.stat.pzxid = v.zxid();  // a delete moves pzxid but not cversion, as in ZooKeeper
+  // As ZooKeeper 3.8: cversion counts the delete, sequential numbering does not.
+  new_parent.stat.cversion = WrapInc(parent->stat.cversion);
+  new_parent.stat.pzxid = v.zxid();
   v.Put(parent_path, std::move(new_parent));
   v.Put(path, NodeRec{});
 }

@@ -280,14 +280,14 @@ TEST_F(PrepareTest, SequentialNumbering) {
   EXPECT_EQ(res[0].path, "/s/n-0000000000");
   ASSERT_EQ(Run(Single(CreateOp("/s/n-", "", CreateMode::kPersistentSequential)), &res), Err::kOk);
   EXPECT_EQ(res[0].path, "/s/n-0000000001");
-  // Any create bumps the parent's cversion, so it advances the counter too.
+  // Any create advances the counter.
   ASSERT_EQ(Run(CreateOp("/s/plain")), Err::kOk);
   ASSERT_EQ(Run(Single(CreateOp("/s/n-", "", CreateMode::kPersistentSequential)), &res), Err::kOk);
   EXPECT_EQ(res[0].path, "/s/n-0000000003");
-  // Deletes do not touch cversion: numbers are never reused.
+  // Deletes bump cversion but not the counter: numbers are never reused nor skipped.
   ASSERT_EQ(Run(DeleteOp("/s/n-0000000003")), Err::kOk);
   ASSERT_EQ(Run(DeleteOp("/s/n-0000000000")), Err::kOk);
-  EXPECT_EQ(StatOf("/s").cversion, 4);
+  EXPECT_EQ(StatOf("/s").cversion, 6);
   ASSERT_EQ(Run(Single(CreateOp("/s/n-", "", CreateMode::kPersistentSequential)), &res), Err::kOk);
   EXPECT_EQ(res[0].path, "/s/n-0000000004");
   // A sequential prefix may end with '/'.
@@ -301,6 +301,71 @@ TEST_F(PrepareTest, SequentialNumbering) {
   ASSERT_EQ(Run(CreateOp("/q")), Err::kOk);
   ASSERT_EQ(Run(CreateOp("/q/x0000000001")), Err::kOk);
   EXPECT_EQ(Run(CreateOp("/q/x", "", CreateMode::kPersistentSequential)), Err::kNodeExists);
+}
+
+// The sequences measured on ZooKeeper 3.8: cversion counts child creates and deletes (session
+// closes included), sequential suffixes count creates only.
+TEST_F(PrepareTest, CversionAndSequenceNumbersMatchZooKeeper) {
+  auto seq = [&](const std::string& prefix, int64_t session = 0) {
+    std::vector<OpResult> res;
+    const CreateMode mode =
+        session ? CreateMode::kEphemeralSequential : CreateMode::kPersistentSequential;
+    EXPECT_EQ(Run(Single(CreateOp(prefix, "", mode), session), &res), Err::kOk);
+    return res.empty() ? std::string() : res[0].path;
+  };
+  auto cversion = [&](const char* p) { return StatOf(p).cversion; };
+  ASSERT_EQ(Run(CreateOp("/cw")), Err::kOk);
+  EXPECT_EQ(seq("/cw/s-"), "/cw/s-0000000000");
+  EXPECT_EQ(cversion("/cw"), 1);
+  ASSERT_EQ(Run(CreateOp("/cw/a")), Err::kOk);
+  EXPECT_EQ(cversion("/cw"), 2);
+  ASSERT_EQ(Run(DeleteOp("/cw/a")), Err::kOk);
+  EXPECT_EQ(cversion("/cw"), 3);
+  EXPECT_EQ(seq("/cw/s-"), "/cw/s-0000000002");
+  EXPECT_EQ(cversion("/cw"), 4);
+  ASSERT_EQ(Run(DeleteOp("/cw/s-0000000000")), Err::kOk);
+  EXPECT_EQ(cversion("/cw"), 5);
+  EXPECT_EQ(seq("/cw/s-"), "/cw/s-0000000003");
+  EXPECT_EQ(cversion("/cw"), 6);
+
+  ASSERT_EQ(Run(CreateOp("/c2")), Err::kOk);
+  for (const char* n : {"/c2/a", "/c2/b", "/c2/c"}) ASSERT_EQ(Run(CreateOp(n)), Err::kOk);
+  for (const char* n : {"/c2/a", "/c2/b", "/c2/c"}) ASSERT_EQ(Run(DeleteOp(n)), Err::kOk);
+  EXPECT_EQ(cversion("/c2"), 6);
+  EXPECT_EQ(StatOf("/c2").num_children, 0);
+  EXPECT_EQ(seq("/c2/s-"), "/c2/s-0000000003");
+  EXPECT_EQ(cversion("/c2"), 7);
+  std::vector<OpResult> res;
+  ASSERT_EQ(Run(Multi({CreateOp("/c2/x"), DeleteOp("/c2/x"),
+                       CreateOp("/c2/q-", "", CreateMode::kPersistentSequential)}),
+                &res),
+            Err::kOk);
+  ASSERT_EQ(res.size(), 3u);
+  EXPECT_EQ(res[2].path, "/c2/q-0000000005");
+  EXPECT_EQ(cversion("/c2"), 10);
+
+  // Ephemerals removed by closeSession count as deletes.
+  ASSERT_EQ(Run(CreateSession(9)), Err::kOk);
+  ASSERT_EQ(Run(CreateOp("/c3")), Err::kOk);
+  ASSERT_EQ(Run(CreateOp("/c3/e", "", CreateMode::kEphemeral), 9), Err::kOk);
+  EXPECT_EQ(seq("/c3/f-", 9), "/c3/f-0000000001");
+  EXPECT_EQ(cversion("/c3"), 2);
+  ASSERT_EQ(Run(CloseSession(9)), Err::kOk);
+  EXPECT_EQ(cversion("/c3"), 4);
+  EXPECT_EQ(seq("/c3/s-"), "/c3/s-0000000002");
+  EXPECT_EQ(cversion("/c3"), 5);
+
+  // The same when every request is prepared before any is applied.
+  ASSERT_EQ(Prep(Single(CreateOp("/p"))).err, Err::kOk);
+  ASSERT_EQ(Prep(Single(CreateOp("/p/a"))).err, Err::kOk);
+  ASSERT_EQ(Prep(Single(DeleteOp("/p/a"))).err, Err::kOk);
+  Prepared p = Prep(Single(CreateOp("/p/s-", "", CreateMode::kPersistentSequential)));
+  ASSERT_EQ(p.err, Err::kOk);
+  EXPECT_EQ(p.txn->create().path(), "/p/s-0000000001");
+  EXPECT_EQ(p.txn->create().parent_cversion(), 2);  // the create counter, not cversion (3)
+  ApplyAll();
+  EXPECT_EQ(cversion("/p"), 3);
+  EXPECT_EQ(seq("/p/s-"), "/p/s-0000000002");
 }
 
 TEST_F(PrepareTest, EphemeralNodes) {
@@ -392,7 +457,7 @@ TEST_F(PrepareTest, DeleteRulesAndParentStat) {
   EXPECT_FALSE(Exists("/a/b"));
   Stat after = StatOf("/a");
   EXPECT_EQ(after.num_children, 0);
-  EXPECT_EQ(after.cversion, before.cversion);  // ZooKeeper: delete moves pzxid only
+  EXPECT_EQ(after.cversion, before.cversion + 1);  // ZooKeeper 3.8 counts deletes too
   EXPECT_EQ(after.pzxid, last_zxid());
   EXPECT_EQ(after.mzxid, before.mzxid);
   EXPECT_EQ(Run(DeleteOp("/a/b")), Err::kNoNode);
@@ -680,7 +745,7 @@ TEST_F(PrepareTest, MultiSuccessResults) {
   EXPECT_EQ(s.czxid, z);
   EXPECT_EQ(s.mzxid, z);
   EXPECT_EQ(s.version, 1);
-  EXPECT_EQ(s.cversion, 2);
+  EXPECT_EQ(s.cversion, 3);  // two creates and a delete
   EXPECT_EQ(s.num_children, 1);
   EXPECT_EQ(s.pzxid, z);
   EXPECT_EQ(s.data_length, 2);
@@ -769,7 +834,7 @@ TEST_F(PrepareTest, PipelinedCreatesAndDeletes) {
   const int32_t root_cversion = StatOf("/").cversion;
   ApplyAll();
   EXPECT_FALSE(Exists("/p"));
-  EXPECT_EQ(StatOf("/").cversion, root_cversion + 1);
+  EXPECT_EQ(StatOf("/").cversion, root_cversion + 2);  // /p created and deleted
   EXPECT_EQ(StatOf("/").pzxid, last_zxid());
   EXPECT_EQ(prep_->pending_count(), 0u);
 }
@@ -909,7 +974,7 @@ TEST_F(PrepareTest, CloseSessionParentStat) {
   ASSERT_EQ(Run(CloseSession(9)), Err::kOk);
   Stat after = StatOf("/d");
   EXPECT_EQ(after.num_children, 0);
-  EXPECT_EQ(after.cversion, before.cversion);
+  EXPECT_EQ(after.cversion, before.cversion + 1);
   EXPECT_EQ(after.pzxid, last_zxid());
   // A session without ephemerals closes with an empty list.
   ASSERT_EQ(Run(CreateSession(9)), Err::kOk);
@@ -933,8 +998,10 @@ TEST_F(PrepareTest, DeleteContainer) {
   ASSERT_EQ(Run(DeleteOp("/locked/c/x")), Err::kOk);
   EXPECT_EQ(tree_->ExpiryCandidates(now_), (std::vector<std::string>{"/locked/c"}));
   EXPECT_EQ(Run(DeleteOp("/locked/c")), Err::kNoAuth);
+  const int32_t locked_cversion = StatOf("/locked").cversion;
   ASSERT_EQ(Run(DeleteContainerOp("/locked/c")), Err::kOk);
   EXPECT_FALSE(Exists("/locked/c"));
+  EXPECT_EQ(StatOf("/locked").cversion, locked_cversion + 1);
   EXPECT_EQ(Run(DeleteContainerOp("/locked/c")), Err::kNoNode);
 
   // TTL: deletable once mtime + ttl < now.

@@ -35,6 +35,7 @@ constexpr size_t kMaxData = 16;
 struct MNode {
   std::string data;
   Stat stat;
+  int32_t child_creates = 0;  // numbers sequential children; stat.cversion counts deletes too
   std::vector<Acl> acl;
   Kind kind = Kind::kUnset;
   bool operator==(const MNode&) const = default;
@@ -46,9 +47,9 @@ std::string Describe(const std::string& path, const MNode& n) {
   const Stat& s = n.stat;
   o << path << " data=" << n.data.size() << "B czxid=" << s.czxid << " mzxid=" << s.mzxid
     << " ctime=" << s.ctime << " mtime=" << s.mtime << " v=" << s.version << " cv=" << s.cversion
-    << " av=" << s.aversion << " owner=" << s.ephemeral_owner << " len=" << s.data_length
-    << " kids=" << s.num_children << " pzxid=" << s.pzxid << " kind=" << int(n.kind)
-    << " acl=" << n.acl.size();
+    << " creates=" << n.child_creates << " av=" << s.aversion << " owner=" << s.ephemeral_owner
+    << " len=" << s.data_length << " kids=" << s.num_children << " pzxid=" << s.pzxid
+    << " kind=" << int(n.kind) << " acl=" << n.acl.size();
   return o.str();
 }
 
@@ -172,6 +173,7 @@ class Model {
     nodes.erase(p);
     MNode& parent = nodes.at(ParentOf(p));
     parent.stat.num_children--;
+    parent.stat.cversion++;  // ZooKeeper 3.8 counts deletes in cversion, not in sequence numbers
     parent.stat.pzxid = zxid;
   }
 
@@ -276,7 +278,7 @@ class Model {
     std::string path = op.path;
     if (seq) {
       char buf[16];
-      std::snprintf(buf, sizeof(buf), "%010d", parent.stat.cversion);
+      std::snprintf(buf, sizeof(buf), "%010d", parent.child_creates);
       path += buf;
     }
     if (nodes.count(path)) return Err::kNodeExists;
@@ -290,6 +292,7 @@ class Model {
       owner = r.session_id;
     }
     parent.stat.cversion++;
+    parent.child_creates++;
     parent.stat.num_children++;
     parent.stat.pzxid = zxid;
     MNode n;
@@ -317,6 +320,9 @@ Nodes ReadTree(const DataTree& t) {
     MNode n;
     std::vector<std::string> kids;
     EXPECT_EQ(t.GetData(p, &n.data, &n.stat), Err::kOk) << p;
+    NodeMeta meta;
+    EXPECT_TRUE(t.GetMeta(p, &meta)) << p;
+    n.child_creates = meta.child_creates;
     EXPECT_EQ(t.GetAcl(p, &n.acl, nullptr), Err::kOk) << p;
     EXPECT_EQ(t.GetKind(p, &n.kind), Err::kOk) << p;
     EXPECT_EQ(t.GetChildren(p, &kids, nullptr), Err::kOk) << p;
@@ -789,6 +795,93 @@ TEST(TreePropertyTest, RandomPipelinedWorkloadsMatchTheModel) {
     RunSeed(seed, 2500);
     if (HasFatalFailure()) return;
   }
+}
+
+// The sequences measured on ZooKeeper 3.8 (with kazoo), through the model and through prepare
+// and apply: cversion counts child creates and deletes (closeSession's included), sequential
+// suffixes count creates only.
+TEST(TreePropertyTest, ModelAndTreeMatchMeasuredZooKeeper) {
+  DataTree tree;
+  Preparer prep(tree);
+  Model model;
+  model.nodes = ReadTree(tree);
+  int64_t zxid = 0;
+  auto op = [](OpType type, std::string path, CreateMode mode = CreateMode::kPersistent) {
+    Op o;
+    o.type = type;
+    o.path = std::move(path);
+    o.mode = mode;
+    o.acl = OpenAcl();
+    return o;
+  };
+  // Runs a request through both; returns the paths it created.
+  auto run = [&](std::vector<Op> ops, RequestType type = RequestType::kOp, int64_t session = 0) {
+    Request r;
+    r.type = type;
+    r.session_id = session;
+    r.session_timeout_ms = 1000;
+    r.ops = std::move(ops);
+    const Expect want = model.Run(r, zxid + 1, 1000);
+    Prepared p = prep.Prepare(r, zxid + 1, 1000);
+    EXPECT_EQ(want.err, Err::kOk);
+    EXPECT_EQ(p.err, want.err);
+    std::vector<std::string> paths;
+    if (!p.txn) return paths;
+    const ApplyResult res = tree.Apply(*p.txn);
+    prep.Applied(++zxid);
+    CheckResults(res, want);
+    EXPECT_EQ(ReadTree(tree), model.nodes);
+    for (const OpResult& o : res.results) {
+      if (o.type == OpType::kCreate) paths.push_back(o.path);
+    }
+    return paths;
+  };
+  auto create = [&](const std::string& path, CreateMode mode = CreateMode::kPersistent,
+                    int64_t session = 0) {
+    std::vector<std::string> paths =
+        run({op(OpType::kCreate, path, mode)}, RequestType::kOp, session);
+    return paths.empty() ? std::string() : paths[0];
+  };
+  auto remove = [&](const std::string& path) { run({op(OpType::kDelete, path)}); };
+  auto cversion = [&](const std::string& path) { return model.nodes.at(path).stat.cversion; };
+  const CreateMode kSeq = CreateMode::kPersistentSequential;
+
+  create("/cw");
+  EXPECT_EQ(create("/cw/s-", kSeq), "/cw/s-0000000000");
+  EXPECT_EQ(cversion("/cw"), 1);
+  create("/cw/a");
+  EXPECT_EQ(cversion("/cw"), 2);
+  remove("/cw/a");
+  EXPECT_EQ(cversion("/cw"), 3);
+  EXPECT_EQ(create("/cw/s-", kSeq), "/cw/s-0000000002");
+  EXPECT_EQ(cversion("/cw"), 4);
+  remove("/cw/s-0000000000");
+  EXPECT_EQ(cversion("/cw"), 5);
+  EXPECT_EQ(create("/cw/s-", kSeq), "/cw/s-0000000003");
+  EXPECT_EQ(cversion("/cw"), 6);
+
+  create("/c2");
+  for (const char* n : {"/c2/a", "/c2/b", "/c2/c"}) create(n);
+  for (const char* n : {"/c2/a", "/c2/b", "/c2/c"}) remove(n);
+  EXPECT_EQ(cversion("/c2"), 6);
+  EXPECT_EQ(model.nodes.at("/c2").stat.num_children, 0);
+  EXPECT_EQ(create("/c2/s-", kSeq), "/c2/s-0000000003");
+  EXPECT_EQ(cversion("/c2"), 7);
+  EXPECT_EQ(run({op(OpType::kCreate, "/c2/x"), op(OpType::kDelete, "/c2/x"),
+                 op(OpType::kCreate, "/c2/q-", kSeq)},
+                RequestType::kMulti),
+            (std::vector<std::string>{"/c2/x", "/c2/q-0000000005"}));
+  EXPECT_EQ(cversion("/c2"), 10);
+
+  run({}, RequestType::kCreateSession, 9);
+  create("/c3");
+  create("/c3/e", CreateMode::kEphemeral, 9);
+  create("/c3/f", CreateMode::kEphemeral, 9);
+  EXPECT_EQ(cversion("/c3"), 2);
+  run({}, RequestType::kCloseSession, 9);
+  EXPECT_EQ(cversion("/c3"), 4);
+  EXPECT_EQ(create("/c3/s-", kSeq), "/c3/s-0000000002");
+  EXPECT_EQ(cversion("/c3"), 5);
 }
 
 }  // namespace

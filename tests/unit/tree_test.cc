@@ -62,6 +62,11 @@ class TreeTest : public ::testing::Test {
     EXPECT_EQ(tree_.Exists(path, &s), Err::kOk) << path;
     return s;
   }
+  int32_t CreatesOf(const std::string& path) {
+    NodeMeta m;
+    EXPECT_TRUE(tree_.GetMeta(path, &m)) << path;
+    return m.child_creates;
+  }
 
   txn::Txn Next() {
     txn::Txn t;
@@ -91,8 +96,7 @@ class TreeTest : public ::testing::Test {
   ApplyResult Create(const std::string& path, const std::string& data = "", int64_t owner = 0,
                      Kind kind = Kind::kUnset, const std::vector<Acl>& acl = OpenAcl()) {
     txn::Txn t = Next();
-    FillCreate(t.mutable_create(), path, data, owner, kind, acl,
-               StatOf(ParentOf(path)).cversion + 1);
+    FillCreate(t.mutable_create(), path, data, owner, kind, acl, CreatesOf(ParentOf(path)) + 1);
     return Apply(t);
   }
   ApplyResult Delete(const std::string& path) {
@@ -195,12 +199,13 @@ TEST_F(TreeTest, CreateSetsEveryStatField) {
   EXPECT_EQ(r.changes[1].type, Change::kChildrenChanged);
   EXPECT_EQ(r.changes[1].path, "/");
 
-  // The parent's cversion comes from the txn, not from counting.
+  // The parent's create counter comes from the txn; its cversion counts.
   txn::Txn t = Next();
   FillCreate(t.mutable_create(), "/a/b", "", 0, Kind::kUnset, OpenAcl(), 7);
   r = Apply(t);
   Stat a = StatOf("/a");
-  EXPECT_EQ(a.cversion, 7);
+  EXPECT_EQ(a.cversion, 1);
+  EXPECT_EQ(CreatesOf("/a"), 7);
   EXPECT_EQ(a.pzxid, 2);
   EXPECT_EQ(a.num_children, 1);
   EXPECT_EQ(a.mzxid, 1);
@@ -213,15 +218,17 @@ TEST_F(TreeTest, CreateSetsEveryStatField) {
   EXPECT_FALSE(tree_.GetMeta("/a/c", &meta));
 }
 
-TEST_F(TreeTest, DeleteMovesParentPzxidButNotCversion) {
+TEST_F(TreeTest, DeleteMovesParentPzxidAndCversionButNotCreateCounter) {
   Create("/p");
   Create("/p/x");
   Create("/p/y");
   Stat before = StatOf("/p");
   EXPECT_EQ(before.cversion, 2);
+  EXPECT_EQ(CreatesOf("/p"), 2);
   ApplyResult r = Delete("/p/x");
   Stat after = StatOf("/p");
-  EXPECT_EQ(after.cversion, 2);  // ZooKeeper 3.8 bumps cversion on create only
+  EXPECT_EQ(after.cversion, 3);   // ZooKeeper 3.8 counts child deletes in cversion
+  EXPECT_EQ(CreatesOf("/p"), 2);  // but not in the sequential numbering
   EXPECT_EQ(after.pzxid, zxid_);
   EXPECT_EQ(after.num_children, 1);
   EXPECT_EQ(after.mzxid, before.mzxid);
@@ -328,7 +335,8 @@ TEST_F(TreeTest, MultiAppliesOpsInOrder) {
       {Change::kChildrenChanged, "/m/new"}};
   EXPECT_EQ(got, want);
   Stat m = StatOf("/m");
-  EXPECT_EQ(m.cversion, 2);
+  EXPECT_EQ(m.cversion, 3);  // two creates and a delete
+  EXPECT_EQ(CreatesOf("/m"), 2);
   EXPECT_EQ(m.pzxid, 3);
   EXPECT_EQ(m.num_children, 1);
   EXPECT_EQ(m.version, 1);
@@ -477,7 +485,7 @@ TEST_F(TreeTest, DigestCoversEveryField) {
     cr->set_data(variant == 4 ? "y" : "x");
     cr->set_kind(variant == 5 ? 1 : 0);
     cr->set_ephemeral_owner(variant == 6 ? kContainerOwner : 0);
-    cr->set_parent_cversion(variant == 7 ? 5 : 1);
+    cr->set_parent_cversion(variant == 7 ? 5 : 1);  // only the root's create counter differs
     SetAclField(cr, variant == 8 ? ReadAcl() : OpenAcl());
     t.Apply(c);
     if (variant == 9) {
@@ -559,6 +567,14 @@ TEST_F(TreeTest, SnapshotRoundTrip) {
   Delete("/tmp1");  // leaves a free ACL id below live ones
 
   std::vector<std::string> recs = Snapshot(tree_);
+  // The child deletes are recorded where there were any.
+  for (const std::string& r : recs) {
+    txn::SnapRecord rec;
+    ASSERT_TRUE(rec.ParseFromString(r));
+    if (!rec.has_node()) continue;
+    const std::string& p = rec.node().path();
+    EXPECT_EQ(rec.node().child_deletes(), p == "/c" || p == "/" ? 1 : 0) << p;
+  }
   auto loaded = Load(recs);
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   DataTree& t2 = **loaded;
@@ -575,6 +591,7 @@ TEST_F(TreeTest, SnapshotRoundTrip) {
     ASSERT_TRUE(tree_.GetMeta(p, &m1));
     ASSERT_TRUE(t2.GetMeta(p, &m2)) << p;
     EXPECT_EQ(m1.stat, m2.stat) << p;
+    EXPECT_EQ(m1.child_creates, m2.child_creates) << p;
     EXPECT_EQ(m1.acl, m2.acl) << p;
     EXPECT_EQ(m1.kind, m2.kind) << p;
     std::string d1, d2;
@@ -671,6 +688,15 @@ TEST_F(TreeTest, CorruptSnapshotsAreRejected) {
     r.back() = n.SerializeAsString();
     expect_corrupt(r, "acl id");
   }
+  {
+    // The digest covers the child create counter.
+    std::vector<std::string> r = recs;
+    txn::SnapRecord n;
+    ASSERT_TRUE(n.ParseFromString(r.back()));
+    n.mutable_node()->set_child_deletes(1);
+    r.back() = n.SerializeAsString();
+    expect_corrupt(r, "child deletes");
+  }
   expect_corrupt({}, "empty");
 }
 
@@ -714,6 +740,7 @@ TEST_F(TreeTest, RandomOpsMatchModel) {
     } else if (model.count(path) && children_of(path) == 0 && what == 2) {
       Delete(path);
       model.erase(path);
+      model[parent].stat.cversion++;
       model[parent].stat.pzxid = zxid_;
     } else if (model.count(path) && what == 3) {
       SetAcl(path, rng() % 2 ? ReadAcl() : DigestAcl(names[rng() % 4]));
