@@ -3,7 +3,8 @@
     their own connection; a client connected meanwhile keeps working;
   - a getChildren reply over the packet limit is answered with ZMARSHALLINGERROR, and the
     connection stays usable;
-  - maxClientCnxns refuses the connection over the limit.
+  - maxClientCnxns refuses the connection over the limit;
+  - the Prometheus page counts requests and reports the tree, watches and fsyncs.
 Run: /usr/bin/python3 protection_test.py QUORUMFSD_PATH
 """
 
@@ -15,7 +16,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from server import Server  # noqa: E402
+from server import Server, free_port  # noqa: E402
+import urllib.request  # noqa: E402
 
 from kazoo.client import KazooClient  # noqa: E402
 from kazoo.exceptions import MarshallingError  # noqa: E402
@@ -55,8 +57,10 @@ def closed_by_server(s, wait=5.0):
 class ProtectionTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        cls.metrics_port = free_port()
         cls.srv = Server("quorumfsd", QUORUMFSD,
-                         extra_config={"jute.maxbuffer": "2048", "maxClientCnxns": "8"})
+                         extra_config={"jute.maxbuffer": "2048", "maxClientCnxns": "8",
+                                       "metricsProvider.httpPort": str(cls.metrics_port)})
         cls.srv.start()
         cls.host, cls.port = cls.srv.hosts.split(":")
         cls.port = int(cls.port)
@@ -144,6 +148,31 @@ class ProtectionTest(unittest.TestCase):
         finally:
             for s in socks:
                 s.close()
+
+    def test_prometheus_metrics(self):
+        zk = self.kazoo()
+        try:
+            zk.ensure_path("/metrics-test")
+            zk.get("/metrics-test", watch=lambda e: None)
+            url = "http://127.0.0.1:%d/metrics" % self.metrics_port
+            text = urllib.request.urlopen(url, timeout=5).read().decode()
+        finally:
+            zk.stop()
+            zk.close()
+        values = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                values[name] = float(value)
+        self.assertGreaterEqual(values.get('quorumfs_requests_total{op="getData"}', 0), 1)
+        self.assertGreaterEqual(values.get('quorumfs_request_seconds_count{op="getData"}', 0), 1)
+        self.assertIn('quorumfs_request_seconds_bucket{op="getData",le="+Inf"}', values)
+        self.assertGreaterEqual(values["quorumfs_znodes"], 5)
+        self.assertGreaterEqual(values["quorumfs_watches"], 1)
+        self.assertGreaterEqual(values["quorumfs_fsyncs"], 1)
+        for g in ("quorumfs_outstanding_requests", "quorumfs_fsync_max_seconds",
+                  "quorumfs_log_bytes", "quorumfs_snapshot_bytes", "quorumfs_sessions"):
+            self.assertIn(g, values)
 
 
 if __name__ == "__main__":
