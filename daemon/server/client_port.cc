@@ -568,10 +568,16 @@ struct Conn : std::enable_shared_from_this<Conn> {
         zk::GetAclResponse resp;
         Err e = t.GetAcl(r.path, &resp.acl, &resp.stat);
         if (e != Err::kOk) return err(e);
-        if (!tree::AclAllows(resp.acl, tree::perm::kRead | tree::perm::kAdmin, auth) &&
-            !tree::AclAllows(resp.acl, tree::perm::kRead, auth) &&
+        if (!tree::AclAllows(resp.acl, tree::perm::kRead, auth) &&
             !tree::AclAllows(resp.acl, tree::perm::kAdmin, auth))
           return err(Err::kNoAuth);
+        if (!tree::AclAllows(resp.acl, tree::perm::kAdmin, auth)) {
+          // Without ADMIN, digest hashes stay secret: ZooKeeper shows "user:x".
+          for (auto& a : resp.acl) {
+            if (a.id.scheme != "digest") continue;
+            a.id.id = a.id.id.substr(0, a.id.id.find(':')) + ":x";
+          }
+        }
         return zk::EncodeReply(ok, resp);
       }
       case zk::op::kGetAllChildrenNumber: {
@@ -664,7 +670,10 @@ struct Conn : std::enable_shared_from_this<Conn> {
       }
       case zk::op::kWhoAmI: {
         zk::WhoAmIResponse resp;
-        for (const auto& a : auth) resp.client_info.push_back({a.scheme, a.id});
+        // As ZooKeeper's providers' getUserName: a digest id shows only its user name.
+        for (const auto& a : auth)
+          resp.client_info.push_back(
+              {a.scheme, a.scheme == "digest" ? a.id.substr(0, a.id.find(':')) : a.id});
         return zk::EncodeReply(ok, resp);
       }
       case zk::op::kReconfig:

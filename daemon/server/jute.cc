@@ -143,7 +143,8 @@ void JuteWriter::WriteStat(const tree::Stat& s) {
   WriteInt(s.version);
   WriteInt(s.cversion);
   WriteInt(s.aversion);
-  WriteLong(s.ephemeral_owner);
+  // Clients see 0 for containers and TTL nodes, as ZooKeeper's getClientEphemeralOwner does.
+  WriteLong(tree::IsSessionOwner(s.ephemeral_owner) ? s.ephemeral_owner : 0);
   WriteInt(s.data_length);
   WriteInt(s.num_children);
   WriteLong(s.pzxid);

@@ -195,6 +195,10 @@ tree::Err WatchManager::Remove(WatcherId w, const std::string& path, int32_t wat
     default:
       return tree::Err::kMarshallingError;
   }
+  // checkWatches looks through ZooKeeper's tables: persistent watches sit in both the data and
+  // the child table, recursive ones in the data table. removeWatches removes one kind only.
+  if (check_only && watcher_type == watcher_type::kData) mask |= kBitPersistent | kBitRecursive;
+  if (check_only && watcher_type == watcher_type::kChildren) mask |= kBitPersistent;
   std::lock_guard<std::mutex> lock(mu_);
   uint8_t flags = FlagsLocked(w, path);
   if ((flags & mask) == 0) return tree::Err::kNoWatcher;

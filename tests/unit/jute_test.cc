@@ -75,7 +75,7 @@ tree::Stat SampleStat() {
   s.version = 7;
   s.cversion = -1;
   s.aversion = 3;
-  s.ephemeral_owner = INT64_MIN;
+  s.ephemeral_owner = 0x01a216cd226f0001;  // a session id
   s.data_length = 5;
   s.num_children = 2;
   s.pzxid = 0x7fffffffffffffff;
@@ -330,7 +330,7 @@ TEST(JuteRecords, StatIdAclRoundTripAndSizes) {
             "00000007"
             "ffffffff"
             "00000003"
-            "8000000000000000"
+            "01a216cd226f0001"
             "00000005"
             "00000002"
             "7fffffffffffffff");
@@ -936,3 +936,17 @@ TEST(ToTree, MultiOpsFollowZooKeepersOpCreate) {
 
 }  // namespace
 }  // namespace qfs::zk
+
+TEST(JuteStat, ContainersAndTtlNodesShowNoOwner) {
+  for (int64_t owner : {qfs::tree::kContainerOwner, qfs::tree::TtlOwner(5000)}) {
+    qfs::tree::Stat s;
+    s.ephemeral_owner = owner;
+    qfs::zk::JuteWriter w;
+    w.WriteStat(s);
+    std::string bytes = std::move(w).Finish();
+    qfs::zk::JuteReader r(bytes);
+    qfs::tree::Stat back;
+    ASSERT_TRUE(r.ReadStat(&back));
+    EXPECT_EQ(back.ephemeral_owner, 0) << "ZooKeeper shows 0 for containers and TTL nodes";
+  }
+}

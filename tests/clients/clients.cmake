@@ -1,0 +1,24 @@
+# Stock ZooKeeper clients against a private server: kazoo (test_kazoo.py), ZooKeeper's C client
+# (c_client_test.c) and zkCli.sh (zkcli_test.sh), all driven by run.sh. Apache ZooKeeper 3.8 is
+# the reference: every check passes against it; clients_vs_quorumfsd runs the same suites
+# against quorumfsd.
+find_library(QFS_ZOOKEEPER_MT zookeeper_mt)
+find_path(QFS_ZOOKEEPER_INCLUDE zookeeper/zookeeper.h)
+if(QFS_ZOOKEEPER_MT AND QFS_ZOOKEEPER_INCLUDE)
+  add_executable(c_client_test ${CMAKE_CURRENT_LIST_DIR}/c_client_test.c)
+  # THREADED selects the synchronous API of libzookeeper_mt.
+  target_compile_definitions(c_client_test PRIVATE THREADED)
+  target_include_directories(c_client_test PRIVATE ${QFS_ZOOKEEPER_INCLUDE})
+  target_link_libraries(c_client_test PRIVATE ${QFS_ZOOKEEPER_MT} Threads::Threads)
+  set_target_properties(c_client_test PROPERTIES C_STANDARD 11 C_EXTENSIONS ON)
+
+  add_test(NAME clients_vs_zookeeper
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/run.sh zk "" $<TARGET_FILE:c_client_test>)
+  add_test(NAME clients_vs_quorumfsd
+    COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/run.sh quorumfsd $<TARGET_FILE:quorumfsd>
+            $<TARGET_FILE:c_client_test>)
+  set_tests_properties(clients_vs_zookeeper clients_vs_quorumfsd PROPERTIES TIMEOUT 600)
+else()
+  message(WARNING "libzookeeper_mt (Debian: libzookeeper-mt-dev) not found: "
+                  "c_client_test and the clients_vs_zookeeper test are not built")
+endif()
