@@ -313,7 +313,8 @@ TEST(WatchRemoveTest, ByType) {
   EXPECT_EQ(m.Remove(1, "/a", watcher_type::kData, false), Err::kOk);
   EXPECT_FALSE(m.Has(1, "/a", WatchKind::kData));
   EXPECT_EQ(m.Remove(1, "/a", watcher_type::kData, false), Err::kNoWatcher);
-  EXPECT_EQ(m.Remove(1, "/a", watcher_type::kData, true), Err::kNoWatcher);
+  // checkWatches looks through ZooKeeper's data table, where persistent watches sit too.
+  EXPECT_EQ(m.Remove(1, "/a", watcher_type::kData, true), Err::kOk);
 
   EXPECT_EQ(m.Remove(1, "/a", watcher_type::kChildren, true), Err::kOk);
   EXPECT_EQ(m.Remove(1, "/a", watcher_type::kChildren, false), Err::kOk);
@@ -329,16 +330,26 @@ TEST(WatchRemoveTest, ByType) {
   EXPECT_EQ(m.Remove(1, "/a", watcher_type::kAny, false), Err::kNoWatcher);
 }
 
-TEST(WatchRemoveTest, DataTypeCoversExistWatchesButNotPersistent) {
+// As measured on ZooKeeper 3.8 (tests/clients): checkWatches with Data or Children finds a
+// persistent watch (it sits in both of ZooKeeper's tables), a recursive one only with Data;
+// removeWatches with Data or Children removes only one-shot watches.
+TEST(WatchRemoveTest, DataTypeCoversExistWatchesAndChecksFindPersistentOnes) {
   WatchManager m;
   m.Add(1, "/a", WatchKind::kExist);
   EXPECT_EQ(m.Remove(1, "/a", watcher_type::kData, true), Err::kOk);
   EXPECT_EQ(m.Remove(1, "/a", watcher_type::kData, false), Err::kOk);
   m.Add(1, "/a", WatchKind::kPersistent);
-  EXPECT_EQ(m.Remove(1, "/a", watcher_type::kData, true), Err::kNoWatcher);
-  EXPECT_EQ(m.Remove(1, "/a", watcher_type::kChildren, true), Err::kNoWatcher);
+  EXPECT_EQ(m.Remove(1, "/a", watcher_type::kData, true), Err::kOk);
+  EXPECT_EQ(m.Remove(1, "/a", watcher_type::kChildren, true), Err::kOk);
+  EXPECT_EQ(m.Remove(1, "/a", watcher_type::kData, false), Err::kNoWatcher);
   EXPECT_EQ(m.Remove(1, "/a", watcher_type::kPersistentRecursive, true), Err::kNoWatcher);
   EXPECT_EQ(m.Remove(1, "/a", watcher_type::kAny, true), Err::kOk);
+  EXPECT_TRUE(m.Has(1, "/a", WatchKind::kPersistent));
+
+  WatchManager r;
+  r.Add(1, "/b", WatchKind::kPersistentRecursive);
+  EXPECT_EQ(r.Remove(1, "/b", watcher_type::kData, true), Err::kOk);
+  EXPECT_EQ(r.Remove(1, "/b", watcher_type::kChildren, true), Err::kNoWatcher);
 }
 
 TEST(WatchRemoveTest, CheckOnlyLeavesTheWatch) {
