@@ -543,7 +543,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
         const auto& r = std::get<zk::PathWatchRequest>(req.body);
         if (Err v = tree::ValidatePath(r.path); v != Err::kOk) return err(v);
         zk::GetDataResponse resp;
-        Err e = t.GetData(r.path, &resp.data, &resp.stat);
+        Err e = t.GetData(r.path, &resp.data, &resp.stat, &resp.data_null);
         if (e != Err::kOk) return err(e);
         if (!Allowed(t, r.path, tree::perm::kRead, auth)) return err(Err::kNoAuth);
         if (r.watch && !watch(r.path, WatchKind::kData)) return err(server::kWatchLimitErr);
@@ -623,7 +623,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
             if (op.type == zk::op::kGetChildren) {
               e = t.GetChildren(r.path, &res.children, &res.stat);
             } else {
-              e = t.GetData(r.path, &res.data, &res.stat);
+              e = t.GetData(r.path, &res.data, &res.stat, &res.data_null);
             }
           }
           if (e == Err::kOk && !Allowed(t, r.path, tree::perm::kRead, auth)) e = Err::kNoAuth;

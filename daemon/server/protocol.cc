@@ -27,7 +27,8 @@ void MultiHeader::Write(JuteWriter& w) const {
 }
 
 bool CreateRequest::Read(JuteReader& r, bool with_ttl) {
-  if (!(r.ReadString(&path) && r.ReadBuffer(&data) && r.ReadAclVector(&acl) && r.ReadInt(&flags))) {
+  if (!(r.ReadString(&path) && r.ReadBuffer(&data, &data_null) && r.ReadAclVector(&acl) &&
+        r.ReadInt(&flags))) {
     return false;
   }
   if (!with_ttl) {
@@ -39,7 +40,11 @@ bool CreateRequest::Read(JuteReader& r, bool with_ttl) {
 
 void CreateRequest::Write(JuteWriter& w, bool with_ttl) const {
   w.WriteString(path);
-  w.WriteBuffer(data);
+  if (data_null) {
+    w.WriteNullBuffer();
+  } else {
+    w.WriteBuffer(data);
+  }
   w.WriteAclVector(acl);
   w.WriteInt(flags);
   if (with_ttl) w.WriteLong(ttl);
@@ -61,7 +66,11 @@ void PathRequest::Write(JuteWriter& w) const {
 
 void SetDataRequest::Write(JuteWriter& w) const {
   w.WriteString(path);
-  w.WriteBuffer(data);
+  if (data_null) {
+    w.WriteNullBuffer();
+  } else {
+    w.WriteBuffer(data);
+  }
   w.WriteInt(version);
 }
 
@@ -127,7 +136,11 @@ void Create2Response::Write(JuteWriter& w) const {
 }
 
 void GetDataResponse::Write(JuteWriter& w) const {
-  w.WriteBuffer(data);
+  if (data_null) {
+    w.WriteNullBuffer();
+  } else {
+    w.WriteBuffer(data);
+  }
   w.WriteStat(stat);
 }
 
@@ -447,7 +460,7 @@ std::string EncodeMultiReadResponse(const ReplyHeader& h,
     if (res.type == op::kGetChildren) {
       w.WriteStringVector(res.children);
     } else {
-      GetDataResponse{res.data, res.stat}.Write(w);
+      GetDataResponse{res.data, res.stat, res.data_null}.Write(w);
     }
   }
   kMultiEnd.Write(w);
@@ -523,6 +536,7 @@ tree::Op CreateOp(const CreateRequest& c, tree::CreateMode mode) {
   o.type = tree::OpType::kCreate;
   o.path = c.path;
   o.data = c.data;
+  o.data_null = c.data_null;
   o.acl = c.acl;
   o.mode = mode;
   return o;
@@ -542,6 +556,7 @@ tree::Op SetDataOp(const SetDataRequest& s) {
   o.type = tree::OpType::kSetData;
   o.path = s.path;
   o.data = s.data;
+  o.data_null = s.data_null;
   o.version = s.version;
   return o;
 }

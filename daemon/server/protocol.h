@@ -147,7 +147,8 @@ struct CreateRequest {
   std::string data;
   std::vector<tree::Acl> acl;
   int32_t flags = 0;
-  int64_t ttl = -1;  // on the wire only for createTTL
+  int64_t ttl = -1;        // on the wire only for createTTL
+  bool data_null = false;  // data sent as a null buffer (length -1)
   bool Read(JuteReader& r, bool with_ttl);
   void Write(JuteWriter& w, bool with_ttl) const;
   bool operator==(const CreateRequest&) const = default;
@@ -183,8 +184,9 @@ struct SetDataRequest {
   std::string path;
   std::string data;
   int32_t version = -1;
+  bool data_null = false;  // data sent as a null buffer (length -1)
   bool Read(JuteReader& r) {
-    return r.ReadString(&path) && r.ReadBuffer(&data) && r.ReadInt(&version);
+    return r.ReadString(&path) && r.ReadBuffer(&data, &data_null) && r.ReadInt(&version);
   }
   void Write(JuteWriter& w) const;
   bool operator==(const SetDataRequest&) const = default;
@@ -327,7 +329,8 @@ struct StatResponse {
 struct GetDataResponse {
   std::string data;
   tree::Stat stat;
-  bool Read(JuteReader& r) { return r.ReadBuffer(&data) && r.ReadStat(&stat); }
+  bool data_null = false;  // sent as a null buffer: the node's data was set as null
+  bool Read(JuteReader& r) { return r.ReadBuffer(&data, &data_null) && r.ReadStat(&stat); }
   void Write(JuteWriter& w) const;
   bool operator==(const GetDataResponse&) const = default;
 };
@@ -395,6 +398,7 @@ struct MultiReadResult {
   std::vector<std::string> children;
   std::string data;
   tree::Stat stat;
+  bool data_null = false;
 };
 
 // ---- Decoding (server side). ----

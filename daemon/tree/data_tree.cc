@@ -21,6 +21,10 @@ using internal::Node;
 using internal::PathHash;
 using internal::StatPart;
 
+// The node's kind byte also carries whether its data is null (ZooKeeper keeps null data apart
+// from empty data). Snapshots and the digest see the whole byte.
+constexpr uint8_t kNullDataBit = 0x80;
+
 namespace {
 
 constexpr uint32_t kSnapFormat = 1;
@@ -190,8 +194,8 @@ struct DataTree::Impl {
     s.ctime = s.mtime = time_ms;
     s.ephemeral_owner = owner;
     s.data_length = static_cast<int32_t>(c.data().size());
-    Node* n =
-        internal::NewNode(name, c.data(), s, 0, acls.Ref(c.acl()), static_cast<Kind>(c.kind()));
+    Node* n = internal::NewNode(name, c.data(), s, 0, acls.Ref(c.acl()),
+                                static_cast<Kind>(c.kind() | (c.data_null() ? kNullDataBit : 0)));
 
     uint64_t pph = PathHash(parent_path);
     digest -= StatDigest(pph, parent, ps, pcreates);
@@ -267,6 +271,7 @@ struct DataTree::Impl {
     st.data_length = static_cast<int32_t>(s.data().size());
     std::string_view data = s.data();
     n = internal::UpdateNode(parent, n, st, creates, &data);
+    n->kind = static_cast<uint8_t>((n->kind & ~kNullDataBit) | (s.data_null() ? kNullDataBit : 0));
     if (!parent) root = n;
     digest += NodeDigest(ph, n, st, creates);
     changes->push_back({Change::kDataChanged, s.path()});
@@ -437,10 +442,11 @@ uint64_t DataTree::ComputeDigest() const {
   return sum;
 }
 
-Err DataTree::GetData(std::string_view path, std::string* data, Stat* stat) const {
+Err DataTree::GetData(std::string_view path, std::string* data, Stat* stat, bool* data_null) const {
   const Node* n = impl_->Find(path);
   if (!n) return Err::kNoNode;
   if (data) data->assign(n->data());
+  if (data_null) *data_null = (n->kind & kNullDataBit) != 0;
   if (stat) *stat = GetStat(n);
   return Err::kOk;
 }
@@ -509,7 +515,7 @@ Err DataTree::GetAcl(std::string_view path, std::vector<Acl>* acl, Stat* stat) c
 Err DataTree::GetKind(std::string_view path, Kind* kind) const {
   const Node* n = impl_->Find(path);
   if (!n) return Err::kNoNode;
-  if (kind) *kind = static_cast<Kind>(n->kind);
+  if (kind) *kind = static_cast<Kind>(n->kind & ~kNullDataBit);
   return Err::kOk;
 }
 
@@ -519,7 +525,7 @@ bool DataTree::GetMeta(std::string_view path, NodeMeta* out) const {
   if (out) {
     out->stat = GetStat(n, &out->child_creates);
     out->acl = impl_->acls.Get(n->acl_id).acl;
-    out->kind = static_cast<Kind>(n->kind);
+    out->kind = static_cast<Kind>(n->kind & ~kNullDataBit);
   }
   return true;
 }
@@ -678,7 +684,7 @@ Result<std::unique_ptr<DataTree>> DataTree::LoadSnapshot(
         const txn::SnapNode& sn = rec.node();
         const std::string& path = sn.path();
         if (!Walkable(path)) return Corruption("snapshot: bad node path");
-        if (sn.kind() > static_cast<uint32_t>(Kind::kDirectory)) {
+        if ((sn.kind() & ~kNullDataBit) > static_cast<uint32_t>(Kind::kDirectory)) {
           return Corruption("snapshot: bad node kind");
         }
         int64_t owner = sn.ephemeral_owner();

@@ -58,7 +58,9 @@ class DataTree {
   size_t node_count() const;
 
   // --- reads (ZooKeeper semantics; paths must be valid) ---
-  Err GetData(std::string_view path, std::string* data, Stat* stat) const;
+  // `data_null` (optional) tells whether the data was set as null rather than empty.
+  Err GetData(std::string_view path, std::string* data, Stat* stat,
+              bool* data_null = nullptr) const;
   Err Exists(std::string_view path, Stat* stat) const;
   Err GetChildren(std::string_view path, std::vector<std::string>* names, Stat* stat) const;
   // Number of descendants (not counting the node itself).

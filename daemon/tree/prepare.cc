@@ -211,6 +211,7 @@ Err PrepareCreate(View& v, const Request& req, const Op& op, txn::CreateTxn* out
 
   out->set_path(path);
   out->set_data(op.data);
+  out->set_data_null(op.data_null);
   ToProto(acl, out->mutable_acl());
   out->set_ephemeral_owner(owner);
   out->set_parent_cversion(new_parent.child_creates);
@@ -296,6 +297,7 @@ Err PrepareSetData(View& v, const Request& req, const Op& op, txn::SetDataTxn* o
   rec.stat.data_length = static_cast<int32_t>(op.data.size());
   out->set_path(op.path);
   out->set_data(op.data);
+  out->set_data_null(op.data_null);
   out->set_version(rec.stat.version);
   v.Put(op.path, std::move(rec));
   return Err::kOk;

@@ -134,6 +134,7 @@ struct Op {
   int64_t ttl_ms = 0;
   int32_t version = -1;  // expected version for delete/setData/setAcl/check; -1 = any
   Kind kind = Kind::kUnset;
+  bool data_null = false;  // create/setData with null data (length -1 on the wire)
 };
 
 enum class RequestType : uint8_t { kOp, kMulti, kCreateSession, kCloseSession };

@@ -28,31 +28,10 @@ static char root[64];
 static const char *hosts;
 static int reap_wait_ms = 10000;
 
-/* Checks named in $QFS_KNOWN_DIFFERENCES (comma-separated) are differences from ZooKeeper that
-   the server documents: they still run and print, as "known", but do not fail the run. */
-static int known_difference(const char *name) {
-  const char *list = getenv("QFS_KNOWN_DIFFERENCES");
-  size_t n = strlen(name);
-  while (list && *list) {
-    const char *end = strchr(list, ',');
-    size_t len = end ? (size_t)(end - list) : strlen(list);
-    if (len == n && strncmp(list, name, n) == 0) return 1;
-    list = end ? end + 1 : NULL;
-  }
-  return 0;
-}
-
 static void check(int cond, const char *name, const char *fmt, ...) {
   checks++;
   if (cond) {
-    printf("ok %s%s\n", name, known_difference(name) ? " (listed as a known difference)" : "");
-  } else if (known_difference(name)) {
-    va_list ap;
-    printf("known difference %s: ", name);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
+    printf("ok %s\n", name);
   } else {
     va_list ap;
     failures++;

@@ -950,3 +950,26 @@ TEST(JuteStat, ContainersAndTtlNodesShowNoOwner) {
     EXPECT_EQ(back.ephemeral_owner, 0) << "ZooKeeper shows 0 for containers and TTL nodes";
   }
 }
+
+TEST(JuteNull, NullDataSurvivesDecodeAndEncode) {
+  qfs::zk::JuteWriter w;
+  w.WriteString("/n");
+  w.WriteNullBuffer();
+  w.WriteInt(-1);
+  std::string bytes = std::move(w).Finish();
+  qfs::zk::JuteReader r(bytes);
+  qfs::zk::SetDataRequest sd;
+  ASSERT_TRUE(sd.Read(r));
+  EXPECT_TRUE(sd.data_null);
+  qfs::zk::JuteWriter back;
+  sd.Write(back);
+  EXPECT_EQ(std::move(back).Finish(), bytes) << "a null buffer is written back as length -1";
+
+  qfs::zk::GetDataResponse resp;
+  resp.data_null = true;
+  qfs::zk::JuteWriter rw;
+  resp.Write(rw);
+  std::string rb = std::move(rw).Finish();
+  ASSERT_GE(rb.size(), 4u);
+  EXPECT_EQ(rb.substr(0, 4), std::string("\xff\xff\xff\xff", 4));
+}

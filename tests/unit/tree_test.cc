@@ -279,6 +279,49 @@ TEST_F(TreeTest, SetDataUpdatesVersionMzxidMtime) {
   EXPECT_EQ(tree_.Exists("/d/kid", nullptr), Err::kOk);
 }
 
+// ZooKeeper keeps null data (length -1) apart from empty data; so does the tree, through
+// setData, snapshots and the digest.
+TEST_F(TreeTest, NullDataIsKeptApartFromEmptyData) {
+  txn::Txn t = Next();
+  FillCreate(t.mutable_create(), "/null", "", 0, Kind::kUnset, OpenAcl(), CreatesOf("/") + 1);
+  t.mutable_create()->set_data_null(true);
+  Apply(t);
+  Create("/empty");
+  std::string data = "junk";
+  bool is_null = false;
+  Stat st;
+  EXPECT_EQ(tree_.GetData("/null", &data, &st, &is_null), Err::kOk);
+  EXPECT_TRUE(is_null);
+  EXPECT_EQ(data, "");
+  EXPECT_EQ(st.data_length, 0);
+  EXPECT_EQ(tree_.GetData("/empty", &data, &st, &is_null), Err::kOk);
+  EXPECT_FALSE(is_null);
+  Kind kind;
+  EXPECT_EQ(tree_.GetKind("/null", &kind), Err::kOk);
+  EXPECT_EQ(kind, Kind::kUnset) << "the null flag does not leak into the kind";
+
+  auto loaded = Load(Snapshot(tree_));
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ((*loaded)->GetData("/null", &data, &st, &is_null), Err::kOk);
+  EXPECT_TRUE(is_null) << "snapshots keep the null flag";
+  EXPECT_EQ((*loaded)->digest(), tree_.digest());
+
+  uint64_t before = tree_.digest();
+  SetData("/null", "");  // empty, not null
+  EXPECT_NE(tree_.digest(), before);
+  EXPECT_EQ(tree_.digest(), tree_.ComputeDigest());
+  EXPECT_EQ(tree_.GetData("/null", &data, &st, &is_null), Err::kOk);
+  EXPECT_FALSE(is_null);
+  t = Next();
+  t.mutable_set_data()->set_path("/empty");
+  t.mutable_set_data()->set_version(1);
+  t.mutable_set_data()->set_data_null(true);
+  Apply(t);
+  EXPECT_EQ(tree_.GetData("/empty", &data, &st, &is_null), Err::kOk);
+  EXPECT_TRUE(is_null);
+  EXPECT_EQ(tree_.digest(), tree_.ComputeDigest());
+}
+
 TEST_F(TreeTest, SetAclUpdatesAversionOnly) {
   Create("/s", "x");
   ApplyResult r = SetAcl("/s", DigestAcl("bob"));
