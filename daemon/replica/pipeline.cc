@@ -59,9 +59,20 @@ Pipeline::~Pipeline() {
   Stop();
 }
 
-void Pipeline::SetApplyListener(ApplyListener l) {
+int Pipeline::AddApplyListener(ApplyListener l) {
   std::lock_guard<std::mutex> lock(mu_);
-  listener_ = std::move(l);
+  int h = next_listener_++;
+  listeners_.emplace_back(h, std::move(l));
+  return h;
+}
+
+void Pipeline::RemoveApplyListener(int handle) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::erase_if(listeners_, [handle](const auto& p) { return p.first == handle; });
+}
+
+void Pipeline::Sync(ReplyFn done) {
+  Enqueue(tree::Request(), std::move(done), true, true);
 }
 
 void Pipeline::Submit(tree::Request req, ReplyFn done) {
@@ -72,7 +83,7 @@ bool Pipeline::TrySubmit(tree::Request req, ReplyFn done) {
   return Enqueue(std::move(req), std::move(done), false);
 }
 
-bool Pipeline::Enqueue(tree::Request&& req, ReplyFn&& done, bool block) {
+bool Pipeline::Enqueue(tree::Request&& req, ReplyFn&& done, bool block, bool sync) {
   std::unique_lock<std::mutex> l(mu_);
   if (block) {
     space_cv_.wait(l, [&] { return outstanding_ < options_.max_outstanding || stopping_; });
@@ -88,7 +99,7 @@ bool Pipeline::Enqueue(tree::Request&& req, ReplyFn&& done, bool block) {
   }
   outstanding_++;
   stats_.submitted++;
-  incoming_.push_back({std::move(req), std::move(done)});
+  incoming_.push_back({std::move(req), std::move(done), sync});
   cv_.notify_one();
   return true;
 }
@@ -194,6 +205,12 @@ void Pipeline::Run() {
 }
 
 void Pipeline::PrepareOne(Incoming&& in) {
+  if (in.sync) {  // a reply-only entry: released after everything before it
+    InFlight f;
+    f.done = std::move(in.done);
+    inflight_.push_back(std::move(f));
+    return;
+  }
   int64_t zxid = NextZxid();
   tree::Prepared p = preparer_->Prepare(in.req, zxid, WallMs());
   InFlight f;
@@ -226,10 +243,10 @@ void Pipeline::PrepareOne(Incoming&& in) {
 void Pipeline::ApplyDurable(uint64_t durable) {
   std::vector<std::pair<ReplyFn, Reply>> replies;
   int64_t last_applied = 0;
-  ApplyListener listener;
+  std::vector<std::pair<int, ApplyListener>> listeners;
   {
     std::lock_guard<std::mutex> l(mu_);
-    listener = listener_;
+    listeners = listeners_;
   }
   {
     std::unique_lock<std::shared_mutex> wl(tree_mu_, std::defer_lock);
@@ -250,7 +267,7 @@ void Pipeline::ApplyDurable(uint64_t durable) {
       rep.zxid = f.zxid;
       rep.results = std::move(r.results);
       // Under the lock: a reader must not see the change before its watch events are queued.
-      if (listener) listener(f.zxid, r.changes);
+      for (auto& [h, listener] : listeners) listener(f.zxid, r.changes);
       replies.emplace_back(std::move(f.done), std::move(rep));
       last_applied = f.zxid;
       since_snapshot_++;

@@ -64,9 +64,16 @@ class Pipeline {
     return fn(static_cast<const tree::DataTree&>(store_->tree()));
   }
 
-  // Called on the pipeline thread after each applied txn, with the tree lock held so that no
-  // reader sees the change before the listener has queued its watch events. Keep it short.
-  void SetApplyListener(ApplyListener l);
+  // Listeners are called on the pipeline thread after each applied txn, in the order they were
+  // added, with the tree lock held so that no reader sees the change before the listener has
+  // queued its watch events (or cache invalidations). Keep them short and non-blocking.
+  // Returns a handle for RemoveApplyListener.
+  int AddApplyListener(ApplyListener l);
+  void RemoveApplyListener(int handle);
+
+  // Answers `done` (err kOk, zxid = the last applied zxid) once every write submitted before
+  // it has been answered: the caller then reads state at least that fresh.
+  void Sync(ReplyFn done);
 
   // Answers everything in flight (waits for durable txns to apply), then stops. Idempotent.
   void Stop();
@@ -80,6 +87,7 @@ class Pipeline {
   struct Incoming {
     tree::Request req;
     ReplyFn done;
+    bool sync = false;  // a Sync(): answered in order, prepares nothing
   };
   struct InFlight {
     int64_t zxid = 0;  // 0: a reply-only entry (the request failed in prepare)
@@ -89,7 +97,7 @@ class Pipeline {
   };
 
   Pipeline() = default;
-  bool Enqueue(tree::Request&& req, ReplyFn&& done, bool block);
+  bool Enqueue(tree::Request&& req, ReplyFn&& done, bool block, bool sync = false);
   void Run();
   void ApplyDurable(uint64_t durable);
   void FailFrom(uint64_t first_failed, const Status& why);
@@ -122,7 +130,8 @@ class Pipeline {
   uint64_t epoch_ = 0;
   uint32_t counter_ = 0;
   uint64_t since_snapshot_ = 0;
-  ApplyListener listener_;
+  std::vector<std::pair<int, ApplyListener>> listeners_;  // guarded by mu_
+  int next_listener_ = 1;
   std::thread thread_;
 };
 

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cinttypes>
 #include <deque>
+#include <future>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -76,8 +77,10 @@ struct ClientPort::Impl {
   std::unordered_map<uint64_t, std::weak_ptr<Conn>> conns;
   std::unordered_map<int64_t, uint64_t> by_session;
   std::unordered_map<std::string, int> per_ip;
+  std::unordered_map<int64_t, int32_t> local_sessions;  // id -> timeout ms
   std::atomic<uint64_t> next_conn_id{1};
   std::atomic<bool> stopping{false};
+  int listener = 0;
 
   void Accept();
   void OnApply(int64_t zxid, const std::vector<tree::Change>& changes);
@@ -757,6 +760,10 @@ void ClientPort::Impl::ScheduleExpiry() {
   expiry_timer.expires_after(std::chrono::milliseconds(std::max(10, config.tick_time_ms / 2)));
   expiry_timer.async_wait([this](std::error_code ec) {
     if (ec || stopping) return;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      for (auto& [sid, timeout] : local_sessions) tracker->Touch(sid, timeout, WallMs());
+    }
     for (int64_t sid : tracker->PopExpired(WallMs())) {
       QLOG_INFO("session %s expired", Hex(sid).c_str());
       tree::Request r;
@@ -948,7 +955,7 @@ Result<int> ClientPort::Start(int threads) {
     for (auto& [sid, to] : t.sessions()) s.tracker->Track(sid, to, WallMs());
     return 0;
   });
-  s.pipeline->SetApplyListener(
+  s.listener = s.pipeline->AddApplyListener(
       [&s](int64_t zxid, const std::vector<tree::Change>& c) { s.OnApply(zxid, c); });
 
   std::error_code ec;
@@ -988,11 +995,54 @@ Result<int> ClientPort::Start(int threads) {
   return port;
 }
 
+Result<int64_t> ClientPort::OpenLocalSession(int32_t timeout_ms) {
+  Impl& s = *impl_;
+  int32_t timeout =
+      std::clamp(timeout_ms, s.config.min_session_timeout(), s.config.max_session_timeout());
+  int64_t sid = s.tracker->NextSessionId();
+  tree::Request r;
+  r.type = tree::RequestType::kCreateSession;
+  r.session_id = sid;
+  r.session_timeout_ms = timeout;
+  std::promise<Err> done;
+  auto fut = done.get_future();
+  s.pipeline->Submit(std::move(r), [&done](Reply&& rep) { done.set_value(rep.err); });
+  Err err = fut.get();
+  if (err != Err::kOk)
+    return Unavailable(std::string("cannot create a session: ") + tree::ErrName(err));
+  {
+    std::lock_guard<std::mutex> l(s.mu);
+    s.local_sessions[sid] = timeout;
+  }
+  s.tracker->Track(sid, timeout, WallMs());
+  QLOG_INFO("local session %s opened (timeout %d ms)", Hex(sid).c_str(), timeout);
+  return sid;
+}
+
+Status ClientPort::CloseLocalSession(int64_t session_id) {
+  Impl& s = *impl_;
+  {
+    std::lock_guard<std::mutex> l(s.mu);
+    s.local_sessions.erase(session_id);
+  }
+  tree::Request r;
+  r.type = tree::RequestType::kCloseSession;
+  r.session_id = session_id;
+  std::promise<Err> done;
+  auto fut = done.get_future();
+  s.pipeline->Submit(std::move(r), [&done](Reply&& rep) { done.set_value(rep.err); });
+  Err err = fut.get();
+  if (err != Err::kOk && err != Err::kSessionExpired)
+    return Unavailable(std::string("cannot close session: ") + tree::ErrName(err));
+  QLOG_INFO("local session %s closed", Hex(session_id).c_str());
+  return Status::Ok();
+}
+
 void ClientPort::Stop() {
   if (!impl_ || impl_->threads.empty()) return;
   Impl& s = *impl_;
   s.stopping = true;
-  s.pipeline->SetApplyListener(nullptr);
+  s.pipeline->RemoveApplyListener(s.listener);
   asio::post(s.io, [&s] {
     std::error_code ec;
     s.acceptor.close(ec);

@@ -21,6 +21,13 @@ class ClientPort {
   Result<int> Start(int threads);
   void Stop();
 
+  // Sessions of in-process clients (the FUSE mount). Created and closed by txns like a network
+  // client's, and kept alive (touched every tick) while this daemon runs; so their ephemerals
+  // go when the daemon dies or is cut off for longer than the timeout. Blocking; call after
+  // Start() and never from an apply listener.
+  Result<int64_t> OpenLocalSession(int32_t timeout_ms);
+  Status CloseLocalSession(int64_t session_id);
+
   struct Impl;
 
  private:

@@ -1,0 +1,188 @@
+// The ZAB core: one member's view of the protocol as a pure state machine.
+//
+// Inputs are method calls (a message arrived, a tick elapsed, the shell persisted something, a
+// client wants a txn proposed); outputs accumulate in a Ready that the shell takes with
+// TakeReady() and carries out in the order documented on Ready. No I/O, no clocks, no threads,
+// no randomness inside: the same inputs give the same outputs, which is what lets the simulator
+// replay a seed exactly. Not thread-safe: one thread owns a Core.
+//
+// Phases (ZooKeeper's ZAB): election (fast leader election votes) -> discovery (FOLLOWERINFO,
+// NEWEPOCH, ACKEPOCH; acceptedEpoch persisted before ACKEPOCH) -> synchronization (DIFF, TRUNC
+// or SNAP, NEWLEADER; txns durable, then currentEpoch, then ACK; UPTODATE) -> broadcast
+// (PROPOSAL, ACK after local durability, COMMIT at a quorum; INFORM to observers).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "consensus/proto/peer.pb.h"
+
+namespace qfs::zab {
+
+using Zxid = uint64_t;
+using PeerId = uint64_t;  // server.N's N; 0 is never a member
+
+inline uint64_t EpochOf(Zxid z) {
+  return z >> 32;
+}
+inline uint32_t CounterOf(Zxid z) {
+  return static_cast<uint32_t>(z);
+}
+inline Zxid MakeZxid(uint64_t epoch, uint32_t counter) {
+  return (epoch << 32) | counter;
+}
+
+struct Config {
+  PeerId self = 0;
+  std::vector<PeerId> voters;     // participants (self included when it votes)
+  std::vector<PeerId> observers;  // non-voting members (self included when it observes)
+
+  // Durations are counted in ticks (calls to Tick()).
+  int election_finalize_ticks = 2;  // wait this long for a better vote once a quorum agrees
+  int vote_resend_ticks = 5;        // resend our vote while looking (doubles up to 8x)
+  int init_ticks = 100;             // discovery + sync must finish within this (initLimit)
+  int sync_ticks = 50;              // silence tolerated in broadcast (syncLimit)
+  int ping_ticks = 10;              // leader heartbeat period
+
+  // Largest counter a leader assigns before it forces a new epoch (tests make it small).
+  uint32_t max_counter = 0xffffffffu;
+  // Sync by DIFF only if the leader can produce at most this many txns for the learner;
+  // otherwise SNAP.
+  uint64_t max_diff_txns = 1000000;
+  // Recent committed txns kept in memory for DIFF (older ones come from LogReader).
+  uint64_t committed_window = 10000;
+};
+
+struct Entry {
+  Zxid zxid = 0;
+  std::string payload;
+  PeerId origin = 0;  // the member whose client proposed it, and its tag (for the reply)
+  uint64_t origin_tag = 0;
+};
+
+// Durable state the shell recovered at start.
+struct InitialState {
+  uint64_t accepted_epoch = 0;
+  uint64_t current_epoch = 0;
+  Zxid last_zxid = 0;  // last txn in the log (or the snapshot): the shell has applied it
+  // Newest epochs of the log and the last zxid in each, newest first (see FollowerInfo.epochs).
+  std::vector<peer::EpochEnd> epochs;
+};
+
+// Read access to this member's durable log, for DIFF. Implemented by the shell.
+class LogReader {
+ public:
+  virtual ~LogReader() = default;
+  // Appends to *out the entries with zxid > after, in order, at most max_entries of them.
+  // Returns false if the log no longer holds the entry right after `after` (purged, or the
+  // state below it exists only as a snapshot): the learner then needs a SNAP.
+  virtual bool ReadAfter(Zxid after, size_t max_entries, std::vector<Entry>* out) = 0;
+};
+
+enum class Role { kLooking, kFollowing, kLeading, kObserving };
+const char* RoleName(Role r);
+
+struct Outgoing {
+  PeerId to = 0;
+  peer::ZabMessage msg;
+};
+
+struct RoleChange {
+  Role role = Role::kLooking;
+  PeerId leader = 0;     // 0 while looking
+  uint64_t epoch = 0;    // the established epoch
+  bool serving = false;  // up to date with a leader that has a quorum: may serve clients
+};
+
+struct SyncDone {
+  uint64_t tag = 0;
+  Zxid zxid = 0;  // answer once the applied zxid reaches this
+};
+
+// What the shell must do, in exactly this order, before calling the core again with anything
+// that depends on it.
+struct Ready {
+  // 1. Drop every log entry after this zxid; if the tree applied beyond it, rebuild the tree
+  //    from the newest snapshot at or below it plus the log (TRUNC). Synchronous.
+  std::optional<Zxid> truncate_after;
+  // 2. The leader is sending a snapshot at this zxid (SyncStart.SNAP): the shell collects the
+  //    SnapshotChunks that follow on the leader's link, replaces the tree with it, restarts the
+  //    log after it, then calls SnapshotInstalled(). Messages that arrive after the chunks are
+  //    given to the core only after that call.
+  std::optional<Zxid> install_snapshot;
+  // 3. Append to the log, in order. Asynchronous: report with Persisted(zxid) once durable.
+  std::vector<Entry> append;
+  // 4. Persist these epochs synchronously (acceptedEpoch before currentEpoch if both). The core
+  //    asks only once every txn that must precede them is durable.
+  std::optional<uint64_t> accepted_epoch;
+  std::optional<uint64_t> current_epoch;
+  // 5. Apply these committed txns to the tree, in order (zxids increase, none applied twice).
+  std::vector<Entry> apply;
+  // 6. Stream a snapshot of the tree as it is after step 5 to each of these peers, then send
+  //    them the messages of step 7 (and later) only after the whole snapshot.
+  std::vector<PeerId> send_snapshot;
+  // 7. Send, each peer's messages in order.
+  std::vector<Outgoing> messages;
+  // 8. Answer syncs and learn the new role (last one wins).
+  std::vector<SyncDone> syncs_done;
+  std::optional<RoleChange> role_change;
+
+  bool empty() const {
+    return !truncate_after && !install_snapshot && append.empty() && !accepted_epoch &&
+           !current_epoch && apply.empty() && send_snapshot.empty() && messages.empty() &&
+           syncs_done.empty() && !role_change;
+  }
+};
+
+enum class ProposeError { kNotLeader, kNotServing, kEpochExhausted };
+
+class Core {
+ public:
+  // `log` must outlive the core.
+  Core(Config config, InitialState state, LogReader* log);
+  ~Core();
+
+  // --- inputs ---
+  void Tick();
+  void Step(PeerId from, const peer::ZabMessage& msg);
+  // The transport lost (or could not establish) the link to `peer` in either direction: every
+  // message sent to it since the last Disconnected may be lost. The core treats it as a broken
+  // FIFO channel (a learner leaves its leader; a leader drops the learner).
+  void Disconnected(PeerId peer);
+  // Every appended entry with zxid <= `zxid` is durable.
+  void Persisted(Zxid zxid);
+  // The snapshot asked for by Ready.install_snapshot is installed (tree and log restarted).
+  void SnapshotInstalled(Zxid zxid);
+
+  // Leader only. The zxid the next Propose will get (the shell prepares the txn with it).
+  std::optional<Zxid> NextZxid() const;
+  // Leader only, while serving: appends a proposal (zxid = NextZxid()) and broadcasts it.
+  // Applied (Ready.apply) once a quorum acknowledged it, with origin/tag passed through.
+  std::optional<ProposeError> Propose(std::string payload, PeerId origin, uint64_t origin_tag);
+  // A client's sync: answered through Ready.syncs_done with the zxid to wait for. On a leader
+  // at once (the last proposed zxid); on a learner via the leader. `linearizable` adds a
+  // quorum round so that a deposed leader cannot answer.
+  void Sync(uint64_t tag, bool linearizable);
+
+  Ready TakeReady();
+  bool HasReady() const;
+
+  // --- observation (tests, metrics, 4lw) ---
+  Role role() const;
+  PeerId leader() const;
+  uint64_t current_epoch() const;
+  uint64_t accepted_epoch() const;
+  bool serving() const;
+  Zxid last_logged() const;     // last appended (durable or not)
+  Zxid last_committed() const;  // last handed out for apply
+  uint64_t election_round() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qfs::zab
