@@ -522,6 +522,8 @@ void PeerTransport::Impl::OutFailed(Link* l, const std::shared_ptr<OutConn>& oc,
   {
     std::lock_guard<std::mutex> g(l->mu);
     l->connected = false;
+    l->writing = false;
+    l->writing_bytes = 0;
   }
   if (why != l->last_failure) {
     QLOG_INFO("link to member %" PRIu64 " (%s:%d): %s; redialing", l->addr.id, l->addr.host.c_str(),
@@ -554,6 +556,9 @@ void PeerTransport::Impl::Break(Link* l, const std::string& why) {
     l->owe_notice = false;
     l->connected = false;
     l->pending.clear();
+    // A write in flight on the closed connection completes as aborted and touches nothing.
+    l->writing = false;
+    l->writing_bytes = 0;
   }
   ScheduleDial(l);
   if (!was_open && !had_in) return;
