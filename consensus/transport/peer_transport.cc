@@ -157,6 +157,7 @@ struct PeerTransport::Impl {
   Handler* handler = nullptr;
   asio::io_context io;
   tcp::acceptor acceptor{io};
+  asio::steady_timer accept_retry{io};
   int port = 0;
   std::map<uint64_t, std::unique_ptr<Link>> links;  // fixed after Start: read without a lock
   std::vector<uint64_t> member_ids;
@@ -583,10 +584,15 @@ void PeerTransport::Impl::Accept() {
     if (stopping) return;
     if (!ec) {
       StartIn(std::move(sock));
-    } else if (ec != asio::error::operation_aborted) {
-      QLOG_WARN("peer port: accept failed: %s", ec.message().c_str());
+      return Accept();
     }
-    if (ec != asio::error::operation_aborted) Accept();
+    if (ec == asio::error::operation_aborted) return;
+    // Out of descriptors, say: pause rather than spin.
+    QLOG_WARN("peer port: accept failed: %s", ec.message().c_str());
+    accept_retry.expires_after(std::chrono::milliseconds(100));
+    accept_retry.async_wait([this](std::error_code e) {
+      if (!e) Accept();
+    });
   });
 }
 
@@ -776,6 +782,7 @@ void PeerTransport::Impl::CleanUp() {
   cleaned_up = true;
   std::error_code ec;
   acceptor.close(ec);
+  accept_retry.cancel();
   for (auto& [id, l] : links) {
     if (l->out) l->out->Close();
     if (l->in) l->in->Close();
