@@ -157,6 +157,7 @@ struct PeerTransport::Impl {
   Handler* handler = nullptr;
   asio::io_context io;
   tcp::acceptor acceptor{io};
+  asio::steady_timer accept_retry{io};
   int port = 0;
   std::map<uint64_t, std::unique_ptr<Link>> links;  // fixed after Start: read without a lock
   std::vector<uint64_t> member_ids;
@@ -554,6 +555,8 @@ void PeerTransport::Impl::OutFailed(Link* l, const std::shared_ptr<OutConn>& oc,
   {
     std::lock_guard<std::mutex> g(l->mu);
     l->connected = false;
+    l->writing = false;
+    l->writing_bytes = 0;
   }
   if (why != l->last_failure) {
     QLOG_INFO("link to member %" PRIu64 " (%s:%d): %s; redialing", l->addr.id, l->addr.host.c_str(),
@@ -586,6 +589,9 @@ void PeerTransport::Impl::Break(Link* l, const std::string& why) {
     l->owe_notice = false;
     l->connected = false;
     l->pending.clear();
+    // A write in flight on the closed connection completes as aborted and touches nothing.
+    l->writing = false;
+    l->writing_bytes = 0;
   }
   ScheduleDial(l);
   if (!was_open && !had_in) return;
@@ -610,10 +616,15 @@ void PeerTransport::Impl::Accept() {
     if (stopping) return;
     if (!ec) {
       StartIn(std::move(sock));
-    } else if (ec != asio::error::operation_aborted) {
-      QLOG_WARN("peer port: accept failed: %s", ec.message().c_str());
+      return Accept();
     }
-    if (ec != asio::error::operation_aborted) Accept();
+    if (ec == asio::error::operation_aborted) return;
+    // Out of descriptors, say: pause rather than spin.
+    QLOG_WARN("peer port: accept failed: %s", ec.message().c_str());
+    accept_retry.expires_after(std::chrono::milliseconds(100));
+    accept_retry.async_wait([this](std::error_code e) {
+      if (!e) Accept();
+    });
   });
 }
 
@@ -803,6 +814,7 @@ void PeerTransport::Impl::CleanUp() {
   cleaned_up = true;
   std::error_code ec;
   acceptor.close(ec);
+  accept_retry.cancel();
   for (auto& [id, l] : links) {
     if (l->out) l->out->Close();
     if (l->in) l->in->Close();
