@@ -82,6 +82,11 @@ class LogReader {
   // Returns false if the log no longer holds the entry right after `after` (purged, or the
   // state below it exists only as a snapshot): the learner then needs a SNAP.
   virtual bool ReadAfter(Zxid after, size_t max_entries, std::vector<Entry>* out) = 0;
+  // The lowest zxid the shell can truncate to (Ready.truncate_after rebuilds the tree from a
+  // snapshot at or below the cut plus the log): its oldest snapshot when the log does not
+  // reach back to zxid 0, else 0. Sent in FOLLOWERINFO so the leader SNAPs instead of asking
+  // for a TRUNC the shell could not carry out.
+  virtual Zxid TruncateFloor() { return 0; }
 };
 
 enum class Role { kLooking, kFollowing, kLeading, kObserving };
