@@ -24,6 +24,9 @@ using asio::ip::tcp;
 constexpr size_t kReadChunk = 256 << 10;  // read syscalls take at least this much room
 // Buffers that grew past this for a large message are released once idle.
 constexpr size_t kKeepBuffer = 4 << 20;
+// Connections still in the handshake beyond this are closed at once, so strangers cannot hold
+// many descriptors (a member needs one at a time).
+constexpr int kMaxHandshaking = 64;
 
 std::string EndpointText(const tcp::socket& s) {
   std::error_code ec;
@@ -112,9 +115,14 @@ struct InConn {
   explicit InConn(tcp::socket&& s, asio::io_context& io) : sock(std::move(s)), timer(io) {}
   void Close() {
     closed = true;
+    LeaveHandshake();
     std::error_code ec;
     sock.close(ec);
     timer.cancel();
+  }
+  void LeaveHandshake() {
+    if (handshaking) --*handshaking;
+    handshaking = nullptr;
   }
   tcp::socket sock;
   asio::steady_timer timer;
@@ -127,6 +135,7 @@ struct InConn {
   size_t tail = 0;
   size_t want = 0;  // size of the frame being received, once its header is in
   bool closed = false;
+  int* handshaking = nullptr;  // the transport's count of connections in the handshake
 };
 
 struct Link {
@@ -158,6 +167,7 @@ struct PeerTransport::Impl {
   asio::io_context io;
   tcp::acceptor acceptor{io};
   asio::steady_timer accept_retry{io};
+  int handshaking = 0;  // I/O thread
   int port = 0;
   std::map<uint64_t, std::unique_ptr<Link>> links;  // fixed after Start: read without a lock
   std::vector<uint64_t> member_ids;
@@ -599,6 +609,13 @@ void PeerTransport::Impl::Accept() {
 void PeerTransport::Impl::StartIn(tcp::socket sock) {
   auto ic = std::make_shared<InConn>(std::move(sock), io);
   ic->remote = EndpointText(ic->sock);
+  if (handshaking >= kMaxHandshaking) {
+    QLOG_WARN("peer connection from %s refused: %d connections already in the handshake",
+              ic->remote.c_str(), handshaking);
+    return ic->Close();
+  }
+  ++handshaking;
+  ic->handshaking = &handshaking;
   std::error_code ignored;
   ic->sock.set_option(tcp::no_delay(true), ignored);
   auto nonce = RandomBytes(kNonceBytes);
@@ -668,6 +685,7 @@ void PeerTransport::Impl::InHandshake(const std::shared_ptr<InConn>& ic, std::st
 }
 
 void PeerTransport::Impl::InAuthenticated(const std::shared_ptr<InConn>& ic) {
+  ic->LeaveHandshake();
   ic->timer.cancel();
   ReleaseIfLarge(&ic->hbuf);
   Link* l = Find(ic->from);

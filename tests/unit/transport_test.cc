@@ -488,6 +488,25 @@ TEST(PeerTransportTest, UnknownMemberAndWrongVersionAreRefusedWithTheReason) {
   EXPECT_EQ(c.h(1).events().size(), 0u);
 }
 
+TEST(PeerTransportTest, SilentStrangerIsDroppedAfterTheHandshakeTimeout) {
+  Cluster c(1);
+  c.members[1]->Stop();
+  Options o = c.OptionsFor(1);
+  o.handshake_timeout_ms = 100;
+  auto t = PeerTransport::Start(o, &c.h(1));
+  ASSERT_TRUE(t.ok());
+  testing::internal::CaptureStderr();
+  RawPeer r(c.ports[1]);
+  std::string challenge;
+  ASSERT_TRUE(r.ReadFrame(&challenge));
+  auto start = Clock::now();
+  EXPECT_TRUE(r.WaitClosed());  // we never answer
+  EXPECT_LT(Clock::now() - start, 3s);
+  (*t)->Stop();
+  std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("refused: handshake timed out"), std::string::npos) << log;
+}
+
 // A member whose frames are bad loses its connection; other members are not affected.
 class BadFrameTest : public testing::TestWithParam<int> {};
 
