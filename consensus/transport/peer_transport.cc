@@ -211,6 +211,7 @@ struct PeerTransport::Impl {
   void WriteBatch(Link* l, const std::shared_ptr<OutConn>& oc);
 
   void Break(Link* l, const std::string& why);
+  void Reset(Link* l);
   void CleanUp();
 };
 
@@ -353,6 +354,37 @@ void PeerTransport::Reopen(uint64_t peer) {
   if (l->open) return;
   l->open = true;
   l->pending.clear();
+}
+
+void PeerTransport::Close(uint64_t peer) {
+  Impl* im = impl_.get();
+  Link* l = im->Find(peer);
+  {
+    std::lock_guard<std::mutex> g(l->mu);
+    l->open = true;
+    l->owe_notice = false;
+    l->connected = false;  // nothing more on the old connection
+    l->pending.clear();
+  }
+  asio::post(im->io, [im, l] { im->Reset(l); });
+}
+
+void PeerTransport::Impl::Reset(Link* l) {
+  if (l->in) {
+    l->in->Close();
+    l->in.reset();
+  }
+  if (l->out) {
+    l->out->Close();
+    l->out.reset();
+  }
+  {
+    std::lock_guard<std::mutex> g(l->mu);
+    l->connected = false;
+    l->writing = false;  // a write in flight on the closed connection never completes
+    l->writing_bytes = 0;
+  }
+  ScheduleDial(l);
 }
 
 bool PeerTransport::is_open(uint64_t peer) const {

@@ -95,6 +95,11 @@ class PeerTransport {
   void Send(const std::vector<uint64_t>& to, const peer::PeerMessage& msg);
   // Opens the gate of a broken link (no-op if open): later sends are queued and delivered.
   void Reopen(uint64_t peer);
+  // Ends the current connections with `peer` in both directions without reporting it through
+  // OnDisconnected (the owner ended the session with that peer on purpose); queued messages are
+  // dropped, the gate stays open and later sends go on a new connection. The peer sees its
+  // link break.
+  void Close(uint64_t peer);
   bool is_open(uint64_t peer) const;
   // Bytes queued for `peer` and not yet known written to its socket.
   size_t queued_bytes(uint64_t peer) const;
