@@ -149,6 +149,7 @@ struct Link {
   bool connected = false;   // writes may go to `out`
   bool writing = false;     // a write is in flight
   bool flush_posted = false;
+  bool reset_posted = false;  // Close() asked the I/O thread to drop the current connections
   std::string pending;
   size_t writing_bytes = 0;
 
@@ -365,6 +366,7 @@ void PeerTransport::Close(uint64_t peer) {
     l->owe_notice = false;
     l->connected = false;  // nothing more on the old connection
     l->pending.clear();
+    l->reset_posted = true;
   }
   asio::post(im->io, [im, l] { im->Reset(l); });
 }
@@ -381,9 +383,11 @@ void PeerTransport::Impl::Reset(Link* l) {
   {
     std::lock_guard<std::mutex> g(l->mu);
     l->connected = false;
-    l->writing = false;  // a write in flight on the closed connection never completes
+    l->writing = false;  // a write in flight on the closed connection completes as aborted
     l->writing_bytes = 0;
+    l->reset_posted = false;
   }
+  QLOG_INFO("closed the link to member %" PRIu64 " on request", l->addr.id);
   ScheduleDial(l);
 }
 
@@ -535,7 +539,9 @@ void PeerTransport::Impl::OutReady(Link* l, const std::shared_ptr<OutConn>& oc) 
             l->addr.port);
   {
     std::lock_guard<std::mutex> g(l->mu);
-    l->connected = true;
+    // A connection made between Close() and its Reset() is about to be closed: messages sent
+    // after Close() must not go on it.
+    l->connected = !l->reset_posted;
   }
   WriteBatch(l, oc);
   oc->sock.async_read_some(asio::buffer(oc->eof_probe), [this, l, oc](std::error_code ec, size_t) {
