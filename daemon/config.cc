@@ -27,6 +27,66 @@ bool ParseInt(const std::string& v, int64_t lo, int64_t hi, int64_t* out) {
   return true;
 }
 
+// host:peerPort[:electionPort][:participant|observer][;[clientHost:]clientPort]
+bool ParseServer(const std::string& v, Config::Server* out, std::string* why) {
+  std::string quorum = v, client;
+  size_t semi = v.find(';');
+  if (semi != std::string::npos) {
+    quorum = Trim(v.substr(0, semi));
+    client = Trim(v.substr(semi + 1));
+  }
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (;;) {
+    size_t c = quorum.find(':', start);
+    parts.push_back(quorum.substr(start, c == std::string::npos ? std::string::npos : c - start));
+    if (c == std::string::npos) break;
+    start = c + 1;
+  }
+  if (parts.size() < 2 || parts.size() > 4 || parts[0].empty()) {
+    *why = "expected host:peerPort[:electionPort][:participant|observer][;[host:]clientPort]";
+    return false;
+  }
+  out->host = parts[0];
+  int64_t n = 0;
+  if (!ParseInt(parts[1], 1, 65535, &n)) {
+    *why = "bad peer port '" + parts[1] + "'";
+    return false;
+  }
+  out->peer_port = static_cast<int>(n);
+  for (size_t i = 2; i < parts.size(); i++) {
+    if (parts[i] == "observer") {
+      out->observer = true;
+    } else if (parts[i] == "participant") {
+      out->observer = false;
+    } else if (i == 2 && ParseInt(parts[i], 1, 65535, &n)) {
+      out->election_port = static_cast<int>(n);
+    } else {
+      *why = "bad field '" + parts[i] + "'";
+      return false;
+    }
+  }
+  if (!client.empty()) {
+    size_t c = client.rfind(':');
+    std::string port = c == std::string::npos ? client : client.substr(c + 1);
+    if (c != std::string::npos) out->client_host = client.substr(0, c);
+    if (!ParseInt(port, 0, 65535, &n)) {
+      *why = "bad client port '" + port + "'";
+      return false;
+    }
+    out->client_port = static_cast<int>(n);
+  }
+  return true;
+}
+
+std::string ReadSmallFile(const std::string& path, bool* ok) {
+  std::ifstream f(path);
+  *ok = static_cast<bool>(f);
+  std::stringstream ss;
+  if (f) ss << f.rdbuf();
+  return Trim(ss.str());
+}
+
 }  // namespace
 
 std::string DefaultDataDir() {
@@ -127,8 +187,38 @@ Result<Config> ParseConfig(const std::string& text) {
     } else if (key == "znode.container.checkIntervalMs") {
       if (!num(10, 1ll << 30)) return range(10, 1ll << 30);
       c.container_check_interval_ms = static_cast<int>(n);
-    } else if (key.rfind("server.", 0) == 0 || key == "peerType") {
-      return err("ensemble keys are not supported by this version (one member only)");
+    } else if (key.rfind("server.", 0) == 0) {
+      Config::Server sv;
+      if (!ParseInt(key.substr(7), 1, 255, &n)) return err("server id must be 1 to 255");
+      sv.id = static_cast<uint64_t>(n);
+      std::string why;
+      if (!ParseServer(val, &sv, &why)) return err(why);
+      for (const auto& o : c.servers)
+        if (o.id == sv.id) return err("server." + std::to_string(n) + " given twice");
+      c.servers.push_back(sv);
+    } else if (key == "myid") {
+      if (!num(1, 255)) return range(1, 255);
+      c.myid = static_cast<uint64_t>(n);
+    } else if (key == "peerType") {
+      if (val != "observer" && val != "participant") return err("expected observer or participant");
+      c.observer = val == "observer";
+    } else if (key == "quorum.secret") {
+      if (val.empty()) return err("empty secret");
+      c.quorum_secret = val;
+    } else if (key == "quorum.secretFile") {
+      bool ok = false;
+      c.quorum_secret = ReadSmallFile(val, &ok);
+      if (!ok) return err("cannot read " + val);
+      if (c.quorum_secret.empty()) return err(val + " is empty");
+    } else if (key == "linearizableReads") {
+      if (val != "true" && val != "false") return err("expected true or false");
+      c.linearizable_reads = val == "true";
+    } else if (key == "writeWaitMs") {
+      if (!num(1, 1ll << 30)) return range(1, 1ll << 30);
+      c.write_wait_ms = static_cast<int>(n);
+    } else if (key == "standaloneEnabled" || key == "reconfigEnabled" ||
+               key == "quorumListenOnAllIPs" || key == "4lw.commands.whitelist") {
+      // ZooKeeper keys with no effect here (no dynamic reconfig; every 4lw is on).
     } else {
       return err("unknown key '" + key + "'");
     }
@@ -138,6 +228,39 @@ Result<Config> ParseConfig(const std::string& text) {
   if (c.min_session_timeout() > c.max_session_timeout())
     return InvalidArgument("config: minSessionTimeout is larger than maxSessionTimeout");
   return c;
+}
+
+Status ResolveMembership(Config* c) {
+  if (!c->ensemble()) {
+    if (c->observer) return InvalidArgument("config: peerType=observer needs server.N lines");
+    return Status::Ok();
+  }
+  if (c->myid == 0) {
+    bool ok = false;
+    std::string text = ReadSmallFile(c->data_dir + "/myid", &ok);
+    int64_t n = 0;
+    if (!ok)
+      return InvalidArgument("config has server.N lines but neither a myid key nor a file " +
+                             c->data_dir + "/myid");
+    if (!ParseInt(text, 1, 255, &n))
+      return InvalidArgument(c->data_dir + "/myid: expected a number from 1 to 255");
+    c->myid = static_cast<uint64_t>(n);
+  }
+  const Config::Server* me = c->self();
+  if (!me)
+    return InvalidArgument("config: myid " + std::to_string(c->myid) + " has no server." +
+                           std::to_string(c->myid) + " line");
+  if (me->observer != c->observer)
+    return InvalidArgument("config: peerType and the :observer flag of server." +
+                           std::to_string(c->myid) + " disagree");
+  int voters = 0;
+  for (const auto& s : c->servers) voters += s.observer ? 0 : 1;
+  if (voters == 0) return InvalidArgument("config: no voting member among the server.N lines");
+  if (c->quorum_secret.empty())
+    return InvalidArgument(
+        "config: an ensemble needs quorum.secret (or quorum.secretFile) so that members can "
+        "authenticate each other");
+  return Status::Ok();
 }
 
 Result<Config> LoadConfigFile(const std::string& path) {

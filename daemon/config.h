@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "consensus/util/log.h"
 #include "consensus/util/result.h"
@@ -31,8 +32,33 @@ struct Config {
   // session authenticated with the matching digest passes every ACL check. Empty: none.
   std::string super_digest;
   int container_check_interval_ms = 60000;  // znode.container.checkIntervalMs
-  int metrics_port = 0;          // metricsProvider.httpPort: Prometheus metrics (0: off)
-  std::string metrics_address;   // metricsProvider.httpHost (default: clientPortAddress)
+  int metrics_port = 0;                     // metricsProvider.httpPort: Prometheus metrics (0: off)
+  std::string metrics_address;              // metricsProvider.httpHost (default: clientPortAddress)
+
+  // --- the ensemble ---
+  struct Server {  // server.N=host:peerPort[:electionPort][:participant|observer][;[host:]port]
+    uint64_t id = 0;
+    std::string host;
+    int peer_port = 0;
+    int election_port = 0;  // accepted for ZooKeeper configs; quorumfs uses peer_port only
+    bool observer = false;
+    std::string client_host;  // from ";[host:]port", informational
+    int client_port = 0;
+  };
+  std::vector<Server> servers;      // empty: a single member (standalone)
+  uint64_t myid = 0;                // myid key, else the dataDir/myid file
+  bool observer = false;            // peerType=observer
+  std::string quorum_secret;        // quorum.secret or the contents of quorum.secretFile
+  bool linearizable_reads = false;  // linearizableReads: a quorum round before each read batch
+  int write_wait_ms = 0;  // writeWaitMs: how long a write waits for a leader (0: syncLimit ticks)
+
+  bool ensemble() const { return !servers.empty(); }
+  const Server* self() const {
+    for (const Server& s : servers)
+      if (s.id == myid) return &s;
+    return nullptr;
+  }
+  int write_wait() const { return write_wait_ms ? write_wait_ms : sync_limit * tick_time_ms; }
 
   int min_session_timeout() const {
     return min_session_timeout_ms ? min_session_timeout_ms : 2 * tick_time_ms;
@@ -50,5 +76,8 @@ std::string DefaultDataDir();
 // Parses the text of a config file. Unknown keys and bad values are errors naming the line.
 Result<Config> ParseConfig(const std::string& text);
 Result<Config> LoadConfigFile(const std::string& path);
+// With server.N lines: finds myid (the dataDir/myid file unless the myid key was given) and
+// checks that this member is listed, that peerType agrees with its line and that a secret is set.
+Status ResolveMembership(Config* c);
 
 }  // namespace qfs

@@ -86,6 +86,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   SetLogLevel(config.log_level);
+  if (Status m = ResolveMembership(&config); !m.ok()) {
+    fprintf(stderr, "quorumfsd: %s\n", m.message().c_str());
+    return 2;
+  }
 
   // Signals are taken by sigwait in this thread only.
   sigset_t sigs;
@@ -107,6 +111,7 @@ int main(int argc, char** argv) {
   Pipeline::Options po;
   po.max_outstanding = static_cast<size_t>(config.global_outstanding_limit);
   po.snap_count = config.snap_count;
+  po.config = config;
   Status st;
   auto pipeline = Pipeline::Start(so, po, &st);
   if (!pipeline) {
@@ -119,7 +124,7 @@ int main(int argc, char** argv) {
     QLOG_ERROR("cannot start: %s", bound.status().ToString().c_str());
     return 1;
   }
-  QLOG_INFO("serving on %s:%d", config.client_address.c_str(), *bound);
+  QLOG_INFO("client port %s:%d", config.client_address.c_str(), *bound);
 
   int sig = 0;
   sigwait(&sigs, &sig);

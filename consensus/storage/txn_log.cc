@@ -596,6 +596,44 @@ Status TxnLog::PurgeUpTo(uint64_t zxid) {
   return st;
 }
 
+bool TxnLog::ReadAfter(uint64_t after, size_t max_entries, std::vector<LogEntry>* out) const {
+  const Impl& m = *impl_;
+  std::vector<Impl::Segment> segs;
+  {
+    std::lock_guard<std::mutex> g(m.seg_mu);
+    segs = m.segments;
+  }
+  uint64_t durable = durable_zxid();
+  if (after >= durable) return true;
+  if (segs.empty() || after + 1 < segs.front().first_zxid) return false;
+  size_t first = 0;  // the last segment that starts at or before after + 1
+  while (first + 1 < segs.size() && segs[first + 1].first_zxid <= after + 1) first++;
+  size_t taken = 0;
+  for (size_t i = first; i < segs.size() && taken < max_entries; i++) {
+    auto data = ReadFile(segs[i].path);
+    if (!data.ok()) {
+      QLOG_WARN("txn log: cannot read %s for a follower: %s", segs[i].path.c_str(),
+                data.status().ToString().c_str());
+      return false;
+    }
+    const std::string_view buf = *data;
+    size_t pos = kSegHeader;
+    while (pos < buf.size() && taken < max_entries) {
+      std::string_view payload;
+      size_t frame = 0;
+      if (DecodeFrame(buf, pos, buf.size(), &payload, &frame) != FrameResult::kOk) break;
+      pos += frame;
+      LogRecord rec;
+      if (!rec.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) break;
+      if (rec.zxid() > durable) return true;
+      if (rec.zxid() <= after) continue;
+      out->push_back({rec.zxid(), std::move(*rec.mutable_payload())});
+      taken++;
+    }
+  }
+  return true;
+}
+
 Status TxnLog::TruncateAfter(uint64_t zxid) {
   Impl& m = *impl_;
   std::unique_lock<std::mutex> l(m.mu);

@@ -76,6 +76,10 @@ class TxnLog {
   // Removes whole segments whose every entry is <= zxid, keeping the segment that contains
   // zxid + 1 and later ones. Never removes the active segment.
   Status PurgeUpTo(uint64_t zxid);
+  // Appends to *out the durable entries with zxid > `after`, in order, at most max_entries.
+  // Returns false if entries right after `after` may have been purged (after is older than the
+  // first segment): the caller needs a snapshot instead. Safe while the writer appends.
+  bool ReadAfter(uint64_t after, size_t max_entries, std::vector<LogEntry>* out) const;
   // Drops every entry with zxid > `zxid` (ZAB TRUNC). Requires no queued entries.
   Status TruncateAfter(uint64_t zxid);
 

@@ -68,7 +68,9 @@ struct InitialState {
   uint64_t accepted_epoch = 0;
   uint64_t current_epoch = 0;
   Zxid last_zxid = 0;  // last txn in the log (or the snapshot): the shell has applied it
-  // Newest epochs of the log and the last zxid in each, newest first (see FollowerInfo.epochs).
+  // Newest epochs of the history held (snapshot + log) and the last zxid in each, newest
+  // first (see FollowerInfo.epochs). A snapshot at zxid S counts as holding S in EpochOf(S);
+  // epochs below the oldest one the shell can vouch for are left out (the leader then SNAPs).
   std::vector<peer::EpochEnd> epochs;
 };
 
@@ -80,6 +82,11 @@ class LogReader {
   // Returns false if the log no longer holds the entry right after `after` (purged, or the
   // state below it exists only as a snapshot): the learner then needs a SNAP.
   virtual bool ReadAfter(Zxid after, size_t max_entries, std::vector<Entry>* out) = 0;
+  // The lowest zxid the shell can truncate to (Ready.truncate_after rebuilds the tree from a
+  // snapshot at or below the cut plus the log): its oldest snapshot when the log does not
+  // reach back to zxid 0, else 0. Sent in FOLLOWERINFO so the leader SNAPs instead of asking
+  // for a TRUNC the shell could not carry out.
+  virtual Zxid TruncateFloor() { return 0; }
 };
 
 enum class Role { kLooking, kFollowing, kLeading, kObserving };
@@ -102,16 +109,19 @@ struct SyncDone {
   Zxid zxid = 0;  // answer once the applied zxid reaches this
 };
 
-// What the shell must do, in exactly this order, before calling the core again with anything
-// that depends on it.
+// What the shell must do, in exactly this order. The shell takes the Ready after every input
+// (Tick, Step, Disconnected, Persisted, SnapshotInstalled, Propose, Sync) and carries it out
+// before giving the core its next input: zxids of snapshots and truncations refer to the
+// state at the end of that Ready.
 struct Ready {
   // 1. Drop every log entry after this zxid; if the tree applied beyond it, rebuild the tree
   //    from the newest snapshot at or below it plus the log (TRUNC). Synchronous.
   std::optional<Zxid> truncate_after;
-  // 2. The leader is sending a snapshot at this zxid (SyncStart.SNAP): the shell collects the
-  //    SnapshotChunks that follow on the leader's link, replaces the tree with it, restarts the
-  //    log after it, then calls SnapshotInstalled(). Messages that arrive after the chunks are
-  //    given to the core only after that call.
+  // 2. The leader sent a snapshot at this zxid (SyncStart.SNAP): its SnapshotChunks came on the
+  //    leader's link just BEFORE that SyncStart (see step 6). The shell replaces the tree with
+  //    it, makes it durable, restarts the log after it (forgetting older entries and
+  //    snapshots), then calls SnapshotInstalled(zxid). The core buffers the leader's messages
+  //    that arrive before that call, so the shell may keep delivering them.
   std::optional<Zxid> install_snapshot;
   // 3. Append to the log, in order. Asynchronous: report with Persisted(zxid) once durable.
   std::vector<Entry> append;
@@ -122,8 +132,15 @@ struct Ready {
   // 5. Apply these committed txns to the tree, in order (zxids increase, none applied twice).
   std::vector<Entry> apply;
   // 6. Stream a snapshot of the tree as it is after step 5 to each of these peers, then send
-  //    them the messages of step 7 (and later) only after the whole snapshot.
+  //    them the messages of step 7 (and later) only after the whole snapshot. (The core never
+  //    adds applies to a Ready after a snapshot was asked for in it: they wait for the next.)
   std::vector<PeerId> send_snapshot;
+  // 6b. Close the link to each of these peers: the session with it is over (a learner left its
+  //    leader, a leader dropped a learner). Messages still queued or in flight on the old link
+  //    must be dropped, and the closure must not be reported back to this core through
+  //    Disconnected; the peer's side must get Disconnected. Step 7 may send to the peer again:
+  //    that goes on a new link.
+  std::vector<PeerId> disconnect;
   // 7. Send, each peer's messages in order.
   std::vector<Outgoing> messages;
   // 8. Answer syncs and learn the new role (last one wins).
@@ -132,8 +149,8 @@ struct Ready {
 
   bool empty() const {
     return !truncate_after && !install_snapshot && append.empty() && !accepted_epoch &&
-           !current_epoch && apply.empty() && send_snapshot.empty() && messages.empty() &&
-           syncs_done.empty() && !role_change;
+           !current_epoch && apply.empty() && send_snapshot.empty() && disconnect.empty() &&
+           messages.empty() && syncs_done.empty() && !role_change;
   }
 };
 
@@ -152,19 +169,24 @@ class Core {
   // message sent to it since the last Disconnected may be lost. The core treats it as a broken
   // FIFO channel (a learner leaves its leader; a leader drops the learner).
   void Disconnected(PeerId peer);
-  // Every appended entry with zxid <= `zxid` is durable.
+  // Every appended entry with zxid <= `zxid` is durable. After a truncate_after or
+  // install_snapshot, reports about entries appended before it must not be delivered (they may
+  // name zxids above entries appended later).
   void Persisted(Zxid zxid);
   // The snapshot asked for by Ready.install_snapshot is installed (tree and log restarted).
   void SnapshotInstalled(Zxid zxid);
 
-  // Leader only. The zxid the next Propose will get (the shell prepares the txn with it).
+  // The zxid the next Propose will get (the shell prepares the txn with it); nullopt when
+  // Propose would fail (not the serving leader, or the epoch's counter is exhausted).
   std::optional<Zxid> NextZxid() const;
   // Leader only, while serving: appends a proposal (zxid = NextZxid()) and broadcasts it.
   // Applied (Ready.apply) once a quorum acknowledged it, with origin/tag passed through.
   std::optional<ProposeError> Propose(std::string payload, PeerId origin, uint64_t origin_tag);
   // A client's sync: answered through Ready.syncs_done with the zxid to wait for. On a leader
   // at once (the last proposed zxid); on a learner via the leader. `linearizable` adds a
-  // quorum round so that a deposed leader cannot answer.
+  // quorum round so that a deposed leader cannot answer. A sync asked while not serving, or
+  // not answered when the role changes (Ready.role_change), is never answered: the shell
+  // fails it.
   void Sync(uint64_t tag, bool linearizable);
 
   Ready TakeReady();

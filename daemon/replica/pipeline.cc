@@ -1,56 +1,994 @@
 #include "daemon/replica/pipeline.h"
 
-#include <chrono>
+#include <fcntl.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cinttypes>
+#include <cstring>
+
+#include "consensus/storage/file_util.h"
+#include "consensus/storage/snapshot_file.h"
+#include "consensus/transport/peer_transport.h"
 #include "consensus/util/log.h"
+#include "daemon/proto/member.pb.h"
 
 namespace qfs {
 namespace {
+
+using Clock = std::chrono::steady_clock;
+using tree::Err;
 
 int64_t WallMs() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-constexpr uint32_t kMaxCounter = 0xffffffffu;
+constexpr int kBaseTickMs = 10;  // the core's tick; tickTime-based limits are converted to it
+constexpr size_t kChunkBytes = 1 << 20;
+constexpr size_t kStreamQueueBytes = 4 << 20;  // pace a snapshot stream to the peer's link
+
+std::string Hex(uint64_t v) {
+  char b[24];
+  snprintf(b, sizeof b, "0x%" PRIx64, v);
+  return b;
+}
+
+// --- tree::Request <-> member.proto, for writes forwarded to the leader ---
+void ToProto(const tree::Request& r, member::Request* p) {
+  p->set_type(static_cast<uint32_t>(r.type));
+  p->set_session_id(r.session_id);
+  p->set_cxid(r.cxid);
+  p->set_session_timeout_ms(r.session_timeout_ms);
+  for (const auto& id : r.auth) {
+    auto* a = p->add_auth();
+    a->set_scheme(id.scheme);
+    a->set_id(id.id);
+  }
+  for (const auto& op : r.ops) {
+    auto* o = p->add_ops();
+    o->set_type(static_cast<uint32_t>(op.type));
+    o->set_path(op.path);
+    o->set_data(op.data);
+    for (const auto& acl : op.acl) {
+      auto* a = o->add_acl();
+      a->set_perms(acl.perms);
+      a->set_scheme(acl.id.scheme);
+      a->set_id(acl.id.id);
+    }
+    o->set_mode(static_cast<int32_t>(op.mode));
+    o->set_ttl_ms(op.ttl_ms);
+    o->set_version(op.version);
+    o->set_kind(static_cast<uint32_t>(op.kind));
+    o->set_data_null(op.data_null);
+  }
+}
+
+bool FromProto(const member::Request& p, tree::Request* r) {
+  if (p.type() > static_cast<uint32_t>(tree::RequestType::kCloseSession)) return false;
+  r->type = static_cast<tree::RequestType>(p.type());
+  r->session_id = p.session_id();
+  r->cxid = p.cxid();
+  r->session_timeout_ms = p.session_timeout_ms();
+  for (const auto& a : p.auth()) r->auth.push_back({a.scheme(), a.id()});
+  for (const auto& o : p.ops()) {
+    if (o.type() > static_cast<uint32_t>(tree::OpType::kDeleteContainer) || o.kind() > 2)
+      return false;
+    tree::Op op;
+    op.type = static_cast<tree::OpType>(o.type());
+    op.path = o.path();
+    op.data = o.data();
+    for (const auto& a : o.acl()) op.acl.push_back({a.perms(), {a.scheme(), a.id()}});
+    op.mode = static_cast<tree::CreateMode>(o.mode());
+    op.ttl_ms = o.ttl_ms();
+    op.version = o.version();
+    op.kind = static_cast<tree::Kind>(o.kind());
+    op.data_null = o.data_null();
+    r->ops.push_back(std::move(op));
+  }
+  return true;
+}
 
 }  // namespace
 
+const char* RoleLabel(zab::Role r) {
+  switch (r) {
+    case zab::Role::kLooking:
+      return "looking";
+    case zab::Role::kFollowing:
+      return "follower";
+    case zab::Role::kLeading:
+      return "leader";
+    case zab::Role::kObserving:
+      return "observer";
+  }
+  return "?";
+}
+
+struct Pipeline::Impl : transport::Handler, zab::LogReader {
+  struct Incoming {
+    tree::Request req;
+    ReplyFn done;
+    int sync = 0;  // 1: a sync, 2: a linearizable sync
+  };
+  struct Event {
+    enum Type { kRequest, kPeer, kDisconnected } type = kRequest;
+    Incoming in;
+    uint64_t peer = 0;
+    peer::PeerMessage msg;
+  };
+  // A request of this member's clients, from submission to reply.
+  struct Pending {
+    ReplyFn done;
+    Reply reply;
+    bool finished = false;
+  };
+  struct Waiting {
+    Incoming in;
+    Clock::time_point deadline;
+  };
+  // A snapshot being streamed to a learner; messages for it wait behind the stream.
+  struct Transfer {
+    uint64_t peer = 0;
+    uint64_t zxid = 0;
+    bool streaming = false;
+    std::atomic<bool> abort{false};
+    std::deque<peer::PeerMessage> held;  // guarded by hold_mu
+  };
+  struct Receive {
+    bool active = false;
+    bool complete = false;
+    uint64_t from = 0, zxid = 0, bytes = 0;
+    int fd = -1;
+    std::string path;
+  };
+
+  Pipeline* p;
+  StoreOptions store_options;
+  Options options;
+  uint64_t self = 1;
+  zab::Config zcfg;
+
+  mutable std::mutex mu;
+  std::condition_variable cv;        // wakes the state-machine thread
+  std::condition_variable space_cv;  // wakes blocked submitters
+  std::deque<Event> inbox;
+  uint64_t durable = 0;
+  bool log_failed = false;
+  Status log_failed_why;
+  bool stopping = false, stopped = false, snapshot_requested = false;
+  size_t outstanding = 0;
+  Stats stats;
+  MemberStatus member;
+  std::vector<std::pair<int, ApplyListener>> apply_listeners;
+  std::vector<std::pair<int, RoleListener>> role_listeners;
+  int next_handle = 1;
+  std::function<void(const SessionTouches&)> touch_handler;
+
+  std::unique_ptr<transport::PeerTransport> net;
+  std::mutex hold_mu;
+  std::map<uint64_t, std::shared_ptr<Transfer>> transfers;  // guarded by hold_mu
+  std::vector<std::thread> streamers;
+
+  // State-machine thread only.
+  std::unique_ptr<zab::Core> core;
+  std::unique_ptr<tree::Preparer> preparer;
+  std::deque<Pending> pending;
+  uint64_t first_tag = 1;  // tag of pending.front()
+  std::deque<Waiting> waiting;
+  std::multimap<uint64_t, uint64_t> sync_waits;  // zxid to reach -> tag
+  uint64_t reported_durable = 0;
+  bool log_broken = false;  // an append failed: append nothing more until the store is reloaded
+  uint64_t since_snapshot = 0;
+  Receive recv;
+  Clock::time_point stop_deadline;
+  std::thread thread;
+
+  explicit Impl(Pipeline* pp) : p(pp) {}
+
+  // ---- transport::Handler (transport thread) ----
+  void OnMessage(uint64_t from, peer::PeerMessage&& msg) override {
+    Event e;
+    e.type = Event::kPeer;
+    e.peer = from;
+    e.msg = std::move(msg);
+    Push(std::move(e));
+  }
+  void OnDisconnected(uint64_t peer) override {
+    Event e;
+    e.type = Event::kDisconnected;
+    e.peer = peer;
+    Push(std::move(e));
+  }
+  void Push(Event&& e) {
+    std::lock_guard<std::mutex> l(mu);
+    inbox.push_back(std::move(e));
+    cv.notify_one();
+  }
+
+  // ---- zab::LogReader (state-machine thread) ----
+  bool ReadAfter(zab::Zxid after, size_t max_entries, std::vector<zab::Entry>* out) override {
+    std::vector<storage::LogEntry> v;
+    if (!p->store_->log().ReadAfter(after, max_entries, &v)) return false;
+    for (auto& e : v) out->push_back({e.zxid, std::move(e.payload), 0, 0});
+    return true;
+  }
+
+  // ---- setup ----
+  Status Init();
+  zab::InitialState Initial() const;
+  void OpenStore();
+
+  // ---- the state-machine thread ----
+  void Run();
+  void HandleEvent(Event& e);
+  void HandleIncoming(Incoming&& in);
+  void HandlePeer(uint64_t from, peer::PeerMessage& msg);
+  void HandleApp(uint64_t from, const std::string& bytes);
+  void HandleChunk(uint64_t from, const peer::SnapshotChunk& c);
+  void DropReceive();
+  void InstallSnapshot(uint64_t zxid);
+  void ProposeRequest(const tree::Request& req, uint64_t origin, uint64_t tag);
+  void ProcessReady();
+  void Apply(std::vector<zab::Entry>& entries);
+  void Truncate(uint64_t zxid);
+  void ReloadStore(const char* why);
+  void RoleChanged(const zab::RoleChange& rc);
+  void StartTransfer(uint64_t peer);
+  void PollTransfers();
+  void AbortTransfer(uint64_t peer);
+  void Stream(std::shared_ptr<Transfer> t, std::string path);
+  void Send(uint64_t to, peer::PeerMessage&& m);
+  void SendApp(uint64_t to, const member::AppMessage& m);
+  void ExpireWaiting(bool all);
+  void MaybeSnapshot();
+
+  uint64_t NewPending(ReplyFn done) {
+    pending.push_back({std::move(done), Reply(), false});
+    return first_tag + pending.size() - 1;
+  }
+  Pending* FindPending(uint64_t tag) {
+    if (tag < first_tag || tag >= first_tag + pending.size()) return nullptr;
+    Pending* q = &pending[tag - first_tag];
+    return q->finished ? nullptr : q;
+  }
+  void Finish(uint64_t tag, Reply&& r) {
+    Pending* q = FindPending(tag);
+    if (!q) return;  // already failed (e.g. the leader was lost) or from an earlier run
+    q->reply = std::move(r);
+    q->finished = true;
+  }
+  void Fail(uint64_t tag, Err err, std::vector<tree::OpResult> results = {}) {
+    Reply r;
+    r.err = err;
+    r.results = std::move(results);
+    r.zxid = p->store_->tree().last_zxid();
+    Finish(tag, std::move(r));
+  }
+  void FailAllPending(Err err) {
+    for (size_t i = 0; i < pending.size(); i++)
+      if (!pending[i].finished) Fail(first_tag + i, err);
+  }
+  void Release();
+};
+
+// ---------------------------------------------------------------------------------------------
+
+Status Pipeline::Impl::Init() {
+  const Config& c = options.config;
+  store_options.on_durable = [this](uint64_t z) {
+    std::lock_guard<std::mutex> l(mu);
+    if (z > durable) durable = z;
+    cv.notify_one();
+  };
+  store_options.on_failed = [this](uint64_t first, const Status& why) {
+    std::lock_guard<std::mutex> l(mu);
+    log_failed = true;
+    log_failed_why = Status(why.code(), "from zxid " + Hex(first) + ": " + why.message());
+    cv.notify_one();
+  };
+  auto store = Store::Open(store_options);
+  if (!store.ok()) return store.status();
+  p->store_ = std::move(*store);
+  preparer = std::make_unique<tree::Preparer>(p->store_->tree());
+  durable = reported_durable = p->store_->log().durable_zxid();
+
+  zcfg.self = self = c.ensemble() ? c.myid : 1;
+  if (c.ensemble()) {
+    for (const auto& s : c.servers) (s.observer ? zcfg.observers : zcfg.voters).push_back(s.id);
+  } else {
+    zcfg.voters = {1};
+  }
+  int tick = std::max(1, c.tick_time_ms);
+  zcfg.init_ticks = std::max(10, c.init_limit * tick / kBaseTickMs);
+  zcfg.sync_ticks = std::max(5, c.sync_limit * tick / kBaseTickMs);
+  zcfg.ping_ticks = std::max(1, tick / 2 / kBaseTickMs);
+  zcfg.election_finalize_ticks = 5;
+  zcfg.vote_resend_ticks = 5;
+  member.self = self;
+  member.standalone = !c.ensemble();
+  member.voters = zcfg.voters.size();
+  member.observers = zcfg.observers.size();
+  core = std::make_unique<zab::Core>(zcfg, Initial(), this);
+
+  if (c.ensemble()) {
+    const Config::Server* me = c.self();
+    transport::Options to;
+    to.self_id = self;
+    to.listen_host = me->host;
+    to.listen_port = me->peer_port;
+    for (const auto& s : c.servers)
+      if (s.id != self) to.peers.push_back({s.id, s.host, s.peer_port});
+    to.secret = c.quorum_secret;
+    to.max_frame_bytes = c.max_data_bytes * 2 + (8 << 20);
+    auto t = transport::PeerTransport::Start(to, this);
+    if (!t.ok()) return t.status();
+    net = std::move(*t);
+    for (const auto& s : c.servers)
+      if (s.id != self) net->Reopen(s.id);
+    QLOG_INFO("member %llu of an ensemble of %zu voters and %zu observers; peer port %s:%d",
+              static_cast<unsigned long long>(self), zcfg.voters.size(), zcfg.observers.size(),
+              me->host.c_str(), me->peer_port);
+  }
+  return Status::Ok();
+}
+
+zab::InitialState Pipeline::Impl::Initial() const {
+  const Store& s = *p->store_;
+  zab::InitialState st;
+  st.accepted_epoch = s.accepted_epoch();
+  st.current_epoch = s.current_epoch();
+  st.last_zxid = static_cast<uint64_t>(s.tree().last_zxid());
+  for (const auto& [epoch, last] : s.recovery().epoch_ends) {
+    peer::EpochEnd e;
+    e.set_epoch(epoch);
+    e.set_last_zxid(last);
+    st.epochs.push_back(e);
+  }
+  return st;
+}
+
+void Pipeline::Impl::ReloadStore(const char* why) {
+  QLOG_INFO("reloading the tree from disk (%s)", why);
+  std::unique_lock<std::shared_mutex> wl(p->tree_mu_);
+  p->store_->WaitSnapshot();
+  p->store_.reset();
+  auto store = Store::Open(store_options);
+  if (!store.ok())
+    QFS_FATAL("cannot reopen the data directory: %s", store.status().ToString().c_str());
+  p->store_ = std::move(*store);
+  preparer = std::make_unique<tree::Preparer>(p->store_->tree());
+  std::lock_guard<std::mutex> l(mu);
+  durable = reported_durable = p->store_->log().durable_zxid();
+  stats.last_zxid = p->store_->tree().last_zxid();
+}
+
+// ---- the loop ----
+
+void Pipeline::Impl::Run() {
+  auto next_tick = Clock::now() + std::chrono::milliseconds(kBaseTickMs);
+  for (;;) {
+    std::deque<Event> events;
+    uint64_t dur;
+    bool failed, stop, snap;
+    Status why;
+    {
+      std::unique_lock<std::mutex> l(mu);
+      cv.wait_until(l, next_tick, [&] {
+        return !inbox.empty() || durable != reported_durable || log_failed || stopping ||
+               snapshot_requested;
+      });
+      events.swap(inbox);
+      dur = durable;
+      failed = log_failed;
+      why = log_failed_why;
+      log_failed = false;
+      stop = stopping;
+      snap = snapshot_requested;
+      snapshot_requested = false;
+    }
+    if (failed) {
+      // The log could not take appended txns (disk full). They were never durable, so this
+      // member must not acknowledge or apply them: start over from what is on disk.
+      QLOG_ERROR("the txn log failed (%s)", why.ToString().c_str());
+      if (!member.standalone)
+        QFS_FATAL("the txn log failed (%s); stopping this member, the ensemble carries on",
+                  why.ToString().c_str());
+      FailAllPending(Err::kSystemError);
+      p->store_->log().Flush();
+      ReloadStore("the log failed");
+      log_broken = false;
+      core = std::make_unique<zab::Core>(zcfg, Initial(), this);
+      zab::RoleChange rc;
+      RoleChanged(rc);
+      Release();
+      continue;
+    }
+    if (dur != reported_durable && !log_broken) {
+      reported_durable = dur;
+      core->Persisted(dur);
+    }
+    for (Event& e : events) {
+      HandleEvent(e);
+      // A peer's message may change how the next ones are read (a snapshot stream follows
+      // SyncStart); client requests are batched into one Ready.
+      if (e.type != Event::kRequest) ProcessReady();
+    }
+    if (Clock::now() >= next_tick) {
+      next_tick += std::chrono::milliseconds(kBaseTickMs);
+      if (next_tick < Clock::now())
+        next_tick = Clock::now() + std::chrono::milliseconds(kBaseTickMs);
+      core->Tick();
+      ExpireWaiting(false);
+    }
+    ProcessReady();
+    PollTransfers();
+    if (snap) since_snapshot = options.snap_count ? options.snap_count : 1;
+    MaybeSnapshot();
+    Release();
+    if (stop) {
+      // Let writes already proposed finish (briefly), then answer the rest.
+      if (stop_deadline == Clock::time_point())
+        stop_deadline = Clock::now() + std::chrono::seconds(2);
+      ExpireWaiting(true);
+      if (Clock::now() >= stop_deadline || !member.serving) FailAllPending(Err::kConnectionLoss);
+      Release();
+      // Requests queued before Stop() were taken in this round (Enqueue refuses later ones);
+      // peers' messages keep coming and are dropped.
+      if (pending.empty()) break;
+    }
+  }
+}
+
+void Pipeline::Impl::MaybeSnapshot() {
+  Store& s = *p->store_;
+  s.PollSnapshot();
+  if (!member.serving || s.snapshot_running()) return;
+  if (options.snap_count == 0 || since_snapshot < options.snap_count) return;
+  {
+    std::lock_guard<std::mutex> l(hold_mu);
+    if (!transfers.empty()) return;  // a learner's snapshot is being taken or sent
+  }
+  if (s.StartSnapshot()) since_snapshot = 0;
+}
+
+void Pipeline::Impl::HandleEvent(Event& e) {
+  switch (e.type) {
+    case Event::kRequest:
+      HandleIncoming(std::move(e.in));
+      break;
+    case Event::kPeer:
+      HandlePeer(e.peer, e.msg);
+      break;
+    case Event::kDisconnected:
+      QLOG_DEBUG("link to member %llu broke", static_cast<unsigned long long>(e.peer));
+      AbortTransfer(e.peer);
+      if (recv.active && recv.from == e.peer && !recv.complete) DropReceive();
+      core->Disconnected(e.peer);
+      if (net) net->Reopen(e.peer);
+      break;
+  }
+}
+
+void Pipeline::Impl::HandleIncoming(Incoming&& in) {
+  if (!member.serving) {
+    Waiting w;
+    w.in = std::move(in);
+    w.deadline = Clock::now() + std::chrono::milliseconds(options.config.write_wait());
+    waiting.push_back(std::move(w));
+    return;
+  }
+  uint64_t tag = NewPending(std::move(in.done));
+  if (in.sync) {
+    core->Sync(tag, in.sync == 2);
+    return;
+  }
+  if (member.role == zab::Role::kLeading) {
+    ProposeRequest(in.req, self, tag);
+    return;
+  }
+  member::AppMessage m;
+  m.mutable_forward()->set_tag(tag);
+  ToProto(in.req, m.mutable_forward()->mutable_request());
+  SendApp(member.leader, m);
+  std::lock_guard<std::mutex> l(mu);
+  stats.forwarded++;
+}
+
+void Pipeline::Impl::ExpireWaiting(bool all) {
+  auto now = Clock::now();
+  while (!waiting.empty() && (all || waiting.front().deadline <= now)) {
+    uint64_t tag = NewPending(std::move(waiting.front().in.done));
+    waiting.pop_front();
+    Fail(tag, Err::kConnectionLoss);
+    if (!all)
+      QLOG_WARN("a write waited %d ms for a leader; answering connection loss",
+                options.config.write_wait());
+  }
+}
+
+void Pipeline::Impl::ProposeRequest(const tree::Request& req, uint64_t origin, uint64_t tag) {
+  auto reject = [&](Err err, std::vector<tree::OpResult> results) {
+    if (origin == self) return Fail(tag, err, std::move(results));
+    member::AppMessage m;
+    auto* r = m.mutable_forward_reply();
+    r->set_tag(tag);
+    r->set_err(static_cast<int32_t>(err));
+    r->set_zxid(p->store_->tree().last_zxid());
+    for (const auto& res : results) {
+      auto* o = r->add_results();
+      o->set_err(static_cast<int32_t>(res.err));
+      o->set_type(static_cast<uint32_t>(res.type));
+    }
+    SendApp(origin, m);
+  };
+  auto zxid = core->NextZxid();
+  if (!zxid) return reject(Err::kConnectionLoss, {});
+  tree::Prepared prep = preparer->Prepare(req, static_cast<int64_t>(*zxid), WallMs());
+  if (prep.err != Err::kOk) return reject(prep.err, std::move(prep.multi_results));
+  std::string payload;
+  QFS_CHECK(prep.txn->SerializeToString(&payload));
+  auto err = core->Propose(std::move(payload), origin, tag);
+  // NextZxid said this leader can propose, and nothing ran in between.
+  QFS_CHECK(!err);
+}
+
+void Pipeline::Impl::HandlePeer(uint64_t from, peer::PeerMessage& msg) {
+  switch (msg.body_case()) {
+    case peer::PeerMessage::kZab:
+      core->Step(from, msg.zab());
+      break;
+    case peer::PeerMessage::kChunk:
+      HandleChunk(from, msg.chunk());
+      break;
+    case peer::PeerMessage::kApp:
+      HandleApp(from, msg.app());
+      break;
+    default:
+      QLOG_WARN("member %llu sent an empty message", static_cast<unsigned long long>(from));
+  }
+}
+
+void Pipeline::Impl::HandleApp(uint64_t from, const std::string& bytes) {
+  member::AppMessage m;
+  if (!m.ParseFromString(bytes)) {
+    QLOG_WARN("member %llu sent a malformed app message", static_cast<unsigned long long>(from));
+    return;
+  }
+  switch (m.body_case()) {
+    case member::AppMessage::kForward: {
+      tree::Request req;
+      if (!FromProto(m.forward().request(), &req)) {
+        QLOG_WARN("member %llu forwarded a malformed request",
+                  static_cast<unsigned long long>(from));
+        return;
+      }
+      if (member.role != zab::Role::kLeading || !member.serving) {
+        member::AppMessage r;
+        r.mutable_forward_reply()->set_tag(m.forward().tag());
+        r.mutable_forward_reply()->set_err(static_cast<int32_t>(Err::kConnectionLoss));
+        SendApp(from, r);
+        return;
+      }
+      ProposeRequest(req, from, m.forward().tag());
+      break;
+    }
+    case member::AppMessage::kForwardReply: {
+      const auto& r = m.forward_reply();
+      std::vector<tree::OpResult> results;
+      for (const auto& o : r.results()) {
+        tree::OpResult res;
+        res.err = static_cast<Err>(o.err());
+        res.type = static_cast<tree::OpType>(o.type());
+        results.push_back(res);
+      }
+      Fail(r.tag(), static_cast<Err>(r.err()), std::move(results));
+      break;
+    }
+    case member::AppMessage::kTouch: {
+      if (!touch_handler) return;
+      SessionTouches t;
+      const auto& tm = m.touch();
+      for (int i = 0; i < tm.session_ids_size() && i < tm.timeouts_ms_size(); i++)
+        t.emplace_back(tm.session_ids(i), tm.timeouts_ms(i));
+      touch_handler(t);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void Pipeline::Impl::DropReceive() {
+  if (recv.fd >= 0) close(recv.fd);
+  if (recv.active) unlink(recv.path.c_str());
+  recv = Receive();
+}
+
+// The leader streams a snapshot ahead of the SyncStart(SNAP) that names it: store it, and install
+// it when the core asks (Ready.install_snapshot).
+void Pipeline::Impl::HandleChunk(uint64_t from, const peer::SnapshotChunk& c) {
+  if (c.offset() == 0) {
+    DropReceive();
+    recv.active = true;
+    recv.from = from;
+    recv.zxid = c.zxid();
+    recv.path = store_options.data_dir + "/snapshot.received.tmp";
+    recv.fd = open(recv.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (recv.fd < 0) QFS_FATAL("cannot create %s: %s", recv.path.c_str(), strerror(errno));
+    QLOG_INFO("receiving a snapshot at zxid %s from member %llu (%llu bytes)",
+              Hex(c.zxid()).c_str(), static_cast<unsigned long long>(from),
+              static_cast<unsigned long long>(c.total_bytes()));
+  }
+  if (!recv.active || recv.complete || recv.from != from || c.zxid() != recv.zxid ||
+      c.offset() != recv.bytes) {
+    QLOG_WARN("unexpected snapshot chunk from member %llu (zxid %s offset %llu); ignored",
+              static_cast<unsigned long long>(from), Hex(c.zxid()).c_str(),
+              static_cast<unsigned long long>(c.offset()));
+    return;
+  }
+  const std::string& d = c.data();
+  size_t off = 0;
+  while (off < d.size()) {
+    ssize_t w = write(recv.fd, d.data() + off, d.size() - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0)
+      QFS_FATAL("writing the snapshot from the leader to %s: %s", recv.path.c_str(),
+                strerror(errno));
+    off += static_cast<size_t>(w);
+  }
+  recv.bytes += d.size();
+  if (!c.last()) return;
+  if (fsync(recv.fd) != 0) QFS_FATAL("fsync %s: %s", recv.path.c_str(), strerror(errno));
+  close(recv.fd);
+  recv.fd = -1;
+  recv.complete = true;
+}
+
+void Pipeline::Impl::InstallSnapshot(uint64_t zxid) {
+  if (!recv.active || !recv.complete || recv.zxid != zxid) {
+    QLOG_ERROR("the leader announced a snapshot at zxid %s that did not arrive whole",
+               Hex(zxid).c_str());
+    DropReceive();
+    return;  // the leader gives up on this learner after initLimit; it syncs again
+  }
+  QLOG_INFO("installing the leader's snapshot at zxid %s (%llu bytes)", Hex(zxid).c_str(),
+            static_cast<unsigned long long>(recv.bytes));
+  std::string path = recv.path;
+  recv = Receive();
+  {
+    std::unique_lock<std::shared_mutex> wl(p->tree_mu_);
+    p->store_->WaitSnapshot();
+  }
+  Status st = InstallReceivedSnapshot(p->store_.get(), path, zxid);
+  if (!st.ok()) QFS_FATAL("installing the leader's snapshot: %s", st.ToString().c_str());
+  ReloadStore("installed the leader's snapshot");
+  QFS_CHECK(static_cast<uint64_t>(p->store_->tree().last_zxid()) == zxid);
+  {
+    std::lock_guard<std::mutex> l(mu);
+    stats.snapshots_received++;
+  }
+  core->SnapshotInstalled(zxid);
+}
+
+void Pipeline::Impl::ProcessReady() {
+  while (core->HasReady()) {
+    zab::Ready r = core->TakeReady();
+    if (r.truncate_after) Truncate(*r.truncate_after);
+    if (r.install_snapshot) InstallSnapshot(*r.install_snapshot);
+    for (auto& e : r.append) {
+      if (log_broken) break;
+      Status st = p->store_->log().Append({e.zxid, std::move(e.payload)});
+      if (!st.ok()) {
+        // Not durable, and nothing after it may be (no gaps): the same path as a failed write.
+        log_broken = true;
+        std::lock_guard<std::mutex> l(mu);
+        log_failed = true;
+        log_failed_why = st;
+      }
+    }
+    if (r.accepted_epoch) p->store_->SetAcceptedEpoch(*r.accepted_epoch);
+    if (r.current_epoch) p->store_->SetCurrentEpoch(*r.current_epoch);
+    if (!r.apply.empty()) Apply(r.apply);
+    for (uint64_t peer : r.send_snapshot) StartTransfer(peer);
+    for (uint64_t peer : r.disconnect) {
+      AbortTransfer(peer);
+      if (recv.active && recv.from == peer && !recv.complete) DropReceive();
+      if (net) net->Close(peer);
+    }
+    for (auto& o : r.messages) {
+      peer::PeerMessage m;
+      *m.mutable_zab() = std::move(o.msg);
+      Send(o.to, std::move(m));
+    }
+    for (const auto& s : r.syncs_done) {
+      if (static_cast<uint64_t>(p->store_->tree().last_zxid()) >= s.zxid) {
+        Reply rep;
+        rep.zxid = p->store_->tree().last_zxid();
+        Finish(s.tag, std::move(rep));
+      } else {
+        sync_waits.emplace(s.zxid, s.tag);
+      }
+    }
+    if (r.role_change) RoleChanged(*r.role_change);
+  }
+}
+
+void Pipeline::Impl::Apply(std::vector<zab::Entry>& entries) {
+  std::vector<std::pair<int, ApplyListener>> listeners;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    listeners = apply_listeners;
+  }
+  int64_t last = 0;
+  uint64_t mine = 0;
+  {
+    std::unique_lock<std::shared_mutex> wl(p->tree_mu_);
+    tree::DataTree& t = p->store_->tree();
+    for (auto& e : entries) {
+      txn::Txn txn;
+      QFS_CHECK(txn.ParseFromString(e.payload));
+      QFS_CHECK(static_cast<uint64_t>(txn.zxid()) == e.zxid);
+      QFS_CHECK(txn.zxid() > t.last_zxid());
+      tree::ApplyResult r = t.Apply(txn);
+      QFS_CHECK(r.err == Err::kOk);
+      for (auto& [h, fn] : listeners) fn(txn.zxid(), r.changes);
+      if (e.origin == self) {
+        Reply rep;
+        rep.zxid = txn.zxid();
+        rep.results = std::move(r.results);
+        Finish(e.origin_tag, std::move(rep));
+        mine++;
+      }
+      last = txn.zxid();
+      since_snapshot++;
+    }
+  }
+  preparer->Applied(last);
+  while (!sync_waits.empty() && sync_waits.begin()->first <= static_cast<uint64_t>(last)) {
+    Reply rep;
+    rep.zxid = last;
+    Finish(sync_waits.begin()->second, std::move(rep));
+    sync_waits.erase(sync_waits.begin());
+  }
+  std::lock_guard<std::mutex> l(mu);
+  stats.txns_applied += entries.size();
+  stats.last_zxid = last;
+}
+
+void Pipeline::Impl::Truncate(uint64_t zxid) {
+  QLOG_INFO("the leader truncates this member's log after zxid %s", Hex(zxid).c_str());
+  Store& s = *p->store_;
+  s.log().Flush();
+  Status st = s.log().TruncateAfter(zxid);
+  if (!st.ok()) QFS_FATAL("truncating the log: %s", st.ToString().c_str());
+  {
+    // Durability reports from before the truncation must not reach the core.
+    std::lock_guard<std::mutex> l(mu);
+    durable = reported_durable = s.log().durable_zxid();
+  }
+  if (static_cast<uint64_t>(s.tree().last_zxid()) > zxid) {
+    {
+      std::unique_lock<std::shared_mutex> wl(p->tree_mu_);
+      s.WaitSnapshot();
+    }
+    st = RemoveSnapshotsAfter(store_options.data_dir, zxid);
+    if (!st.ok()) QFS_FATAL("truncating: %s", st.ToString().c_str());
+    ReloadStore("truncated");
+  }
+}
+
+void Pipeline::Impl::RoleChanged(const zab::RoleChange& rc) {
+  MemberStatus before, now;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    before = member;
+    member.role = rc.role;
+    member.leader = rc.leader;
+    member.epoch = rc.epoch;
+    member.serving = rc.serving;
+    if (rc.role == zab::Role::kLooking && before.role != zab::Role::kLooking) stats.elections++;
+    now = member;
+  }
+  if (before.role == now.role && before.leader == now.leader && before.epoch == now.epoch &&
+      before.serving == now.serving)
+    return;
+  if (now.serving) {
+    QLOG_INFO("serving as %s (leader %llu, epoch %llu) at zxid %s", RoleLabel(now.role),
+              static_cast<unsigned long long>(now.leader),
+              static_cast<unsigned long long>(now.epoch),
+              Hex(p->store_->tree().last_zxid()).c_str());
+  } else {
+    QLOG_INFO(
+        "not serving: %s%s", RoleLabel(now.role),
+        now.leader ? (" (syncing with leader " + std::to_string(now.leader) + ")").c_str() : "");
+  }
+  if (!now.serving || before.leader != now.leader || before.epoch != now.epoch) {
+    // Writes in flight went to a leader this member no longer follows: their outcome is unknown.
+    FailAllPending(Err::kConnectionLoss);
+    sync_waits.clear();
+  }
+  if (now.serving && now.role == zab::Role::kLeading) {
+    // The tree holds the whole history now: prepare new txns on top of it.
+    preparer->Reset();
+  }
+  std::vector<std::pair<int, RoleListener>> ls;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    ls = role_listeners;
+  }
+  for (auto& [h, fn] : ls) fn(now);
+  if (now.serving) {
+    std::deque<Waiting> w;
+    w.swap(waiting);
+    for (auto& x : w) HandleIncoming(std::move(x.in));
+  }
+}
+
+// ---- sending, snapshot streams ----
+
+void Pipeline::Impl::Send(uint64_t to, peer::PeerMessage&& m) {
+  if (!net) return;
+  std::lock_guard<std::mutex> l(hold_mu);
+  auto it = transfers.find(to);
+  if (it != transfers.end()) {  // behind the snapshot stream
+    it->second->held.push_back(std::move(m));
+    return;
+  }
+  net->Send(to, m);
+}
+
+void Pipeline::Impl::SendApp(uint64_t to, const member::AppMessage& m) {
+  peer::PeerMessage pm;
+  QFS_CHECK(m.SerializeToString(pm.mutable_app()));
+  Send(to, std::move(pm));
+}
+
+void Pipeline::Impl::StartTransfer(uint64_t peer) {
+  Store& s = *p->store_;
+  if (s.snapshot_running()) s.WaitSnapshot();  // the stream needs the tree as it is right now
+  uint64_t zxid = static_cast<uint64_t>(s.tree().last_zxid());
+  auto t = std::make_shared<Transfer>();
+  t->peer = peer;
+  t->zxid = zxid;
+  {
+    std::lock_guard<std::mutex> l(hold_mu);
+    transfers[peer] = t;
+  }
+  if (!s.StartSnapshot()) {
+    QLOG_WARN("cannot take a snapshot for member %llu", static_cast<unsigned long long>(peer));
+    AbortTransfer(peer);
+    core->Disconnected(peer);
+    return;
+  }
+  QLOG_INFO("sending a snapshot at zxid %s to member %llu", Hex(zxid).c_str(),
+            static_cast<unsigned long long>(peer));
+}
+
+void Pipeline::Impl::PollTransfers() {
+  std::vector<std::shared_ptr<Transfer>> ready;
+  {
+    std::lock_guard<std::mutex> l(hold_mu);
+    if (transfers.empty()) return;
+    for (auto& [peer, t] : transfers)
+      if (!t->streaming) ready.push_back(t);
+  }
+  if (ready.empty()) return;
+  Store& s = *p->store_;
+  s.PollSnapshot();
+  if (s.snapshot_running()) return;
+  for (auto& t : ready) {
+    if (s.last_snapshot_zxid() != t->zxid) {
+      QLOG_WARN("the snapshot for member %llu failed", static_cast<unsigned long long>(t->peer));
+      AbortTransfer(t->peer);
+      core->Disconnected(t->peer);
+      continue;
+    }
+    t->streaming = true;
+    std::string path = store_options.data_dir + "/" + storage::SnapshotName(t->zxid);
+    streamers.emplace_back([this, t, path] { Stream(t, path); });
+  }
+}
+
+void Pipeline::Impl::Stream(std::shared_ptr<Transfer> t, std::string path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    QLOG_WARN("cannot open %s for member %llu: %s", path.c_str(),
+              static_cast<unsigned long long>(t->peer), strerror(errno));
+    return;  // the learner times out and syncs again
+  }
+  off_t size = lseek(fd, 0, SEEK_END);
+  uint64_t off = 0;
+  std::string buf(kChunkBytes, '\0');
+  double t0 = NowMs();
+  for (;;) {
+    if (t->abort) {
+      close(fd);
+      return;
+    }
+    if (net->queued_bytes(t->peer) > kStreamQueueBytes) {
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+      continue;
+    }
+    ssize_t n = pread(fd, buf.data(), buf.size(), static_cast<off_t>(off));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      QLOG_WARN("reading %s: %s", path.c_str(), strerror(errno));
+      close(fd);
+      return;
+    }
+    peer::PeerMessage m;
+    auto* c = m.mutable_chunk();
+    c->set_zxid(t->zxid);
+    c->set_offset(off);
+    c->set_data(buf.data(), static_cast<size_t>(n));
+    off += static_cast<uint64_t>(n);
+    c->set_last(off >= static_cast<uint64_t>(size));
+    c->set_total_bytes(static_cast<uint64_t>(size));
+    net->Send(t->peer, m);
+    if (c->last()) break;
+  }
+  close(fd);
+  std::lock_guard<std::mutex> l(hold_mu);
+  auto it = transfers.find(t->peer);
+  if (it == transfers.end() || it->second != t || t->abort) return;
+  for (auto& m : t->held) net->Send(t->peer, m);
+  transfers.erase(it);
+  QLOG_INFO("snapshot at zxid %s sent to member %llu: %llu bytes in %.0f ms", Hex(t->zxid).c_str(),
+            static_cast<unsigned long long>(t->peer), static_cast<unsigned long long>(off),
+            NowMs() - t0);
+  std::lock_guard<std::mutex> l2(mu);
+  stats.snapshots_sent++;
+}
+
+void Pipeline::Impl::AbortTransfer(uint64_t peer) {
+  std::lock_guard<std::mutex> l(hold_mu);
+  auto it = transfers.find(peer);
+  if (it == transfers.end()) return;
+  it->second->abort = true;
+  transfers.erase(it);
+}
+
+void Pipeline::Impl::Release() {
+  std::vector<std::pair<ReplyFn, Reply>> out;
+  while (!pending.empty() && pending.front().finished) {
+    out.emplace_back(std::move(pending.front().done), std::move(pending.front().reply));
+    pending.pop_front();
+    first_tag++;
+  }
+  if (out.empty()) return;
+  uint64_t ok = 0, bad = 0;
+  for (auto& [done, reply] : out) {
+    (reply.err == Err::kOk ? ok : bad)++;
+    if (done) done(std::move(reply));
+  }
+  std::lock_guard<std::mutex> l(mu);
+  outstanding -= out.size();
+  stats.applied += ok;
+  stats.failed += bad;
+  space_cv.notify_all();
+}
+
+// ---- Pipeline ----
+
 std::unique_ptr<Pipeline> Pipeline::Start(StoreOptions so, Options options, Status* error) {
   std::unique_ptr<Pipeline> p(new Pipeline());
-  Pipeline* self = p.get();
-  p->options_ = options;
-  so.on_durable = [self](uint64_t z) {
-    std::lock_guard<std::mutex> l(self->mu_);
-    if (z > self->durable_) self->durable_ = z;
-    self->cv_.notify_one();
-  };
-  so.on_failed = [self](uint64_t first, const Status& why) {
-    std::lock_guard<std::mutex> l(self->mu_);
-    if (!self->failed_ || first < self->failed_from_) self->failed_from_ = first;
-    self->failed_ = true;
-    self->failed_why_ = why;
-    self->cv_.notify_one();
-  };
-  auto store = Store::Open(so);
-  if (!store.ok()) {
-    *error = store.status();
+  p->impl_ = std::make_unique<Impl>(p.get());
+  Impl& m = *p->impl_;
+  m.store_options = so;
+  m.options = options;
+  // Origin tags must not repeat across restarts (a txn proposed for an earlier run may still
+  // commit): start above anything an earlier run could have used.
+  m.first_tag = static_cast<uint64_t>(WallMs()) << 20;
+  Status st = m.Init();
+  if (!st.ok()) {
+    *error = st;
+    if (m.net) m.net->Stop();
     return nullptr;
   }
-  p->store_ = std::move(*store);
-  Store& s = *p->store_;
-  // A new leader starts a new epoch; zxid = epoch << 32 | counter.
-  uint64_t last = static_cast<uint64_t>(s.tree().last_zxid());
-  uint64_t epoch = std::max({s.accepted_epoch(), s.current_epoch(), last >> 32}) + 1;
-  s.SetEpoch(epoch);
-  p->epoch_ = epoch;
-  p->counter_ = 0;
-  p->durable_ = s.log().durable_zxid();
-  p->stats_.last_zxid = s.tree().last_zxid();
-  p->preparer_ = std::make_unique<tree::Preparer>(s.tree());
-  QLOG_INFO("serving as the leader of an ensemble of one, epoch %llu",
-            static_cast<unsigned long long>(epoch));
-  p->thread_ = std::thread([self] { self->Run(); });
+  m.stats.last_zxid = p->store_->tree().last_zxid();
+  m.thread = std::thread([&m] { m.Run(); });
   *error = Status::Ok();
   return p;
 }
@@ -60,251 +998,128 @@ Pipeline::~Pipeline() {
 }
 
 int Pipeline::AddApplyListener(ApplyListener l) {
-  std::lock_guard<std::mutex> lock(mu_);
-  int h = next_listener_++;
-  listeners_.emplace_back(h, std::move(l));
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  int h = impl_->next_handle++;
+  impl_->apply_listeners.emplace_back(h, std::move(l));
   return h;
 }
 
 void Pipeline::RemoveApplyListener(int handle) {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::erase_if(listeners_, [handle](const auto& p) { return p.first == handle; });
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  std::erase_if(impl_->apply_listeners, [handle](const auto& x) { return x.first == handle; });
 }
 
-void Pipeline::Sync(ReplyFn done) {
-  Enqueue(tree::Request(), std::move(done), true, true);
+int Pipeline::AddRoleListener(RoleListener l) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  int h = impl_->next_handle++;
+  impl_->role_listeners.emplace_back(h, std::move(l));
+  return h;
+}
+
+void Pipeline::RemoveRoleListener(int handle) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  std::erase_if(impl_->role_listeners, [handle](const auto& x) { return x.first == handle; });
+}
+
+void Pipeline::SetSessionTouchHandler(std::function<void(const SessionTouches&)> h) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->touch_handler = std::move(h);
+}
+
+void Pipeline::ForwardSessionTouches(SessionTouches touches) {
+  Impl& m = *impl_;
+  if (!m.net || touches.empty()) return;
+  MemberStatus s = member();
+  if (!s.serving || s.role == zab::Role::kLeading || s.leader == 0) return;
+  member::AppMessage a;
+  auto* t = a.mutable_touch();
+  for (auto& [id, to] : touches) {
+    t->add_session_ids(id);
+    t->add_timeouts_ms(to);
+  }
+  peer::PeerMessage pm;
+  QFS_CHECK(a.SerializeToString(pm.mutable_app()));
+  m.Send(s.leader, std::move(pm));
 }
 
 void Pipeline::Submit(tree::Request req, ReplyFn done) {
-  Enqueue(std::move(req), std::move(done), true);
+  Enqueue(std::move(req), std::move(done), true, 0);
 }
 
 bool Pipeline::TrySubmit(tree::Request req, ReplyFn done) {
-  return Enqueue(std::move(req), std::move(done), false);
+  return Enqueue(std::move(req), std::move(done), false, 0);
 }
 
-bool Pipeline::Enqueue(tree::Request&& req, ReplyFn&& done, bool block, bool sync) {
-  std::unique_lock<std::mutex> l(mu_);
+void Pipeline::Sync(ReplyFn done, bool linearizable) {
+  Enqueue(tree::Request(), std::move(done), true, linearizable ? 2 : 1);
+}
+
+bool Pipeline::Enqueue(tree::Request&& req, ReplyFn&& done, bool block, int sync) {
+  Impl& m = *impl_;
+  std::unique_lock<std::mutex> l(m.mu);
   if (block) {
-    space_cv_.wait(l, [&] { return outstanding_ < options_.max_outstanding || stopping_; });
-  } else if (outstanding_ >= options_.max_outstanding && !stopping_) {
+    m.space_cv.wait(l, [&] { return m.outstanding < m.options.max_outstanding || m.stopping; });
+  } else if (m.outstanding >= m.options.max_outstanding && !m.stopping) {
     return false;
   }
-  if (stopping_) {
+  if (m.stopping) {
     l.unlock();
     Reply r;
-    r.err = tree::Err::kConnectionLoss;
+    r.err = Err::kConnectionLoss;
     done(std::move(r));
     return true;
   }
-  outstanding_++;
-  stats_.submitted++;
-  incoming_.push_back({std::move(req), std::move(done), sync});
-  cv_.notify_one();
+  m.outstanding++;
+  m.stats.submitted++;
+  Impl::Event e;
+  e.in = {std::move(req), std::move(done), sync};
+  m.inbox.push_back(std::move(e));
+  m.cv.notify_one();
   return true;
 }
 
 void Pipeline::RequestSnapshot() {
-  std::lock_guard<std::mutex> l(mu_);
-  snapshot_requested_ = true;
-  cv_.notify_one();
+  std::lock_guard<std::mutex> l(impl_->mu);
+  impl_->snapshot_requested = true;
+  impl_->cv.notify_one();
 }
 
 void Pipeline::Stop() {
+  if (!impl_) return;
+  Impl& m = *impl_;
   {
-    std::lock_guard<std::mutex> l(mu_);
-    if (stopped_) return;
-    stopping_ = true;
-    cv_.notify_one();
-    space_cv_.notify_all();
+    std::lock_guard<std::mutex> l(m.mu);
+    if (m.stopped) return;
+    m.stopping = true;
+    m.cv.notify_one();
+    m.space_cv.notify_all();
   }
-  if (thread_.joinable()) thread_.join();
-  if (store_) {  // null when Start() failed
+  if (m.thread.joinable()) m.thread.join();
+  {
+    std::lock_guard<std::mutex> l(m.hold_mu);
+    for (auto& [peer, t] : m.transfers) t->abort = true;
+  }
+  for (auto& t : m.streamers)
+    if (t.joinable()) t.join();
+  if (m.net) m.net->Stop();
+  if (store_) {
     store_->log().Close();
     store_->WaitSnapshot();
   }
-  std::lock_guard<std::mutex> l(mu_);
-  stopped_ = true;
+  std::lock_guard<std::mutex> l(m.mu);
+  m.stopped = true;
 }
 
 Pipeline::Stats Pipeline::stats() const {
-  std::lock_guard<std::mutex> l(mu_);
-  Stats s = stats_;
-  s.outstanding = outstanding_;
+  std::lock_guard<std::mutex> l(impl_->mu);
+  Stats s = impl_->stats;
+  s.outstanding = impl_->outstanding;
   return s;
 }
 
-int64_t Pipeline::NextZxid() {
-  if (counter_ == kMaxCounter) {
-    // The counter would overflow into the epoch bits: move to a new epoch first.
-    epoch_++;
-    store_->SetEpoch(epoch_);
-    counter_ = 0;
-    QLOG_INFO("zxid counter exhausted: new epoch %llu", static_cast<unsigned long long>(epoch_));
-  }
-  return static_cast<int64_t>((epoch_ << 32) | (counter_ + 1));
-}
-
-void Pipeline::Run() {
-  for (;;) {
-    std::deque<Incoming> batch;
-    uint64_t durable;
-    bool failed, stopping, snap;
-    uint64_t failed_from;
-    Status why;
-    {
-      std::unique_lock<std::mutex> l(mu_);
-      int64_t applied = stats_.last_zxid;
-      cv_.wait_for(l, std::chrono::milliseconds(100), [&] {
-        return (!incoming_.empty() && !draining_) || durable_ > static_cast<uint64_t>(applied) ||
-               failed_ || stopping_ || snapshot_requested_;
-      });
-      durable = durable_;
-      failed = failed_;
-      failed_from = failed_from_;
-      why = failed_why_;
-      failed_ = false;
-      if (!draining_) batch.swap(incoming_);
-      stopping = stopping_;
-      snap = snapshot_requested_;
-      snapshot_requested_ = false;
-    }
-    ApplyDurable(durable);
-    if (failed) FailFrom(failed_from, why);
-    if (draining_ && inflight_.empty()) {
-      // Every txn that will ever apply has applied: the tree is the whole truth again.
-      preparer_->Reset();
-      int64_t last = store_->tree().last_zxid();
-      counter_ = (static_cast<uint64_t>(last) >> 32) == epoch_ ? static_cast<uint32_t>(last) : 0;
-      draining_ = false;
-    }
-    while (!batch.empty()) {
-      if (draining_) {
-        std::lock_guard<std::mutex> l(mu_);
-        while (!batch.empty()) {
-          incoming_.push_front(std::move(batch.back()));
-          batch.pop_back();
-        }
-        break;
-      }
-      PrepareOne(std::move(batch.front()));
-      batch.pop_front();
-    }
-    ApplyDurable(durable);  // releases replies of requests that failed in prepare
-
-    store_->PollSnapshot();
-    if ((snap || (options_.snap_count > 0 && since_snapshot_ >= options_.snap_count)) &&
-        !store_->snapshot_running()) {
-      if (store_->StartSnapshot()) since_snapshot_ = 0;
-    }
-    if (stopping && inflight_.empty()) {
-      std::lock_guard<std::mutex> l(mu_);
-      if (incoming_.empty()) break;
-    }
-  }
-}
-
-void Pipeline::PrepareOne(Incoming&& in) {
-  if (in.sync) {  // a reply-only entry: released after everything before it
-    InFlight f;
-    f.done = std::move(in.done);
-    inflight_.push_back(std::move(f));
-    return;
-  }
-  int64_t zxid = NextZxid();
-  tree::Prepared p = preparer_->Prepare(in.req, zxid, WallMs());
-  InFlight f;
-  f.done = std::move(in.done);
-  if (p.err != tree::Err::kOk) {
-    f.reply.err = p.err;
-    f.reply.results = std::move(p.multi_results);
-    inflight_.push_back(std::move(f));
-    return;
-  }
-  storage::LogEntry e;
-  e.zxid = static_cast<uint64_t>(zxid);
-  QFS_CHECK(p.txn->SerializeToString(&e.payload));
-  Status st = store_->log().Append(std::move(e));
-  if (!st.ok()) {
-    // Not in the log, but already in the preparer's view: fail it, and rebuild the view once
-    // nothing is in flight.
-    QLOG_WARN("write refused: %s", st.ToString().c_str());
-    f.reply.err = tree::Err::kSystemError;
-    inflight_.push_back(std::move(f));
-    draining_ = true;
-    return;
-  }
-  counter_++;
-  f.zxid = zxid;
-  f.txn = std::move(*p.txn);
-  inflight_.push_back(std::move(f));
-}
-
-void Pipeline::ApplyDurable(uint64_t durable) {
-  std::vector<std::pair<ReplyFn, Reply>> replies;
-  int64_t last_applied = 0;
-  std::vector<std::pair<int, ApplyListener>> listeners;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    listeners = listeners_;
-  }
-  {
-    std::unique_lock<std::shared_mutex> wl(tree_mu_, std::defer_lock);
-    tree::DataTree& t = store_->tree();
-    while (!inflight_.empty()) {
-      InFlight& f = inflight_.front();
-      if (f.zxid == 0) {
-        f.reply.zxid = t.last_zxid();
-        replies.emplace_back(std::move(f.done), std::move(f.reply));
-        inflight_.pop_front();
-        continue;
-      }
-      if (static_cast<uint64_t>(f.zxid) > durable) break;
-      if (!wl.owns_lock()) wl.lock();
-      tree::ApplyResult r = t.Apply(f.txn);
-      QFS_CHECK(r.err == tree::Err::kOk);
-      Reply rep;
-      rep.zxid = f.zxid;
-      rep.results = std::move(r.results);
-      // Under the lock: a reader must not see the change before its watch events are queued.
-      for (auto& [h, listener] : listeners) listener(f.zxid, r.changes);
-      replies.emplace_back(std::move(f.done), std::move(rep));
-      last_applied = f.zxid;
-      since_snapshot_++;
-      inflight_.pop_front();
-    }
-  }
-  if (last_applied) preparer_->Applied(last_applied);
-  Release(&replies);
-}
-
-void Pipeline::FailFrom(uint64_t first_failed, const Status& why) {
-  QLOG_ERROR("the log could not store txns from zxid 0x%llx on (%s): failing %zu in-flight writes",
-             static_cast<unsigned long long>(first_failed), why.ToString().c_str(),
-             inflight_.size());
-  for (InFlight& f : inflight_) {
-    QFS_CHECK(f.zxid == 0 || static_cast<uint64_t>(f.zxid) >= first_failed);
-    f.zxid = 0;
-    f.reply = Reply();
-    f.reply.err = tree::Err::kSystemError;
-  }
-  draining_ = true;
-  ApplyDurable(0);
-}
-
-void Pipeline::Release(std::vector<std::pair<ReplyFn, Reply>>* replies) {
-  if (replies->empty()) return;
-  uint64_t ok = 0, bad = 0;
-  for (auto& [done, reply] : *replies) {
-    (reply.err == tree::Err::kOk ? ok : bad)++;
-    if (done) done(std::move(reply));
-  }
-  std::lock_guard<std::mutex> l(mu_);
-  outstanding_ -= replies->size();
-  stats_.applied += ok;
-  stats_.failed += bad;
-  stats_.last_zxid = store_->tree().last_zxid();
-  space_cv_.notify_all();
+MemberStatus Pipeline::member() const {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  return impl_->member;
 }
 
 }  // namespace qfs

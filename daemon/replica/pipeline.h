@@ -1,11 +1,15 @@
-// The write pipeline of the leader: prepare -> log (group commit) -> apply -> reply.
-// With one member, this member is the leader of an ensemble of one; the ZAB broadcast slots in
-// between "log" and "apply" (apply on commit instead of on local durability).
+// The replica: one member's znode tree, its log, and the ZAB core that decides what goes into
+// them. The class keeps its historical name: it is the write pipeline of every member.
 //
-// One state-machine thread prepares and applies; the log's writer thread fsyncs. Replies are
-// released in the order requests were prepared, so a client never sees a reply that reflects a
-// state older than an earlier reply. Reads take a shared lock on the tree; applies take it
-// exclusively, a batch at a time.
+// One state-machine thread owns the ZAB core (consensus/zab) and carries out its Ready: log
+// appends (group-committed by the log's writer thread), epoch files, applies to the tree,
+// messages to peers (consensus/transport), snapshot streams. On the leader a write is prepared
+// (daemon/tree/prepare) and proposed; on a learner it is forwarded to the leader and answered
+// when this member applies the txn (so the reply reflects this member's own tree). A member
+// with no server.N lines is an ensemble of one and takes the same path.
+//
+// Replies are released in the order requests were submitted. Reads take a shared lock on the
+// tree; applies take it exclusively, a batch at a time.
 #pragma once
 
 #include <atomic>
@@ -13,15 +17,23 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <thread>
 #include <vector>
 
+#include "consensus/zab/core.h"
+#include "daemon/config.h"
 #include "daemon/replica/store.h"
 #include "daemon/tree/prepare.h"
 
 namespace qfs {
+
+namespace transport {
+class PeerTransport;
+}
 
 struct Reply {
   tree::Err err = tree::Err::kOk;
@@ -31,28 +43,51 @@ struct Reply {
 using ReplyFn = std::function<void(Reply&&)>;
 using ApplyListener = std::function<void(int64_t zxid, const std::vector<tree::Change>&)>;
 
+// What this member is doing in the ensemble.
+struct MemberStatus {
+  zab::Role role = zab::Role::kLooking;
+  uint64_t self = 0;
+  uint64_t leader = 0;
+  uint64_t epoch = 0;
+  bool serving = false;    // up to date with a leader that has a quorum
+  bool standalone = true;  // no server.N lines
+  size_t voters = 1, observers = 0;
+};
+using RoleListener = std::function<void(const MemberStatus&)>;
+// "leader", "follower", "observer" or "looking" (ZooKeeper's names in srvr/mntr).
+const char* RoleLabel(zab::Role r);
+// (session id, timeout ms) of sessions alive on some learner.
+using SessionTouches = std::vector<std::pair<int64_t, int32_t>>;
+
 class Pipeline {
  public:
   struct Options {
     size_t max_outstanding = 1000;  // requests submitted and not yet replied to
     uint64_t snap_count = 100000;   // txns between snapshots (0: never)
+    // The ensemble: server.N lines, myid, quorum.secret, tickTime/initLimit/syncLimit,
+    // writeWaitMs. Without server lines the member is an ensemble of one (myid 1).
+    Config config;
   };
   struct Stats {
     uint64_t submitted = 0;
-    uint64_t applied = 0;
-    uint64_t failed = 0;  // replied with an error
+    uint64_t applied = 0;  // writes of this member's clients applied
+    uint64_t failed = 0;   // replied with an error
     uint64_t outstanding = 0;
     int64_t last_zxid = 0;
+    uint64_t txns_applied = 0;  // every txn applied, whoever proposed it
+    uint64_t forwarded = 0;     // writes sent to the leader
+    uint64_t snapshots_sent = 0, snapshots_received = 0;
+    uint64_t elections = 0;  // times this member went looking
   };
 
-  // Takes over the store: installs the log callbacks, starts a new epoch, starts the thread.
+  // Opens the store, starts the peer transport (ensemble) and the state-machine thread.
   static std::unique_ptr<Pipeline> Start(StoreOptions store_options, Options options,
                                          Status* error);
   ~Pipeline();  // Stop()
 
   // Queues a write request. Blocks while max_outstanding requests are in flight. `done` runs on
-  // the pipeline thread once the txn is applied, or with an error. After Stop() it is answered
-  // with kConnectionLoss.
+  // the pipeline thread once the txn is applied here, or with an error: kConnectionLoss when no
+  // leader could take it within writeWaitMs (the outcome is then unknown if it was sent).
   void Submit(tree::Request req, ReplyFn done);
   // Like Submit but never blocks: false when the outstanding limit is reached.
   bool TrySubmit(tree::Request req, ReplyFn done);
@@ -70,69 +105,51 @@ class Pipeline {
   // Returns a handle for RemoveApplyListener.
   int AddApplyListener(ApplyListener l);
   void RemoveApplyListener(int handle);
+  // Called on the pipeline thread whenever the member's role, leader or serving flag changes.
+  // When a member stops serving and later serves again, its tree may have been replaced
+  // wholesale (TRUNC / SNAP sync): listeners that cache tree contents must drop them then.
+  int AddRoleListener(RoleListener l);
+  void RemoveRoleListener(int handle);
 
-  // Answers `done` (err kOk, zxid = the last applied zxid) once every write submitted before
-  // it has been answered: the caller then reads state at least that fresh.
-  void Sync(ReplyFn done);
+  // Answers `done` (err kOk, zxid) once every write submitted before it has been answered and
+  // this member has applied everything the leader had committed when it got the sync (ZooKeeper's
+  // sync). `linearizable` adds a quorum round, so that a deposed leader cannot answer.
+  void Sync(ReplyFn done, bool linearizable = false);
 
-  // Answers everything in flight (waits for durable txns to apply), then stops. Idempotent.
+  // Sessions: a learner reports the sessions connected to it; the leader hears them through the
+  // handler (on the pipeline thread).
+  void ForwardSessionTouches(SessionTouches touches);
+  void SetSessionTouchHandler(std::function<void(const SessionTouches&)> h);
+
+  // Answers everything in flight, then stops. Idempotent.
   void Stop();
 
   Stats stats() const;
+  MemberStatus member() const;
+  // The store is replaced when a learner installs a snapshot or truncates: outside the
+  // pipeline thread, use these (they hold the tree lock) rather than store().
   Store& store() { return *store_; }
+  storage::TxnLog::Stats log_stats() const {
+    std::shared_lock<std::shared_mutex> lock(tree_mu_);
+    return store_->log().stats();
+  }
+  SnapshotStats snapshot_stats() const {
+    std::shared_lock<std::shared_mutex> lock(tree_mu_);
+    return store_->snapshot_stats();
+  }
   // Starts a snapshot at the next txn boundary (tests, admin).
   void RequestSnapshot();
 
- private:
-  struct Incoming {
-    tree::Request req;
-    ReplyFn done;
-    bool sync = false;  // a Sync(): answered in order, prepares nothing
-  };
-  struct InFlight {
-    int64_t zxid = 0;  // 0: a reply-only entry (the request failed in prepare)
-    txn::Txn txn;
-    ReplyFn done;
-    Reply reply;
-  };
+  struct Impl;
 
+ private:
   Pipeline() = default;
-  bool Enqueue(tree::Request&& req, ReplyFn&& done, bool block, bool sync = false);
-  void Run();
-  void ApplyDurable(uint64_t durable);
-  void FailFrom(uint64_t first_failed, const Status& why);
-  void PrepareOne(Incoming&& in);
-  int64_t NextZxid();
-  void Release(std::vector<std::pair<ReplyFn, Reply>>* replies);
+  bool Enqueue(tree::Request&& req, ReplyFn&& done, bool block, int sync);
 
   std::unique_ptr<Store> store_;
-  std::unique_ptr<tree::Preparer> preparer_;
-  Options options_;
   mutable std::shared_mutex tree_mu_;
-
-  mutable std::mutex mu_;
-  std::condition_variable cv_;        // wakes the pipeline thread
-  std::condition_variable space_cv_;  // wakes blocked submitters
-  std::deque<Incoming> incoming_;
-  uint64_t durable_ = 0;
-  bool failed_ = false;
-  uint64_t failed_from_ = 0;
-  Status failed_why_;
-  bool stopping_ = false;
-  bool stopped_ = false;
-  bool snapshot_requested_ = false;
-  size_t outstanding_ = 0;  // submitted and not yet answered
-  Stats stats_;
-
-  // Pipeline-thread state.
-  std::deque<InFlight> inflight_;
-  bool draining_ = false;  // prepared txns were abandoned: wait until none is in flight
-  uint64_t epoch_ = 0;
-  uint32_t counter_ = 0;
-  uint64_t since_snapshot_ = 0;
-  std::vector<std::pair<int, ApplyListener>> listeners_;  // guarded by mu_
-  int next_listener_ = 1;
-  std::thread thread_;
+  std::unique_ptr<Impl> impl_;
+  friend struct Impl;
 };
 
 }  // namespace qfs

@@ -7,7 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 
 #include "consensus/storage/epoch_file.h"
 #include "consensus/storage/file_util.h"
@@ -100,8 +102,19 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   lo.on_failed = options.on_failed;
   Status replay_status;
   uint64_t first_replayed = 0;
+  auto& ends = s->recovery_.epoch_ends;
+  auto note_epoch = [&ends](uint64_t zxid) {
+    if (zxid == 0) return;
+    if (!ends.empty() && ends.back().first == (zxid >> 32)) {
+      ends.back().second = zxid;
+    } else {
+      ends.emplace_back(zxid >> 32, zxid);
+    }
+  };
+  note_epoch(static_cast<uint64_t>(s->tree_->last_zxid()));
   auto log = storage::TxnLog::Open(lo, s->tree_->last_zxid(), [&](const storage::LogEntry& e) {
     if (!replay_status.ok()) return;
+    note_epoch(e.zxid);
     if (first_replayed == 0) first_replayed = e.zxid;
     replay_status = ApplyEntry(s->tree_.get(), e);
     s->recovery_.replayed_txns++;
@@ -126,6 +139,7 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   s->accepted_epoch_ = *accepted;
   s->current_epoch_ = *current;
 
+  std::reverse(ends.begin(), ends.end());
   s->recovery_.last_zxid = s->tree_->last_zxid();
   s->recovery_.load_ms = NowMs() - t0;
   QLOG_INFO(
@@ -151,6 +165,44 @@ void Store::SetEpoch(uint64_t epoch) {
   accepted_epoch_ = epoch;
   storage::WriteEpoch(options_.data_dir, storage::kCurrentEpochFile, epoch);
   current_epoch_ = epoch;
+}
+
+void Store::SetAcceptedEpoch(uint64_t epoch) {
+  storage::WriteEpoch(options_.data_dir, storage::kAcceptedEpochFile, epoch);
+  accepted_epoch_ = epoch;
+}
+
+void Store::SetCurrentEpoch(uint64_t epoch) {
+  storage::WriteEpoch(options_.data_dir, storage::kCurrentEpochFile, epoch);
+  current_epoch_ = epoch;
+}
+
+Status RemoveSnapshotsAfter(const std::string& dir, uint64_t zxid) {
+  auto snaps = storage::ListSnapshots(dir);
+  if (!snaps.ok()) return snaps.status();
+  bool removed = false;
+  for (const auto& s : *snaps) {
+    if (s.last_zxid <= zxid) continue;
+    QLOG_WARN("removing snapshot %s: it is past zxid 0x%llx, where the leader truncated us",
+              s.path.c_str(), static_cast<unsigned long long>(zxid));
+    if (unlink(s.path.c_str()) != 0 && errno != ENOENT)
+      return ErrnoStatus("unlink " + s.path, errno);
+    removed = true;
+  }
+  return removed ? storage::FsyncDir(dir) : Status::Ok();
+}
+
+Status InstallReceivedSnapshot(Store* store, const std::string& received_path, uint64_t zxid) {
+  storage::TxnLog& log = store->log();
+  log.Flush();
+  QFS_RETURN_IF_ERROR(log.TruncateAfter(zxid));
+  QFS_RETURN_IF_ERROR(RemoveSnapshotsAfter(store->options().data_dir, zxid));
+  const std::string& dir = store->options().data_dir;
+  std::string final_path = dir + "/" + storage::SnapshotName(zxid);
+  if (rename(received_path.c_str(), final_path.c_str()) != 0)
+    return ErrnoStatus("rename " + received_path + " to " + final_path, errno);
+  QFS_RETURN_IF_ERROR(storage::FsyncDir(dir));
+  return log.TruncateAfter(0);
 }
 
 bool Store::StartSnapshot() {

@@ -11,6 +11,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "consensus/storage/txn_log.h"
 #include "consensus/util/result.h"
@@ -35,6 +37,8 @@ struct RecoveryInfo {
   uint64_t replayed_txns = 0;
   uint64_t last_zxid = 0;
   double load_ms = 0;
+  // The newest epochs present (snapshot and log) and the last zxid of each, newest first.
+  std::vector<std::pair<uint64_t, uint64_t>> epoch_ends;
 };
 
 struct SnapshotStats {
@@ -73,6 +77,10 @@ class Store {
   uint64_t current_epoch() const { return current_epoch_; }
   // Persists acceptedEpoch then currentEpoch = epoch (fatal on I/O failure).
   void SetEpoch(uint64_t epoch);
+  void SetAcceptedEpoch(uint64_t epoch);
+  void SetCurrentEpoch(uint64_t epoch);
+  // The last snapshot finished by a child (zxid, path), for streaming it to a learner.
+  uint64_t last_snapshot_zxid() const { return snap_stats_.last_zxid; }
 
  private:
   Store() = default;
@@ -94,6 +102,14 @@ class Store {
 // tree; used to check that snapshot + log recovery and a clean replay agree.
 Result<std::unique_ptr<tree::DataTree>> ReplayLogFromScratch(const std::string& log_dir,
                                                              size_t max_data_bytes);
+
+// Makes a snapshot file received from the leader (complete and fsync'ed at `received_path`) the
+// member's state at `zxid`: drops log entries after zxid, renames the file into place, then drops
+// the rest of the log, so that a crash at any point leaves either the old state (a prefix of it)
+// or the new one. The caller reopens the store afterwards.
+// Removes snapshots newer than `zxid` (TRUNC).
+Status RemoveSnapshotsAfter(const std::string& dir, uint64_t zxid);
+Status InstallReceivedSnapshot(Store* store, const std::string& received_path, uint64_t zxid);
 
 double NowMs();  // monotonic clock, milliseconds
 

@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "consensus/storage/file_util.h"
+#include "consensus/util/checksum.h"
 #include "consensus/util/log.h"
 #include "daemon/server/auth.h"
 #include "daemon/server/four_letter.h"
@@ -80,7 +81,11 @@ struct ClientPort::Impl {
   std::unordered_map<int64_t, int32_t> local_sessions;  // id -> timeout ms
   std::atomic<uint64_t> next_conn_id{1};
   std::atomic<bool> stopping{false};
-  int listener = 0;
+  int listener = 0, role_listener = 0;
+  std::atomic<bool> leading{true};  // expire sessions only on the leader
+
+  void OnRoleChange(const MemberStatus& m);
+  void CloseAll(const char* why);
 
   void Accept();
   void OnApply(int64_t zxid, const std::vector<tree::Change>& changes);
@@ -99,6 +104,9 @@ struct Conn : std::enable_shared_from_this<Conn> {
   struct Slot {
     zk::ClientRequest req;
     bool is_write = false;
+    bool is_sync = false;        // answered after the pipeline's sync barrier
+    bool needs_barrier = false;  // a read in linearizable mode, before its quorum round
+    bool barrier_pending = false;
     bool submitted = false;
     bool done = false;
     bool close_after = false;
@@ -279,6 +287,11 @@ struct Conn : std::enable_shared_from_this<Conn> {
                 cr.status().message().c_str());
       return Close(nullptr);
     }
+    if (!srv->pipeline->member().serving) {
+      // As ZooKeeper: a member without a leader takes no sessions; the client tries another.
+      QLOG_DEBUG("refusing a client from %s: this member is not serving", ip.c_str());
+      return Close(nullptr);
+    }
     int64_t last = srv->pipeline->Read([](const tree::DataTree& t) { return t.last_zxid(); });
     if (cr->last_zxid_seen > last) {
       // The client has seen a newer state than ours: it must find a member that has it.
@@ -373,6 +386,12 @@ struct Conn : std::enable_shared_from_this<Conn> {
     if (type == zk::op::kAuth) return HandleAuth(std::get<zk::AuthPacket>(req->body));
     auto slot = std::make_shared<Slot>();
     slot->req = std::move(*req);
+    if (type == zk::op::kSync) {
+      const auto& r = std::get<zk::PathRequest>(slot->req.body);
+      if (tree::ValidatePath(r.path) == Err::kOk) slot->is_write = slot->is_sync = true;
+    } else if (!zk::IsWriteRequest(type) || type == zk::op::kCheck) {
+      slot->needs_barrier = srv->config.linearizable_reads;
+    }
     if (zk::IsWriteRequest(type) && type != zk::op::kCheck) {
       slot->is_write = true;
       if (type == zk::op::kCloseSession) {
@@ -413,6 +432,10 @@ struct Conn : std::enable_shared_from_this<Conn> {
   void Pump() {
     while (!slots.empty() && !closed && !finishing) {
       auto s = slots.front();
+      if (!s->done && !s->is_write && s->needs_barrier) {
+        if (!s->barrier_pending) StartBarrier();
+        break;
+      }
       if (!s->done && !s->is_write) {
         s->frame = ExecuteRead(s->req);
         s->done = true;
@@ -453,8 +476,52 @@ struct Conn : std::enable_shared_from_this<Conn> {
     }
   }
 
+  // Linearizable reads: one quorum round for every read queued now, started after they arrived.
+  void StartBarrier() {
+    std::vector<std::shared_ptr<Slot>> batch;
+    for (auto& s : slots)
+      if (!s->is_write && s->needs_barrier && !s->barrier_pending) {
+        s->barrier_pending = true;
+        batch.push_back(s);
+      }
+    auto self = shared_from_this();
+    srv->pipeline->Sync(
+        [self, batch](qfs::Reply&& r) {
+          asio::post(self->strand, [self, batch, err = r.err] {
+            for (auto& s : batch) {
+              s->needs_barrier = false;
+              if (err != Err::kOk) {
+                s->done = true;
+                s->frame = zk::EncodeReply(
+                    zk::ReplyHeader{s->req.xid(), self->LastZxid(), static_cast<int32_t>(err)});
+              }
+            }
+            self->Pump();
+          });
+        },
+        true);
+  }
+
   bool Submit(const std::shared_ptr<Slot>& s) {
     auto self = shared_from_this();
+    if (s->is_sync) {
+      srv->pipeline->Sync([self, s](qfs::Reply&& r) {
+        const auto& pr = std::get<zk::PathRequest>(s->req.body);
+        std::string frame =
+            zk::EncodeReply(zk::ReplyHeader{s->req.xid(), r.zxid, static_cast<int32_t>(r.err)},
+                            zk::PathResponse{pr.path});
+        if (r.err != Err::kOk)
+          frame =
+              zk::EncodeReply(zk::ReplyHeader{s->req.xid(), r.zxid, static_cast<int32_t>(r.err)});
+        asio::post(self->strand, [self, s, frame = std::move(frame)]() mutable {
+          s->frame = std::move(frame);
+          s->done = true;
+          self->Pump();
+        });
+      });
+      s->submitted = true;
+      return true;
+    }
     bool ok = srv->pipeline->TrySubmit(s->treq, [self, s](qfs::Reply&& r) {
       std::string frame = self->EncodeWriteReply(s->req, r);
       asio::post(self->strand, [self, s, frame = std::move(frame)]() mutable {
@@ -760,10 +827,34 @@ void ClientPort::Impl::ScheduleExpiry() {
   expiry_timer.expires_after(std::chrono::milliseconds(std::max(10, config.tick_time_ms / 2)));
   expiry_timer.async_wait([this](std::error_code ec) {
     if (ec || stopping) return;
+    MemberStatus ms = pipeline->member();
+    SessionTouches alive;
     {
       std::lock_guard<std::mutex> l(mu);
-      for (auto& [sid, timeout] : local_sessions) tracker->Touch(sid, timeout, WallMs());
+      for (auto& [sid, timeout] : local_sessions) {
+        tracker->Touch(sid, timeout, WallMs());
+        alive.emplace_back(sid, timeout);
+      }
+      for (auto& [sid, conn_id] : by_session) {
+        auto c = conns.find(conn_id);
+        auto conn = c == conns.end() ? nullptr : c->second.lock();
+        if (conn) alive.emplace_back(sid, conn->timeout_ms);
+      }
     }
+    if (!ms.serving || ms.role != zab::Role::kLeading) {
+      // A learner: the leader's tracker decides expiry; tell it who is alive here.
+      leading = false;
+      pipeline->ForwardSessionTouches(std::move(alive));
+      ScheduleExpiry();
+      return;
+    }
+    leading = true;
+    // Sessions created through another member that never touched us yet get a full timeout.
+    pipeline->Read([&](const tree::DataTree& t) {
+      for (auto& [sid, to] : t.sessions())
+        if (!tracker->Contains(sid)) tracker->Track(sid, to, WallMs());
+      return 0;
+    });
     for (int64_t sid : tracker->PopExpired(WallMs())) {
       QLOG_INFO("session %s expired", Hex(sid).c_str());
       tree::Request r;
@@ -851,8 +942,8 @@ std::string ClientPort::Impl::FourLetter(const std::string& w) {
 
 std::string ClientPort::Impl::MetricsText() {
   auto st = pipeline->stats();
-  auto log = pipeline->store().log().stats();
-  const auto& sn = pipeline->store().snapshot_stats();
+  auto log = pipeline->log_stats();
+  const auto sn = pipeline->snapshot_stats();
   size_t nodes = 0, mem = 0, sessions = 0;
   int64_t zxid = 0;
   pipeline->Read([&](const tree::DataTree& t) {
@@ -948,8 +1039,15 @@ ClientPort::~ClientPort() {
 
 Result<int> ClientPort::Start(int threads) {
   Impl& s = *impl_;
-  QFS_RETURN_IF_ERROR(s.LoadSecret());
-  s.tracker = std::make_unique<server::SessionTracker>(s.config.tick_time_ms, 1, WallMs());
+  if (s.config.ensemble()) {
+    // Every member must check the passwords of sessions created on another: derive the
+    // password secret from the ensemble's shared secret.
+    s.secret = Hash64(s.config.quorum_secret.data(), s.config.quorum_secret.size()) | 1;
+  } else {
+    QFS_RETURN_IF_ERROR(s.LoadSecret());
+  }
+  s.tracker = std::make_unique<server::SessionTracker>(
+      s.config.tick_time_ms, static_cast<int64_t>(s.pipeline->member().self), WallMs());
   // Sessions survive restarts in the tree; each gets a full timeout from now (as a new leader).
   s.pipeline->Read([&](const tree::DataTree& t) {
     for (auto& [sid, to] : t.sessions()) s.tracker->Track(sid, to, WallMs());
@@ -957,6 +1055,11 @@ Result<int> ClientPort::Start(int threads) {
   });
   s.listener = s.pipeline->AddApplyListener(
       [&s](int64_t zxid, const std::vector<tree::Change>& c) { s.OnApply(zxid, c); });
+  s.role_listener = s.pipeline->AddRoleListener([&s](const MemberStatus& m) { s.OnRoleChange(m); });
+  s.pipeline->SetSessionTouchHandler([&s](const SessionTouches& t) {
+    for (auto& [sid, to] : t)
+      if (!s.tracker->Touch(sid, to, WallMs())) s.tracker->Track(sid, to, WallMs());
+  });
 
   std::error_code ec;
   auto addr = asio::ip::make_address(s.config.client_address, ec);
@@ -993,6 +1096,29 @@ Result<int> ClientPort::Start(int threads) {
   s.ScheduleReaper();
   for (int i = 0; i < threads; i++) s.threads.emplace_back([&s] { s.io.run(); });
   return port;
+}
+
+void ClientPort::Impl::OnRoleChange(const MemberStatus& m) {
+  if (!m.serving) {
+    CloseAll("this member lost its leader");
+    return;
+  }
+  if (m.role == zab::Role::kLeading) {
+    // A new leader gives every session a full timeout from now (ZooKeeper does the same).
+    // (On the pipeline thread, the only writer of the tree: no lock needed to read it.)
+    for (auto& [sid, to] : pipeline->store().tree().sessions()) tracker->Track(sid, to, WallMs());
+  }
+}
+
+void ClientPort::Impl::CloseAll(const char* why) {
+  std::vector<std::shared_ptr<Conn>> all;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    for (auto& [id, w] : conns)
+      if (auto c = w.lock()) all.push_back(std::move(c));
+  }
+  if (!all.empty()) QLOG_INFO("closing %zu client connections: %s", all.size(), why);
+  for (auto& c : all) asio::post(c->strand, [c, why] { c->Close(why); });
 }
 
 Result<int64_t> ClientPort::OpenLocalSession(int32_t timeout_ms) {
@@ -1043,6 +1169,8 @@ void ClientPort::Stop() {
   Impl& s = *impl_;
   s.stopping = true;
   s.pipeline->RemoveApplyListener(s.listener);
+  s.pipeline->RemoveRoleListener(s.role_listener);
+  s.pipeline->SetSessionTouchHandler(nullptr);
   asio::post(s.io, [&s] {
     std::error_code ec;
     s.acceptor.close(ec);

@@ -40,22 +40,34 @@ std::string AnswerFourLetterWord(const std::string& w, const Config& c, Pipeline
     sessions = t.sessions().size();
     return 0;
   });
-  auto log = p.store().log().stats();
+  auto log = p.log_stats();
+  MemberStatus ms = p.member();
+  const char* mode = ms.standalone ? "standalone" : RoleLabel(ms.role);
   if (w == "ruok") return "imok";
+  if (!ms.serving && (w == "srvr" || w == "stat" || w == "mntr"))
+    return "This ZooKeeper instance is not currently serving requests\n";
   if (w == "isro") return "rw";
   if (w == "srvr" || w == "stat") {
     o << "quorumfs version: 0.1\n"
       << "Outstanding: " << st.outstanding << "\n"
       << "Zxid: " << Hex(zxid) << "\n"
-      << "Mode: standalone\n"
+      << "Mode: " << mode << "\n"
       << "Node count: " << nodes << "\n"
       << "Digest: " << std::hex << digest << std::dec << "\n";
     return o.str();
   }
   if (w == "mntr") {
-    const auto& sn = p.store().snapshot_stats();
+    const auto sn = p.snapshot_stats();
     o << "zk_version\tquorumfs-0.1\n"
-      << "zk_server_state\tstandalone\n"
+      << "zk_server_state\t" << mode << "\n"
+      << "qfs_member_id\t" << ms.self << "\n"
+      << "qfs_leader_id\t" << ms.leader << "\n"
+      << "qfs_epoch\t" << ms.epoch << "\n"
+      << "qfs_elections\t" << st.elections << "\n"
+      << "qfs_txns_applied\t" << st.txns_applied << "\n"
+      << "qfs_writes_forwarded\t" << st.forwarded << "\n"
+      << "qfs_snapshots_sent\t" << st.snapshots_sent << "\n"
+      << "qfs_snapshots_received\t" << st.snapshots_received << "\n"
       << "zk_znode_count\t" << nodes << "\n"
       << "zk_approximate_data_size\t" << mem << "\n"
       << "zk_outstanding_requests\t" << st.outstanding << "\n"

@@ -48,7 +48,10 @@ TEST(ConfigTest, RejectsBadInputWithTheLine) {
   bad("dataDir=/x\nclientPort=70000\n", "0 to 65535");
   bad("dataDir=/x\njust a line\n", "key=value");
   bad("tickTime=100\n", "dataDir is required");
-  bad("dataDir=/x\nserver.1=127.0.0.1:2888:3888\n", "one member only");
+  bad("dataDir=/x\nserver.1=127.0.0.1\n", "host:peerPort");
+  bad("dataDir=/x\nserver.1=127.0.0.1:2888:3888:voter\n", "bad field 'voter'");
+  bad("dataDir=/x\nserver.0=127.0.0.1:2888\n", "1 to 255");
+  bad("dataDir=/x\nserver.1=h:1\nserver.1=h:2\n", "given twice");
   bad("dataDir=/x\nminSessionTimeout=9000\nmaxSessionTimeout=100\n", "larger");
 }
 
@@ -58,4 +61,40 @@ TEST(ConfigTest, DefaultNeedsNothing) {
   EXPECT_EQ(c.data_dir, c.data_log_dir);
   EXPECT_EQ(c.client_port, 2181);
   EXPECT_EQ(c.max_data_bytes, 1u << 20);
+}
+
+TEST(ConfigTest, ParsesAnEnsemble) {
+  auto c = ParseConfig(
+      "dataDir=/x\n"
+      "server.1=127.0.0.1:2888:3888;2181\n"
+      "server.2=127.0.0.2:2889:3889:participant;127.0.0.2:2182\n"
+      "server.3=127.0.0.3:2890\n"
+      "server.4=127.0.0.4:2891:3891:observer\n"
+      "myid=2\nquorum.secret=s3cret\nlinearizableReads=true\n");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->servers.size(), 4u);
+  EXPECT_EQ(c->servers[0].peer_port, 2888);
+  EXPECT_EQ(c->servers[0].election_port, 3888);
+  EXPECT_EQ(c->servers[0].client_port, 2181);
+  EXPECT_EQ(c->servers[1].host, "127.0.0.2");
+  EXPECT_EQ(c->servers[1].client_host, "127.0.0.2");
+  EXPECT_EQ(c->servers[2].election_port, 0);
+  EXPECT_TRUE(c->servers[3].observer);
+  EXPECT_FALSE(c->servers[1].observer);
+  EXPECT_TRUE(c->linearizable_reads);
+  Config cfg = *c;
+  ASSERT_TRUE(ResolveMembership(&cfg).ok());
+  EXPECT_EQ(cfg.self()->peer_port, 2889);
+
+  Config no_secret = cfg;
+  no_secret.quorum_secret.clear();
+  EXPECT_NE(ResolveMembership(&no_secret).message().find("quorum.secret"), std::string::npos);
+  Config stranger = cfg;
+  stranger.myid = 9;
+  EXPECT_NE(ResolveMembership(&stranger).message().find("no server.9"), std::string::npos);
+  Config observer = cfg;
+  observer.myid = 4;
+  EXPECT_NE(ResolveMembership(&observer).message().find("disagree"), std::string::npos);
+  observer.observer = true;
+  EXPECT_TRUE(ResolveMembership(&observer).ok());
 }

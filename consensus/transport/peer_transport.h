@@ -1,0 +1,132 @@
+// The peer transport: carries PeerMessages between the members of an ensemble over TCP.
+//
+// Connections. Each member dials every peer for its own outgoing messages and reads its peers'
+// messages on the connections it accepted: two unidirectional connections per pair, so no
+// tie-breaking. A connection starts with a handshake (consensus/proto/transport.proto) that
+// checks the protocol version and proves, both ways, knowledge of the ensemble's shared secret
+// with HMAC-SHA-256 over a fresh nonce; strangers are refused with a WARN naming the address and
+// the reason. Then only the dialer speaks: frames [u32 len][u32 crc32c][PeerMessage] (frame.h).
+// A bad CRC, an oversized frame or an unparsable payload closes that connection (WARN).
+//
+// FIFO or reset. To each peer the transport keeps a "link" with a gate:
+//  - open: Send() queues; the queue is written to the peer in order on the current outgoing
+//    connection (queued while it is being established);
+//  - broken: Send() drops silently.
+// The link breaks -- gate closed, queue and outgoing connection dropped, the accepted connection
+// from that peer closed, then OnDisconnected(peer) once -- when, while it is in use:
+//  - the outgoing connection fails or cannot be established while the gate is open (a dial
+//    attempt fails, the handshake is refused, a write fails, the peer closes it);
+//  - the accepted connection from that peer ends for any reason, or a new one from that peer
+//    replaces it (the peer restarted its side: its old stream has ended);
+//  - the queue exceeds Options::max_queued_bytes, or a message exceeds max_frame_bytes.
+// The gate stays closed until the owner calls Reopen(peer), after its state machine has
+// processed the disconnect; so a message sent before the owner knew of the break is never
+// delivered after a gap. Closing both directions makes the peer notice the break too.
+// Messages a peer sends us are delivered in order; OnMessage for frames of an accepted
+// connection comes before the OnDisconnected of its break. The transport keeps dialing each
+// peer in the background (every connect_retry_ms, doubling up to connect_retry_max_ms) whatever
+// the gate, so Reopen usually finds a connection ready.
+//
+// Start. Every link starts broken (sends drop, no OnDisconnected owed): the owner calls Reopen()
+// for each peer it wants to talk to. If the peer is not reachable then, the next dial attempt
+// fails and the link breaks (OnDisconnected); an owner that reopens at once sees at most one
+// OnDisconnected per retry interval for a member that is down.
+//
+// Threads. One I/O thread does all socket work and makes every handler call, in event order.
+// Send, Reopen, queued_bytes and stats are thread-safe and may be called from handlers; Send
+// never blocks on the network. Liveness of a silent peer (a partition without RST) is not
+// detected here: the core's heartbeats do that.
+//
+// Memory. Each link's queue is bounded by max_queued_bytes (the link breaks beyond it); owners
+// streaming snapshots pace themselves with queued_bytes().
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "consensus/proto/peer.pb.h"
+#include "consensus/util/result.h"
+
+namespace qfs::transport {
+
+struct PeerAddress {
+  uint64_t id = 0;
+  std::string host;
+  int port = 0;
+};
+
+struct Options {
+  uint64_t self_id = 0;
+  std::string listen_host = "0.0.0.0";
+  int listen_port = 0;                   // 0: the kernel picks one (tests); see listen_port()
+  std::vector<PeerAddress> peers;        // the other members (never self)
+  std::string secret;                    // shared by the ensemble; must be non-empty
+  size_t max_frame_bytes = 64 << 20;     // a larger frame closes its connection
+  size_t max_queued_bytes = 512u << 20;  // per peer; beyond it the link breaks (0: unbounded)
+  int connect_retry_ms = 20;             // first redial delay after a failure
+  int connect_retry_max_ms = 500;        // the delay doubles up to this
+  int handshake_timeout_ms = 5000;       // connect + handshake must finish within this
+};
+
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  // Called on the transport's I/O thread; should be quick (hand the message to the owner's loop).
+  virtual void OnMessage(uint64_t from, peer::PeerMessage&& msg) = 0;
+  virtual void OnDisconnected(uint64_t peer) = 0;
+};
+
+class PeerTransport {
+ public:
+  // Binds the listening socket (errors come back here), then starts the I/O thread. `handler`
+  // must outlive the transport (or Stop()).
+  static Result<std::unique_ptr<PeerTransport>> Start(Options options, Handler* handler);
+  ~PeerTransport();  // Stop()s; must not run on the I/O thread
+
+  PeerTransport(const PeerTransport&) = delete;
+  PeerTransport& operator=(const PeerTransport&) = delete;
+
+  // Queues `msg` for `to` (a configured peer) if its link is open, else drops it.
+  void Send(uint64_t to, const peer::PeerMessage& msg);
+  // The same to several peers, serialized once.
+  void Send(const std::vector<uint64_t>& to, const peer::PeerMessage& msg);
+  // Opens the gate of a broken link (no-op if open): later sends are queued and delivered.
+  void Reopen(uint64_t peer);
+  // Ends the current connections with `peer` in both directions without reporting it through
+  // OnDisconnected (the owner ended the session with that peer on purpose); queued messages are
+  // dropped, the gate stays open and later sends go on a new connection. The peer sees its
+  // link break.
+  void Close(uint64_t peer);
+  bool is_open(uint64_t peer) const;
+  // Bytes queued for `peer` and not yet known written to its socket.
+  size_t queued_bytes(uint64_t peer) const;
+  int listen_port() const;
+
+  // Closes everything. Idempotent; no handler call happens after it returns. May be called
+  // from a handler (then the thread is joined by the destructor).
+  void Stop();
+
+  struct Stats {
+    uint64_t frames_sent = 0;      // messages queued on an open link (per destination)
+    uint64_t frames_dropped = 0;   // messages dropped because the link was broken
+    uint64_t bytes_sent = 0;       // bytes written to peer sockets (headers included)
+    uint64_t frames_received = 0;  // messages delivered to the handler
+    uint64_t bytes_received = 0;   // bytes read from authenticated peer connections
+    uint64_t connects = 0;         // outgoing connections established (handshake done)
+    uint64_t accepts = 0;          // incoming connections authenticated
+    uint64_t auth_failures = 0;    // incoming handshakes refused
+    uint64_t bad_frames = 0;       // incoming frames with a bad CRC, oversized or unparsable
+    uint64_t disconnects = 0;      // OnDisconnected calls
+  };
+  Stats stats() const;
+
+ private:
+  struct Impl;
+  explicit PeerTransport(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qfs::transport
