@@ -6,6 +6,8 @@ loopback. The library behind scripts/ensemble and the fault tests.
     ens.start(); ens.leader(); ens.kill(2); ens.start_member(2); ens.cut(1, 2); ens.stop()
     ens = Ensemble.load(dir)              # the same ensemble from another process
 
+$QFS_ZK_HEAP sets ZooKeeper's -Xmx (default 256m).
+
 State (ports, pids with their start times, dirs) lives in DIR/state.json so that separate
 commands compose. A pid is only ever signalled if /proc says it is still the process that was
 started (same start time), so nothing another engineer runs is touched.
@@ -259,7 +261,8 @@ class Ensemble:
         cfg = os.path.join(self.m(i)["dir"], "zoo.cfg")
         if self.kind == "quorumfsd":
             return [self.s["quorumfsd"], cfg]
-        return ["java", "-Xms64m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+        heap = os.environ.get("QFS_ZK_HEAP", "256m")
+        return ["java", "-Xms64m", "-Xmx" + heap, "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                 "-Dzookeeper.extendedTypesEnabled=true",
                 "-Dorg.slf4j.simpleLogger.showDateTime=true",
                 "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS",
@@ -561,6 +564,21 @@ class Ensemble:
         raise EnsembleError("members did not converge in %.0f s: %s" % (timeout,
                                                                          self.describe(st)))
 
+    def touch(self, path="/qfs-ensemble-touch"):
+        """One acknowledged write (ZooKeeper's followers report zxid 0 until the first txn of an
+        epoch reaches them, so a fresh ensemble only converges after one)."""
+        from kazoo.client import KazooClient
+        zk = KazooClient(hosts=self.connect_string(), timeout=10.0)
+        zk.start(timeout=60)
+        try:
+            if zk.exists(path) is None:
+                zk.create(path, b"")
+            else:
+                zk.set(path, b"")
+        finally:
+            zk.stop()
+            zk.close()
+
     @staticmethod
     def describe(st):
         out = []
@@ -689,6 +707,7 @@ def main(argv):
         elif a.cmd == "wait":
             print(ens.wait_healthy())
         elif a.cmd == "converged":
+            ens.touch()
             z, dg = ens.wait_converged()
             print("zxid=0x%x digest=%s" % (z, dg))
         elif a.cmd == "pids":

@@ -16,7 +16,9 @@ Control: one line per TCP connection to 127.0.0.1:control, answered with one lin
     delay SRC DST MS     hold every byte of those links' connections MS ms (both directions)
     status               JSON: per link cut, delay_ms, open connections, accepted, refused
     quit                 exit
-Answers start with "ok" or "error". Only loopback is ever used. Stdlib only (asyncio).
+Answers start with "ok" or "error". A link's port listens only while its target port does
+(watched in /proc/net/tcp every 50 ms), so dialing a dead member is refused as without the
+proxy. Only loopback is ever used. Stdlib only (asyncio).
 """
 
 import argparse
@@ -126,6 +128,41 @@ def _abort(w):
         pass
 
 
+def _listening_ports():
+    """Ports with a socket in LISTEN state, from /proc/net/tcp and tcp6 (no connection made)."""
+    ports = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if len(parts) > 3 and parts[3] == "0A":
+                        ports.add(int(parts[1].rsplit(":", 1)[1], 16))
+        except (OSError, StopIteration, ValueError):
+            pass
+    return ports
+
+
+async def _mirror_targets(links):
+    """A link's port listens only while its target does, so that dialing a dead member through
+    the proxy is refused as it would be without the proxy (an accepted-then-closed connection
+    makes ZooKeeper's election back off for seconds)."""
+    while True:
+        up = _listening_ports()
+        for l in links:
+            if l.target in up and l.server is None:
+                try:
+                    l.server = await asyncio.start_server(
+                        lambda r, w, l=l: _handle(l, r, w), "127.0.0.1", l.port)
+                except OSError as e:
+                    log("%s: cannot listen on %d again: %s" % (l.name, l.port, e))
+            elif l.target not in up and l.server is not None:
+                l.server.close()
+                l.server = None
+        await asyncio.sleep(0.05)
+
+
 class Proxy:
     def __init__(self, links):
         self.links = links
@@ -198,6 +235,7 @@ async def main_async(args):
                                               "127.0.0.1", 0)
         l.port = l.server.sockets[0].getsockname()[1]
     ctl = await asyncio.start_server(proxy.control, "127.0.0.1", 0)
+    asyncio.ensure_future(_mirror_targets(links))
     out = {"control": ctl.sockets[0].getsockname()[1], "pid": os.getpid(),
            "links": {l.name: l.port for l in links}}
     tmp = args.ports_out + ".tmp"
