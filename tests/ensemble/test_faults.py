@@ -149,7 +149,8 @@ class Runner:
         """fault(rec) -> (t_fault, description, after) where after() ends the fault (optional)
         and runs once the recovery has been measured."""
         ens = self.ens
-        rec = history.Recorder(ens.connect_string(), "/faults-%s-%d" % (name, os.getpid()),
+        rec = history.Recorder(ens.connect_string(), "/faults-%s-%d-%d" % (
+                                   name, os.getpid(), len(self.results)),
                                workers=self.workers, rate=self.rate,
                                session_timeout=SESSION_TIMEOUT_S)
         rec.setup()
@@ -254,7 +255,7 @@ class Runner:
         lid = ens.leader()
         victim = [i for i in ens.voter_ids() if i != lid][0]
         others = [i for i in ens.ids() if i != victim]
-        root = "/faults-failover-%d" % os.getpid()
+        root = "/faults-failover-%d-%d" % (os.getpid(), len(self.results))
         errors = []
         events = []
         states = []
