@@ -207,6 +207,7 @@ void Issue(Client* c) {
           o.workload == Workload::kEphemeral ? ZOO_EPHEMERAL : ZOO_PERSISTENT, StringDone, r);
       break;
     }
+    case Workload::kFill:  // runs before any client exists
     case Workload::kSet:
     case Workload::kGet:
     case Workload::kMixed: {
