@@ -484,11 +484,11 @@ class Ensemble:
             if len(kv) != 2:
                 continue
             k, v = kv[0].strip(), kv[1].strip()
-            if k == "qfs_last_zxid":
+            if k == "qfs_last_zxid":  # decimal (mntr's numbers), or hex with 0x
                 try:
-                    st["zxid"] = int(v, 16)
+                    st["zxid"] = int(v, 16) if v.lower().startswith("0x") else int(v)
                 except ValueError:
-                    st["zxid"] = int(v)
+                    pass
             elif k == "qfs_digest":
                 st["digest"] = v
             elif k == "zk_server_state" and st["mode"] is None:
