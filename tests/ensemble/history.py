@@ -224,15 +224,22 @@ class Recorder:
                 zk.sync(self.root)
                 for k in self.keys:
                     t0 = time.monotonic()
-                    data, st = zk.get(k)
+                    try:
+                        data, st = zk.get(k)
+                        res = {"value": data.decode(), "version": st.version,
+                               "mzxid": st.mzxid, "member": m}
+                    except KE.NoNodeError:  # the register itself is gone: never written so
+                        res = {"value": None, "version": -1, "mzxid": None, "member": m}
                     self._record({"f": "final", "key": k, "arg": {}, "proc": "final-m%s" % m,
                                   "session": None, "hzxid": None, "invoke": t0,
-                                  "complete": time.monotonic(), "type": "ok",
-                                  "result": {"value": data.decode(), "version": st.version,
-                                             "mzxid": st.mzxid, "member": m}})
+                                  "complete": time.monotonic(), "type": "ok", "result": res})
                 paths = set()
                 for sub in ("c", "s"):
-                    for child in zk.get_children("%s/%s" % (self.root, sub)):
+                    try:
+                        children = zk.get_children("%s/%s" % (self.root, sub))
+                    except KE.NoNodeError:
+                        children = []
+                    for child in children:
                         paths.add("%s/%s/%s" % (self.root, sub, child))
                 listings[m] = paths
             finally:
