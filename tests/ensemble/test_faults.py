@@ -67,7 +67,8 @@ def log(msg):
 class Runner:
     def __init__(self, args):
         self.a = args
-        self.soak = args.soak or bool(os.environ.get("QFS_ENSEMBLE_SOAK"))
+        self.soak = args.soak or bool(os.environ.get("QFS_ENSEMBLE_SOAK")) or \
+            bool(os.environ.get("QFS_LONG"))
         self.pre = 8.0 if self.soak else 1.5
         self.post = 20.0 if self.soak else 1.5
         self.workers = 8 if self.soak else 4
