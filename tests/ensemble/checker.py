@@ -88,70 +88,91 @@ def wgl(ops, init, budget=2_000_000, time_limit=120.0):
     """Lowe's WGL search for a linearization of `ops` (register with versioned CAS) from state
     `init`. Ops of type unknown have no return (they may be linearized at any point after their
     invocation, or never); every other op must be linearized between its invocation and its
-    completion. Returns (True, None) or (False, explanation)."""
-    n = len(ops)
-    # Unknown writes whose value nobody read are interchangeable within their kind (set, or cas
-    # on one expected version) except for their invocation times: a linearization that uses a
-    # later one can use the earliest pending one instead. So only that one is a candidate.
+    completion. Returns (True, None) or (False, explanation).
+
+    Definite ops are indexed by invocation (bit i of `done`) and by completion (bit of
+    `done_r`), so the next completion bound and the first candidate are lowest zero bits.
+    Unknown writes whose value nobody read are interchangeable within their kind (set, or CAS
+    on one expected version) except for their invocation times: a linearization that uses a
+    later one can use the earliest pending one instead, so per kind only a count is kept."""
     read_values = {op["result"]["value"] for op in ops if op["f"] in ("read", "final")}
-    group = [None] * n
-    for i, op in enumerate(ops):
-        if op["type"] == "unknown" and op["arg"]["value"] not in read_values:
-            group[i] = ("set",) if op["f"] == "set" else ("cas", op["arg"]["expected"])
-    inv = [op["invoke"] for op in ops]
-    ret = [INF if op["type"] == "unknown" else op["complete"] for op in ops]
-    definite = [i for i in range(n) if ret[i] != INF]
-    need = 0
-    for i in definite:
-        need |= 1 << i
-    by_ret = sorted(definite, key=lambda i: ret[i])
-    by_inv = sorted(range(n), key=lambda i: inv[i])
+    dops = sorted((op for op in ops if op["type"] != "unknown"), key=lambda o: o["invoke"])
+    m = len(dops)
+    inv = [op["invoke"] for op in dops]
+    ret = [op["complete"] for op in dops]
+    ret_order = sorted(range(m), key=lambda i: ret[i])
+    ret_rank = [0] * m
+    for r, i in enumerate(ret_order):
+        ret_rank[i] = r
+    groups = {}
+    loose = []  # unknown ops whose value was read: tracked one by one
+    for op in sorted((op for op in ops if op["type"] == "unknown"), key=lambda o: o["invoke"]):
+        if op["arg"]["value"] in read_values:
+            loose.append(op)
+        else:
+            key = ("set",) if op["f"] == "set" else ("cas", op["arg"]["expected"])
+            groups.setdefault(key, []).append(op)
+    gkeys = sorted(groups)
+    glists = [groups[k] for k in gkeys]
+    full = (1 << m) - 1
+
+    def low0(x):
+        return (~x & (x + 1)).bit_length() - 1
+
     seen = set()
     give_up = time.monotonic() + time_limit
-    stack = [(0, init)]
-    best = (-1, 0, init)
+    start = (0, 0, (0,) * len(glists), 0, init)
+    stack = [start]
+    best = (-1, start)
     visited = 0
     while stack:
-        done, state = stack.pop()
-        if done & need == need:
+        item = stack.pop()
+        done, done_r, gcnt, lmask, state = item
+        if done == full:
             return True, None
-        if (done, state) in seen:
+        key = (done, gcnt, lmask, state)
+        if key in seen:
             continue
-        seen.add((done, state))
+        seen.add(key)
         visited += 1
         if visited > budget or (visited % 4096 == 0 and time.monotonic() > give_up):
             return False, "search budget exhausted after %d states (undecided)" % visited
-        # the earliest completion among definite ops not yet linearized bounds the candidates
-        horizon = INF
-        for i in by_ret:
-            if not done >> i & 1:
-                horizon = ret[i]
-                break
-        cnt = bin(done & need).count("1")
+        cnt = bin(done).count("1")
         if cnt > best[0]:
-            best = (cnt, done, state)
-        definite_next, unknown_next, groups = [], [], set()
-        for i in by_inv:
-            if inv[i] > horizon:
-                break
-            if done >> i & 1:
-                continue
-            if group[i] is not None:
-                if group[i] in groups:
-                    continue
-                groups.add(group[i])
-            nxt = _step(ops[i], state)
-            if nxt is not None:
-                (unknown_next if ret[i] == INF else definite_next).append((done | 1 << i, nxt))
+            best = (cnt, item)
+        j = low0(done_r)
+        horizon = ret[ret_order[j]] if j < m else INF
+        definite_next, unknown_next = [], []
+        i = low0(done)
+        while i < m and inv[i] <= horizon:
+            if not done >> i & 1:
+                nxt = _step(dops[i], state)
+                if nxt is not None:
+                    definite_next.append((done | 1 << i, done_r | 1 << ret_rank[i], gcnt,
+                                          lmask, nxt))
+            i += 1
+        for g, lst in enumerate(glists):
+            c = gcnt[g]
+            if c < len(lst) and lst[c]["invoke"] <= horizon:
+                nxt = _step(lst[c], state)
+                if nxt is not None:
+                    unknown_next.append((done, done_r, gcnt[:g] + (c + 1,) + gcnt[g + 1:],
+                                         lmask, nxt))
+        for k, op in enumerate(loose):
+            if not lmask >> k & 1 and op["invoke"] <= horizon:
+                nxt = _step(op, state)
+                if nxt is not None:
+                    unknown_next.append((done, done_r, gcnt, lmask | 1 << k, nxt))
         # definite ops are tried first (popped first), unknown ones only after them
         stack.extend(reversed(unknown_next))
         stack.extend(reversed(definite_next))
-    cnt, done, state = best
-    horizon = min([ret[i] for i in definite if not done >> i & 1] or [INF])
-    pending = [ops[i] for i in by_inv if not done >> i & 1 and inv[i] <= horizon]
+    cnt, (done, done_r, gcnt, lmask, state) = best
+    j = low0(done_r)
+    horizon = ret[ret_order[j]] if j < m else INF
+    pending = [dops[i] for i in range(m) if not done >> i & 1 and inv[i] <= horizon]
     lines = ["no linearization: at most %d of %d acknowledged/failed ops could be ordered; after"
              " them the register is (value=%r, version=%d) and none of these can go next:"
-             % (cnt, len(definite), state[0], state[1])]
+             % (cnt, m, state[0], state[1])]
     lines += ["    " + _fmt(op) for op in pending[:12]]
     return False, "\n".join(lines)
 
