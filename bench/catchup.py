@@ -4,7 +4,7 @@
     bench/catchup.py --dir ENSEMBLE_DIR --zkbench PATH --nodes 1000000 [--bytes 100]
 
 Stops one follower (SIGTERM), loads NODES znodes of BYTES through the other members (zkbench
--w fill, one session, 1000 in flight), notes the leader's last zxid, starts the follower again
+-w fill, 8 sessions, 250 in flight each), notes the leader's last zxid, starts the follower again
 and measures start -> the follower serves (Mode: follower) and start -> its last zxid reaches
 the leader's. Greps the leader's log for how it synced the follower (DIFF / SNAP / TRUNC).
 Prints "RESULT catchup_s=... serving_s=... nodes=... load_s=... sync=...".
@@ -44,7 +44,7 @@ def main(argv):
         fid, a.nodes, a.bytes, others), flush=True)
     t = time.monotonic()
     out = subprocess.run([a.zkbench, "-s", ens.connect_string(others), "-w", "fill", "-n",
-                          str(a.nodes), "-b", str(a.bytes), "-o", "1000"],
+                          str(a.nodes), "-b", str(a.bytes), "-c", "8", "-o", "250"],
                          capture_output=True, text=True, timeout=a.timeout)
     load_s = time.monotonic() - t
     sys.stdout.write(out.stdout)

@@ -70,6 +70,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 log() { echo "ensemble_compare: $*" >&2; }
+both() { while IFS= read -r l; do echo "$l" >&2; echo "$l"; done; }  # stdout and stderr
 export QFS_ZK_HEAP=${QFS_ZK_HEAP:-2g}
 
 declare -A res
@@ -105,7 +106,7 @@ for side in "${sides[@]}"; do
       done
     done
     if [ "$failover" = 1 ] && [ "$n" -gt 1 ]; then
-      line=$("$ens" "$here/failover.py" --dir "$cur" --rounds "$rounds" | tee /dev/stderr | grep '^RESULT ')
+      line=$("$ens" "$here/failover.py" --dir "$cur" --rounds "$rounds" | both | grep '^RESULT ')
       for f in failover_median_s failover_max_s election_median_s; do
         res[$side,$n,fo,$f]=$(tr ' ' '\n' <<<"$line" | sed -n "s/^$f=//p")
       done
@@ -114,7 +115,7 @@ for side in "${sides[@]}"; do
       for phase in snap:$snap_nodes diff:$diff_txns; do
         k=${phase%%:*} cnt=${phase#*:}
         line=$("$ens" "$here/catchup.py" --dir "$cur" --zkbench "$zkbench" --nodes "$cnt" \
-          --bytes 100 | tee /dev/stderr | grep '^RESULT ')
+          --bytes 100 | both | grep '^RESULT ')
         for f in catchup_s serving_s sync load_s; do
           res[$side,$k,$f]=$(tr ' ' '\n' <<<"$line" | sed -n "s/^$f=//p")
         done

@@ -429,8 +429,8 @@ void Usage(FILE* f) {
       "\n"
       "Workloads: create (unique persistent nodes), set and get (on KEYS pre-created nodes),\n"
       "mixed (90% get, 10% set), ephemeral (create ephemeral nodes), session (each op is\n"
-      "connect -> connected -> close), fill (one session creates KEYS nodes of BYTES under\n"
-      "/zkbench-fill-<pid>, OUTSTANDING in flight, and keeps them: prints the root and the rate).\n"
+      "connect -> connected -> close), fill (CLIENTS sessions create KEYS nodes of BYTES under\n"
+      "/zkbench-fill-<pid>, OUTSTANDING in flight each, and keep them: prints the rate).\n"
       "Each client is one session keeping OUTSTANDING async requests in flight. Setup\n"
       "(root /zkbench-<pid>, keys) and a warm-up (default 1 s) are not measured; everything\n"
       "created is deleted at the end.\n"
@@ -528,36 +528,56 @@ int main(int argc, char** argv) {
 
   const std::string value(static_cast<size_t>(o.bytes), 'x');
   if (o.workload == Workload::kFill) {
-    // Loads a tree and leaves it there (for catch-up measurements): not a timed benchmark of
-    // request latency, just the rate.
+    // Loads a tree and leaves it there (for catch-up measurements): CLIENTS sessions each
+    // create their share of KEYS nodes, OUTSTANDING in flight per session; only the rate is
+    // reported.
     const std::string froot = "/zkbench-fill-" + std::to_string(getpid());
     Conn fconn;
     zhandle_t* zh = Connect(o.servers, &fconn, o.connect_ms);
     if (!zh) Die("cannot reach the server at %s", o.servers.c_str());
     int frc = zoo_create(zh, froot.c_str(), "", 0, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, nullptr, 0);
     if (frc != ZOK) Die("create %s: %s", froot.c_str(), zerror(frc));
-    const int64_t t0 = NowNs();
-    uint64_t failed = 0;
-    constexpr int kChunk = 100000;
-    for (int base = 0; base < o.keys && !g_interrupted; base += kChunk) {
-      std::vector<std::string> paths;
-      for (int k = base; k < std::min(o.keys, base + kChunk); k++) {
-        char name[32];
-        snprintf(name, sizeof name, "/n%09d", k);
-        paths.push_back(froot + name);
-      }
-      uint64_t f = 0;
-      frc = RunBatch(zh, paths, &value, o.outstanding, &f);
-      failed += f;
-      if (frc != ZOK) break;
-    }
-    const double secs = static_cast<double>(NowNs() - t0) / 1e9;
     zookeeper_close(zh);
-    printf("fill: %d nodes of %d B under %s in %.2f s (%.0f creates/s), %llu failed\n", o.keys,
-           o.bytes, froot.c_str(), secs, o.keys / secs, static_cast<unsigned long long>(failed));
+    const int64_t t0 = NowNs();
+    std::atomic<uint64_t> failed{0};
+    std::atomic<int> first_rc{ZOK};
+    std::vector<std::thread> threads;
+    for (int c = 0; c < o.clients; c++) {
+      threads.emplace_back([&, c] {
+        auto conn = std::make_unique<Conn>();
+        zhandle_t* h = Connect(o.servers, conn.get(), o.connect_ms);
+        if (!h) {
+          first_rc.store(ZCONNECTIONLOSS);
+          return;
+        }
+        constexpr int kChunk = 50000;
+        for (int base = c; base < o.keys && !g_interrupted; base += kChunk * o.clients) {
+          std::vector<std::string> paths;
+          for (int k = base; k < o.keys && paths.size() < kChunk; k += o.clients) {
+            char name[32];
+            snprintf(name, sizeof name, "/n%09d", k);
+            paths.push_back(froot + name);
+          }
+          uint64_t f = 0;
+          int rc = RunBatch(h, paths, &value, o.outstanding, &f);
+          failed += f;
+          if (rc != ZOK) {
+            first_rc.store(rc);
+            break;
+          }
+        }
+        zookeeper_close(h);
+      });
+    }
+    for (auto& t : threads) t.join();
+    const double secs = static_cast<double>(NowNs() - t0) / 1e9;
+    printf("fill: %d nodes of %d B under %s by %d sessions in %.2f s (%.0f creates/s), %llu "
+           "failed\n", o.keys, o.bytes, froot.c_str(), o.clients, secs, o.keys / secs,
+           static_cast<unsigned long long>(failed.load()));
     printf("RESULT workload=fill root=%s nodes=%d seconds=%.3f ops_per_sec=%.0f errors=%llu\n",
-           froot.c_str(), o.keys, secs, o.keys / secs, static_cast<unsigned long long>(failed));
-    return frc == ZOK && failed == 0 ? 0 : 1;
+           froot.c_str(), o.keys, secs, o.keys / secs,
+           static_cast<unsigned long long>(failed.load()));
+    return first_rc.load() == ZOK && failed.load() == 0 ? 0 : 1;
   }
   const std::string root = "/zkbench-" + std::to_string(getpid());
   const bool windowed = o.workload != Workload::kSession;

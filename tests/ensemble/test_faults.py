@@ -81,7 +81,8 @@ class Runner:
         if self.ens is not None:
             self.ens.cleanup(keep=True)
         d = os.path.join(self.dir, "ens-%d" % len(self.results))
-        self.ens = E.Ensemble.create(d, n=self.a.members, kind=self.a.kind, proxy=True,
+        self.ens = E.Ensemble.create(d, n=self.a.members, observers=self.a.observers,
+                                     kind=self.a.kind, proxy=True,
                                      quorumfsd=self.a.quorumfsd, tick_ms=200,
                                      max_session_ms=int(SESSION_TIMEOUT_S * 1000),
                                      linearizable_reads=self.a.linearizable, attached=True)
@@ -431,6 +432,7 @@ def main(argv):
     p.add_argument("--kind", choices=["zk", "quorumfsd"], default="zk")
     p.add_argument("--quorumfsd", default=None)
     p.add_argument("--members", type=int, default=3)
+    p.add_argument("--observers", type=int, default=0, help="observers besides the members")
     p.add_argument("--linearizable", action="store_true",
                    help="quorumfsd's linearizableReads=true; reads checked as linearizable")
     p.add_argument("--soak", action="store_true")
