@@ -215,37 +215,77 @@ class Runner:
         return self.load_scenario("pause-leader", fault)
 
     def sc_partition_leader(self):
+        """Cut the leader off for 3.5 s. Besides the common checks: a client that can only
+        reach the old leader gets no write acknowledged, and the old leader stops saying
+        Mode: leader before the heal (it must step down after syncLimit × tickTime = 1 s)."""
         probe = {}
+        cut_s = 3.5
 
         def fault(rec):
             lid = self.ens.leader()
+            port = self.ens.m(lid)["client_port"]
             # a client that can only reach the old leader
             zk = KazooClient(hosts=self.ens.connect_string([lid]), timeout=SESSION_TIMEOUT_S)
             zk.start(timeout=30)
+            states = probe["states"] = []
+            zk.add_listener(lambda st: states.append((time.monotonic(), st)))
             self.ens.isolate(lid)
             t = time.monotonic()  # every link is cut once isolate() returns
-            probe["path"] = rec.root + "/minority-write"
-            try:
-                zk.create_async(probe["path"], b"x").get(timeout=2.5)
-                probe["result"] = "acknowledged"
-            except Exception as e:
-                probe["result"] = type(e).__name__
-            finally:
-                zk.stop()
-                zk.close()
+            path = rec.root + "/minority-write"
+
+            def write():
+                try:
+                    zk.create_async(path, b"x").get(timeout=cut_s - 0.5)
+                    probe["result"] = "acknowledged"
+                except Exception as e:
+                    probe["result"] = type(e).__name__
+                probe["after"] = time.monotonic() - t
+
+            def watch_mode():
+                while time.monotonic() < t + cut_s:
+                    srvr = E.four_letter(port, "srvr", timeout=0.5) or ""
+                    if "Mode: leader" not in srvr:
+                        probe["stepped_down"] = time.monotonic() - t
+                        return
+                    time.sleep(0.05)
+            threads = [threading.Thread(target=write), threading.Thread(target=watch_mode)]
+            for th in threads:
+                th.start()
 
             def after():
-                left = t + 3.5 - time.monotonic()
+                left = t + cut_s - time.monotonic()
                 if left > 0:
                     time.sleep(left)
+                for th in threads:
+                    th.join()
+                zk.stop()
+                zk.close()
                 new = [s["id"] for s in self.ens.status() if s["mode"] == "leader"]
                 self.ens.heal()
-                log("  write through the cut-off m%d only: %s; healed after %.1f s (leaders "
-                    "while cut: %s)" % (lid, probe["result"], time.monotonic() - t, new))
+                sd = probe.get("stepped_down")
+                log("  old leader m%d: stopped saying leader after %s; a write through it alone: "
+                    "%s after %.2f s (client states %s); healed after %.1f s (leaders while "
+                    "cut: %s)" % (lid, "%.2f s" % sd if sd is not None else "NEVER",
+                                  probe["result"], probe["after"],
+                                  ["%s@%.2fs" % (st, ts - t) for ts, st in states],
+                                  time.monotonic() - t, new))
+                probe["lid"] = lid
+                probe["states"] = ["%s@%.2fs" % (st, ts - t) for ts, st in states]
             return t, "cut leader m%d off from every other member" % lid, after
         recovery, info, errors, rec = self.load_scenario("partition-leader", fault)
         if probe.get("result") == "acknowledged":
             errors.append("a write through the cut-off old leader was acknowledged")
+        elif "lid" in probe and not any(st.startswith("SUSPENDED@") and
+                                        float(st.split("@")[1][:-1]) < cut_s
+                                        for st in probe["states"]):
+            # ZooKeeper closes the client connections of a member that loses its leader (the
+            # old leader included), so its clients are told at once and go elsewhere
+            errors.append("the client of the cut-off old leader m%s alone was not disconnected "
+                          "while the cut lasted (its write: %s after %.2f s; client states: %s)"
+                          % (probe["lid"], probe["result"], probe["after"], probe["states"]))
+        if "lid" in probe and probe.get("stepped_down") is None:
+            errors.append("the cut-off old leader m%d still said Mode: leader %.1f s after the "
+                          "cut (syncLimit × tickTime = 1 s)" % (probe["lid"], cut_s))
         return recovery, info, errors, rec
 
     def sc_restart_all(self):
