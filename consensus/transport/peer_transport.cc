@@ -24,6 +24,9 @@ using asio::ip::tcp;
 constexpr size_t kReadChunk = 256 << 10;  // read syscalls take at least this much room
 // Buffers that grew past this for a large message are released once idle.
 constexpr size_t kKeepBuffer = 4 << 20;
+// Connections still in the handshake beyond this are closed at once, so strangers cannot hold
+// many descriptors (a member needs one at a time).
+constexpr int kMaxHandshaking = 64;
 
 std::string EndpointText(const tcp::socket& s) {
   std::error_code ec;
@@ -112,9 +115,14 @@ struct InConn {
   explicit InConn(tcp::socket&& s, asio::io_context& io) : sock(std::move(s)), timer(io) {}
   void Close() {
     closed = true;
+    LeaveHandshake();
     std::error_code ec;
     sock.close(ec);
     timer.cancel();
+  }
+  void LeaveHandshake() {
+    if (handshaking) --*handshaking;
+    handshaking = nullptr;
   }
   tcp::socket sock;
   asio::steady_timer timer;
@@ -127,6 +135,7 @@ struct InConn {
   size_t tail = 0;
   size_t want = 0;  // size of the frame being received, once its header is in
   bool closed = false;
+  int* handshaking = nullptr;  // the transport's count of connections in the handshake
 };
 
 struct Link {
@@ -140,6 +149,7 @@ struct Link {
   bool connected = false;   // writes may go to `out`
   bool writing = false;     // a write is in flight
   bool flush_posted = false;
+  bool reset_posted = false;  // Close() asked the I/O thread to drop the current connections
   std::string pending;
   size_t writing_bytes = 0;
 
@@ -158,6 +168,7 @@ struct PeerTransport::Impl {
   asio::io_context io;
   tcp::acceptor acceptor{io};
   asio::steady_timer accept_retry{io};
+  int handshaking = 0;  // I/O thread
   int port = 0;
   std::map<uint64_t, std::unique_ptr<Link>> links;  // fixed after Start: read without a lock
   std::vector<uint64_t> member_ids;
@@ -355,6 +366,7 @@ void PeerTransport::Close(uint64_t peer) {
     l->owe_notice = false;
     l->connected = false;  // nothing more on the old connection
     l->pending.clear();
+    l->reset_posted = true;
   }
   asio::post(im->io, [im, l] { im->Reset(l); });
 }
@@ -371,9 +383,11 @@ void PeerTransport::Impl::Reset(Link* l) {
   {
     std::lock_guard<std::mutex> g(l->mu);
     l->connected = false;
-    l->writing = false;  // a write in flight on the closed connection never completes
+    l->writing = false;  // a write in flight on the closed connection completes as aborted
     l->writing_bytes = 0;
+    l->reset_posted = false;
   }
+  QLOG_INFO("closed the link to member %" PRIu64 " on request", l->addr.id);
   ScheduleDial(l);
 }
 
@@ -525,7 +539,9 @@ void PeerTransport::Impl::OutReady(Link* l, const std::shared_ptr<OutConn>& oc) 
             l->addr.port);
   {
     std::lock_guard<std::mutex> g(l->mu);
-    l->connected = true;
+    // A connection made between Close() and its Reset() is about to be closed: messages sent
+    // after Close() must not go on it.
+    l->connected = !l->reset_posted;
   }
   WriteBatch(l, oc);
   oc->sock.async_read_some(asio::buffer(oc->eof_probe), [this, l, oc](std::error_code ec, size_t) {
@@ -631,6 +647,13 @@ void PeerTransport::Impl::Accept() {
 void PeerTransport::Impl::StartIn(tcp::socket sock) {
   auto ic = std::make_shared<InConn>(std::move(sock), io);
   ic->remote = EndpointText(ic->sock);
+  if (handshaking >= kMaxHandshaking) {
+    QLOG_WARN("peer connection from %s refused: %d connections already in the handshake",
+              ic->remote.c_str(), handshaking);
+    return ic->Close();
+  }
+  ++handshaking;
+  ic->handshaking = &handshaking;
   std::error_code ignored;
   ic->sock.set_option(tcp::no_delay(true), ignored);
   auto nonce = RandomBytes(kNonceBytes);
@@ -700,6 +723,7 @@ void PeerTransport::Impl::InHandshake(const std::shared_ptr<InConn>& ic, std::st
 }
 
 void PeerTransport::Impl::InAuthenticated(const std::shared_ptr<InConn>& ic) {
+  ic->LeaveHandshake();
   ic->timer.cancel();
   ReleaseIfLarge(&ic->hbuf);
   Link* l = Find(ic->from);

@@ -22,6 +22,9 @@
 // The gate stays closed until the owner calls Reopen(peer), after its state machine has
 // processed the disconnect; so a message sent before the owner knew of the break is never
 // delivered after a gap. Closing both directions makes the peer notice the break too.
+// Close(peer) is the owner's own reset: it ends both connections with the peer without an
+// OnDisconnected, keeps the gate open, and later sends go on a new connection; the peer sees
+// its link break.
 // Messages a peer sends us are delivered in order; OnMessage for frames of an accepted
 // connection comes before the OnDisconnected of its break. The transport keeps dialing each
 // peer in the background (every connect_retry_ms, doubling up to connect_retry_max_ms) whatever

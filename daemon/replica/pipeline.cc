@@ -215,6 +215,13 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
     return true;
   }
 
+  // Truncating below the oldest snapshot could need log entries already purged.
+  zab::Zxid TruncateFloor() override {
+    auto snaps = storage::ListSnapshots(store_options.data_dir);
+    if (!snaps.ok() || snaps->empty()) return 0;
+    return snaps->back().last_zxid;
+  }
+
   // ---- setup ----
   Status Init();
   zab::InitialState Initial() const;
@@ -304,6 +311,7 @@ Status Pipeline::Impl::Init() {
   zcfg.init_ticks = std::max(10, c.init_limit * tick / kBaseTickMs);
   zcfg.sync_ticks = std::max(5, c.sync_limit * tick / kBaseTickMs);
   zcfg.ping_ticks = std::max(1, tick / 2 / kBaseTickMs);
+  if (options.committed_window) zcfg.committed_window = options.committed_window;
   zcfg.election_finalize_ticks = 5;
   zcfg.vote_resend_ticks = 5;
   member.self = self;

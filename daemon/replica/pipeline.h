@@ -67,6 +67,9 @@ class Pipeline {
     // The ensemble: server.N lines, myid, quorum.secret, tickTime/initLimit/syncLimit,
     // writeWaitMs. Without server lines the member is an ensemble of one (myid 1).
     Config config;
+    // Committed txns kept in memory to bring a follower up to date (0: the core's default);
+    // older ones are read from the log, or the follower gets a snapshot.
+    uint64_t committed_window = 0;
   };
   struct Stats {
     uint64_t submitted = 0;

@@ -99,6 +99,7 @@ class Ensemble {
     Pipeline::Options po;
     po.config = c;
     po.snap_count = snap_count_;
+    po.committed_window = 100;  // older txns come from the log or a snapshot
     Status st;
     members_[static_cast<size_t>(id)] = Pipeline::Start(so, po, &st);
     ASSERT_TRUE(members_[static_cast<size_t>(id)]) << st.ToString();

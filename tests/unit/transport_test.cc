@@ -488,6 +488,25 @@ TEST(PeerTransportTest, UnknownMemberAndWrongVersionAreRefusedWithTheReason) {
   EXPECT_EQ(c.h(1).events().size(), 0u);
 }
 
+TEST(PeerTransportTest, SilentStrangerIsDroppedAfterTheHandshakeTimeout) {
+  Cluster c(1);
+  c.members[1]->Stop();
+  Options o = c.OptionsFor(1);
+  o.handshake_timeout_ms = 100;
+  auto t = PeerTransport::Start(o, &c.h(1));
+  ASSERT_TRUE(t.ok());
+  testing::internal::CaptureStderr();
+  RawPeer r(c.ports[1]);
+  std::string challenge;
+  ASSERT_TRUE(r.ReadFrame(&challenge));
+  auto start = Clock::now();
+  EXPECT_TRUE(r.WaitClosed());  // we never answer
+  EXPECT_LT(Clock::now() - start, 3s);
+  (*t)->Stop();
+  std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("refused: handshake timed out"), std::string::npos) << log;
+}
+
 // A member whose frames are bad loses its connection; other members are not affected.
 class BadFrameTest : public testing::TestWithParam<int> {};
 
@@ -647,6 +666,27 @@ TEST(PeerTransportTest, DisconnectThenDeliveryResumesAfterRestartAndReopen) {
   EXPECT_EQ(Recorder::Messages(c.h(2).events(), 1), std::vector<uint64_t>{3});
   EXPECT_EQ(Recorder::Messages(c.h(1).events(), 2), (std::vector<uint64_t>{1, 4}));
   EXPECT_EQ(c.h(1).disconnects(2), 1u);
+}
+
+TEST(PeerTransportTest, CloseStartsAFreshStreamWithoutReportingIt) {
+  Cluster c(2);
+  c.ConnectAll();
+  c[1].Send(2, Msg(1));
+  ASSERT_TRUE(c.h(2).WaitMessages(1, 1));
+  c[1].Close(2);
+  for (uint64_t s = 2; s <= 50; ++s) c[1].Send(2, Msg(s));  // on the next connection
+  ASSERT_TRUE(c.h(2).WaitMessages(1, 50));
+  auto ev = c.h(2).events();
+  ASSERT_EQ(ev.size(), 51u);
+  EXPECT_EQ(ev[0].seq, 1u);
+  EXPECT_TRUE(ev[1].disconnect);  // the peer sees the old stream end before the new one
+  for (uint64_t s = 2; s <= 50; ++s) EXPECT_EQ(ev[s].seq, s);
+  EXPECT_EQ(c.h(1).disconnects(2), 0u);
+  EXPECT_TRUE(c[1].is_open(2));
+  c[2].Reopen(1);
+  c[2].Send(1, Msg(7));
+  ASSERT_TRUE(c.h(1).WaitMessages(2, 1));
+  EXPECT_EQ(c.h(1).disconnects(2), 0u);
 }
 
 TEST(PeerTransportTest, ReopenWhileThePeerIsDownReportsItAgain) {

@@ -1,0 +1,2 @@
+add_executable(transport_bench transport_bench.cc)
+target_link_libraries(transport_bench PRIVATE qfs_transport)
