@@ -558,10 +558,20 @@ int main(int argc, char** argv) {
             snprintf(name, sizeof name, "/n%09d", k);
             paths.push_back(froot + name);
           }
+          // Creates are idempotent here (an existing node counts as created), so a chunk with
+          // failures (connection loss under load) is simply sent again.
+          int rc = ZOK;
           uint64_t f = 0;
-          int rc = RunBatch(h, paths, &value, o.outstanding, &f);
+          for (int attempt = 0; attempt < 5; attempt++) {
+            f = 0;
+            rc = RunBatch(h, paths, &value, o.outstanding, &f);
+            if (f == 0 && rc == ZOK) break;
+            fprintf(stderr, "zkbench: fill: %llu of %zu creates failed (first: %s); again\n",
+                    static_cast<unsigned long long>(f), paths.size(), zerror(rc));
+            std::this_thread::sleep_for(std::chrono::seconds(1));
+          }
           failed += f;
-          if (rc != ZOK) {
+          if (f != 0) {
             first_rc.store(rc);
             break;
           }
