@@ -15,20 +15,21 @@ usage() {
   cat <<'EOF2'
 usage: ensemble_compare.sh --zkbench PATH [--quorumfsd PATH] [--only zk|quorumfs]
          [--sizes LIST] [--duration S] [--failover-rounds N] [--snap-nodes N] [--diff-txns N]
-         [--no-catchup] [--no-failover] [--dir DIR]
+         [--no-catchup] [--no-failover] [--no-throughput] [--dir DIR]
   --sizes LIST         ensemble sizes (default 1,3,5)
   --duration S         measured seconds per zkbench run (default 5)
   --failover-rounds N  kill -9 leader rounds per size > 1 (default 5)
   --snap-nodes N       znodes a stopped follower misses before it restarts (default 1000000)
   --diff-txns N        txns it misses the second time (default 100000)
   --no-catchup         skip the catch-up measurement (done on 3 members only)
+  --no-throughput      skip the zkbench runs
 EOF2
   exit 2
 }
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 zkbench="" qfsd="" only="" sizes="1,3,5" duration=5 rounds=5 snap_nodes=1000000
-diff_txns=100000 catchup=1 failover=1 base_dir=""
+diff_txns=100000 catchup=1 failover=1 throughput=1 base_dir=""
 cmdline="bench/ensemble_compare.sh $*"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -42,6 +43,7 @@ while [ $# -gt 0 ]; do
     --diff-txns) diff_txns=${2:?}; shift ;;
     --no-catchup) catchup=0 ;;
     --no-failover) failover=0 ;;
+    --no-throughput) throughput=0 ;;
     --dir) base_dir=${2:?}; shift ;;
     -h | --help) usage ;;
     *) echo "ensemble_compare.sh: unknown argument '$1'" >&2; usage ;;
@@ -92,9 +94,10 @@ for side in "${sides[@]}"; do
       log "$side $n: did not start"; ensemble stop >/dev/null 2>&1; cur=""; continue
     fi
     servers=$(ensemble connect-string)
-    timeout -k 10 --signal=INT 120 "$zkbench" -s "$servers" -w mixed -c 4 -o 16 -d 3 \
-      --warmup 0 >/dev/null 2>&1 || log "$side $n: warm-up run failed"
+    [ "$throughput" = 1 ] && { timeout -k 10 --signal=INT 120 "$zkbench" -s "$servers" -w mixed \
+      -c 4 -o 16 -d 3 --warmup 0 >/dev/null 2>&1 || log "$side $n: warm-up run failed"; }
     for r in "${runs[@]}"; do
+      [ "$throughput" = 1 ] || break
       read -r name w c o <<<"$r"
       line=$(timeout -k 30 --signal=INT $((${duration%.*} + 180)) "$zkbench" -s "$servers" \
         -w "$w" -c "$c" -o "$o" -d "$duration" --warmup 1 -b 1024 -n 1000 2>"$tmp/err" |
@@ -116,7 +119,7 @@ for side in "${sides[@]}"; do
         k=${phase%%:*} cnt=${phase#*:}
         line=$("$ens" "$here/catchup.py" --dir "$cur" --zkbench "$zkbench" --nodes "$cnt" \
           --bytes 100 | both | grep '^RESULT ')
-        for f in catchup_s serving_s sync load_s; do
+        for f in catchup_s serving_s sync load_s no_leader_s; do
           res[$side,$k,$f]=$(tr ' ' '\n' <<<"$line" | sed -n "s/^$f=//p")
         done
       done
@@ -155,10 +158,10 @@ if [ "$failover" = 1 ]; then
 fi
 if [ "$catchup" = 1 ]; then
   echo
-  echo "Catch-up on 3 members: a stopped follower misses N znodes of 100 B, is started again; seconds from its start to serving and to the leader's last zxid; how the leader synced it."
+  echo "Catch-up on 3 members: a stopped follower misses N znodes of 100 B, is started again; seconds from its start to serving and to the leader's last zxid; how the leader synced it; seconds the other two had no serving leader meanwhile."
   echo
-  echo "| missed | ZK serving s | ZK caught up s | ZK sync | quorumfs serving s | quorumfs caught up s | quorumfs sync |"
-  echo "|---|--:|--:|---|--:|--:|---|"
-  echo "| $snap_nodes znodes | $(g zk,snap,serving_s) | $(g zk,snap,catchup_s) | $(g zk,snap,sync) | $(g qfs,snap,serving_s) | $(g qfs,snap,catchup_s) | $(g qfs,snap,sync) |"
-  echo "| $diff_txns txns (after those) | $(g zk,diff,serving_s) | $(g zk,diff,catchup_s) | $(g zk,diff,sync) | $(g qfs,diff,serving_s) | $(g qfs,diff,catchup_s) | $(g qfs,diff,sync) |"
+  echo "| missed | ZK serving s | ZK caught up s | ZK sync | ZK no leader s | quorumfs serving s | quorumfs caught up s | quorumfs sync | quorumfs no leader s |"
+  echo "|---|--:|--:|---|--:|--:|--:|---|--:|"
+  echo "| $snap_nodes znodes | $(g zk,snap,serving_s) | $(g zk,snap,catchup_s) | $(g zk,snap,sync) | $(g zk,snap,no_leader_s) | $(g qfs,snap,serving_s) | $(g qfs,snap,catchup_s) | $(g qfs,snap,sync) | $(g qfs,snap,no_leader_s) |"
+  echo "| $diff_txns txns (after those) | $(g zk,diff,serving_s) | $(g zk,diff,catchup_s) | $(g zk,diff,sync) | $(g zk,diff,no_leader_s) | $(g qfs,diff,serving_s) | $(g qfs,diff,catchup_s) | $(g qfs,diff,sync) | $(g qfs,diff,no_leader_s) |"
 fi
