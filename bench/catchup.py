@@ -4,7 +4,7 @@
     bench/catchup.py --dir ENSEMBLE_DIR --zkbench PATH --nodes 1000000 [--bytes 100]
 
 Stops one follower (SIGTERM), loads NODES znodes of BYTES through the other members (zkbench
--w fill, 8 sessions, 250 in flight each), notes the leader's last zxid, starts the follower again
+-w fill, 4 sessions, 100 in flight each), notes the leader's last zxid, starts the follower again
 and measures start -> the follower serves (Mode: follower) and start -> its last zxid reaches
 the leader's. Greps the leader's log for how it synced the follower (DIFF / SNAP / TRUNC).
 Prints "RESULT catchup_s=... serving_s=... nodes=... load_s=... sync=...".
@@ -33,6 +33,8 @@ def main(argv):
     p.add_argument("--bytes", type=int, default=100)
     p.add_argument("--timeout", type=float, default=900, help="for the fill")
     p.add_argument("--catchup-timeout", type=float, default=300)
+    p.add_argument("--clients", type=int, default=4, help="fill sessions")
+    p.add_argument("--outstanding", type=int, default=100, help="per fill session")
     a = p.parse_args(argv)
     ens = E.Ensemble.load(a.dir, attached=False)
     lid = ens.wait_healthy(timeout=120)
@@ -45,7 +47,8 @@ def main(argv):
         fid, a.nodes, a.bytes, others), flush=True)
     t = time.monotonic()
     out = subprocess.run([a.zkbench, "-s", ens.connect_string(others), "-w", "fill", "-n",
-                          str(a.nodes), "-b", str(a.bytes), "-c", "8", "-o", "250"],
+                          str(a.nodes), "-b", str(a.bytes), "-c", str(a.clients),
+                          "-o", str(a.outstanding)],
                          capture_output=True, text=True, timeout=a.timeout)
     load_s = time.monotonic() - t
     sys.stdout.write(out.stdout)
