@@ -26,7 +26,7 @@ namespace {
 
 constexpr int kSessionTimeoutMs = 10000;
 
-enum class Workload { kCreate, kSet, kGet, kMixed, kEphemeral, kSession };
+enum class Workload { kCreate, kSet, kGet, kMixed, kEphemeral, kSession, kFill };
 
 struct Options {
   std::string servers = "127.0.0.1:2181";
@@ -207,6 +207,7 @@ void Issue(Client* c) {
           o.workload == Workload::kEphemeral ? ZOO_EPHEMERAL : ZOO_PERSISTENT, StringDone, r);
       break;
     }
+    case Workload::kFill:  // runs before any client exists
     case Workload::kSet:
     case Workload::kGet:
     case Workload::kMixed: {
@@ -428,7 +429,8 @@ void Usage(FILE* f) {
       "\n"
       "Workloads: create (unique persistent nodes), set and get (on KEYS pre-created nodes),\n"
       "mixed (90% get, 10% set), ephemeral (create ephemeral nodes), session (each op is\n"
-      "connect -> connected -> close).\n"
+      "connect -> connected -> close), fill (CLIENTS sessions create KEYS nodes of BYTES under\n"
+      "/zkbench-fill-<pid>, OUTSTANDING in flight each, and keep them: prints the rate).\n"
       "Each client is one session keeping OUTSTANDING async requests in flight. Setup\n"
       "(root /zkbench-<pid>, keys) and a warm-up (default 1 s) are not measured; everything\n"
       "created is deleted at the end.\n"
@@ -471,7 +473,8 @@ Options ParseOptions(int argc, char** argv) {
                                                             {"get", Workload::kGet},
                                                             {"mixed", Workload::kMixed},
                                                             {"ephemeral", Workload::kEphemeral},
-                                                            {"session", Workload::kSession}};
+                                                            {"session", Workload::kSession},
+                                                            {"fill", Workload::kFill}};
       auto it = names.find(o.workload_name);
       if (it == names.end()) {
         fprintf(stderr, "zkbench: unknown workload '%s'\n", o.workload_name.c_str());
@@ -523,8 +526,70 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
 
-  const std::string root = "/zkbench-" + std::to_string(getpid());
   const std::string value(static_cast<size_t>(o.bytes), 'x');
+  if (o.workload == Workload::kFill) {
+    // Loads a tree and leaves it there (for catch-up measurements): CLIENTS sessions each
+    // create their share of KEYS nodes, OUTSTANDING in flight per session; only the rate is
+    // reported.
+    const std::string froot = "/zkbench-fill-" + std::to_string(getpid());
+    Conn fconn;
+    zhandle_t* zh = Connect(o.servers, &fconn, o.connect_ms);
+    if (!zh) Die("cannot reach the server at %s", o.servers.c_str());
+    int frc = zoo_create(zh, froot.c_str(), "", 0, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, nullptr, 0);
+    if (frc != ZOK) Die("create %s: %s", froot.c_str(), zerror(frc));
+    zookeeper_close(zh);
+    const int64_t t0 = NowNs();
+    std::atomic<uint64_t> failed{0};
+    std::atomic<int> first_rc{ZOK};
+    std::vector<std::thread> threads;
+    for (int c = 0; c < o.clients; c++) {
+      threads.emplace_back([&, c] {
+        auto conn = std::make_unique<Conn>();
+        zhandle_t* h = Connect(o.servers, conn.get(), o.connect_ms);
+        if (!h) {
+          first_rc.store(ZCONNECTIONLOSS);
+          return;
+        }
+        constexpr int kChunk = 50000;
+        for (int base = c; base < o.keys && !g_interrupted; base += kChunk * o.clients) {
+          std::vector<std::string> paths;
+          for (int k = base; k < o.keys && paths.size() < kChunk; k += o.clients) {
+            char name[32];
+            snprintf(name, sizeof name, "/n%09d", k);
+            paths.push_back(froot + name);
+          }
+          // Creates are idempotent here (an existing node counts as created), so a chunk with
+          // failures (connection loss under load) is simply sent again.
+          int rc = ZOK;
+          uint64_t f = 0;
+          for (int attempt = 0; attempt < 5; attempt++) {
+            f = 0;
+            rc = RunBatch(h, paths, &value, o.outstanding, &f);
+            if (f == 0 && rc == ZOK) break;
+            fprintf(stderr, "zkbench: fill: %llu of %zu creates failed (first: %s); again\n",
+                    static_cast<unsigned long long>(f), paths.size(), zerror(rc));
+            std::this_thread::sleep_for(std::chrono::seconds(1));
+          }
+          failed += f;
+          if (f != 0) {
+            first_rc.store(rc);
+            break;
+          }
+        }
+        zookeeper_close(h);
+      });
+    }
+    for (auto& t : threads) t.join();
+    const double secs = static_cast<double>(NowNs() - t0) / 1e9;
+    printf("fill: %d nodes of %d B under %s by %d sessions in %.2f s (%.0f creates/s), %llu "
+           "failed\n", o.keys, o.bytes, froot.c_str(), o.clients, secs, o.keys / secs,
+           static_cast<unsigned long long>(failed.load()));
+    printf("RESULT workload=fill root=%s nodes=%d seconds=%.3f ops_per_sec=%.0f errors=%llu\n",
+           froot.c_str(), o.keys, secs, o.keys / secs,
+           static_cast<unsigned long long>(failed.load()));
+    return first_rc.load() == ZOK && failed.load() == 0 ? 0 : 1;
+  }
+  const std::string root = "/zkbench-" + std::to_string(getpid());
   const bool windowed = o.workload != Workload::kSession;
   const bool per_client_dir = o.workload == Workload::kCreate || o.workload == Workload::kEphemeral;
   const bool keyed = o.workload == Workload::kSet || o.workload == Workload::kGet ||
