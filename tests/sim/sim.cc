@@ -126,8 +126,24 @@ struct Options {
 };
 
 struct Stats {
-  uint64_t committed = 0, acked = 0, elections = 0, crashes = 0, partitions = 0, resets = 0;
-  uint64_t snaps_sent = 0, truncs = 0, lin_syncs = 0, epochs_exhausted = 0;
+  uint64_t committed = 0, acked = 0, elections = 0, crashes = 0, power_failures = 0, partitions = 0,
+           resets = 0, diffs = 0, truncs = 0, snaps = 0, lin_syncs = 0, exhausted = 0,
+           observer_applies = 0;
+  std::vector<std::pair<const char*, uint64_t*>> Fields() {
+    return {{"txns committed", &committed},
+            {"writes acked", &acked},
+            {"leaders", &elections},
+            {"crashes", &crashes},
+            {"power failures", &power_failures},
+            {"partitions", &partitions},
+            {"link resets", &resets},
+            {"DIFF syncs", &diffs},
+            {"TRUNC syncs", &truncs},
+            {"SNAP syncs", &snaps},
+            {"linearizable syncs", &lin_syncs},
+            {"refused (epoch exhausted)", &exhausted},
+            {"observer applies", &observer_applies}};
+  }
 };
 
 // One txn in a tree's history: its zxid, payload hash and the tree digest after it.
@@ -626,7 +642,7 @@ class Sim {
         return Status::Ok();
       });
       if (!st.ok()) Fail("snapshot write failed");
-      stats_.snaps_sent++;
+      stats_.snaps++;
       auto pkt = std::make_shared<Packet>();
       pkt->type = PktType::kSnap;
       pkt->snap = img;
@@ -635,6 +651,11 @@ class Sim {
     for (PeerId p : r.disconnect) ResetLink(m.idx, static_cast<int>(p - 1), m.idx, "asked");
     for (auto& o : r.messages) {
       CheckOutgoing(m, o);
+      if (o.msg.has_sync_start()) {
+        auto mode = o.msg.sync_start().mode();
+        if (mode == peer::SyncStart::DIFF) stats_.diffs++;
+        if (mode == peer::SyncStart::TRUNC) stats_.truncs++;
+      }
       auto pkt = std::make_shared<Packet>();
       pkt->msg = std::move(o.msg);
       Send(m.idx, static_cast<int>(o.to - 1), pkt);
@@ -669,7 +690,6 @@ class Sim {
   }
 
   void Truncate(Member& m, Zxid z) {
-    stats_.truncs++;
     Disk& d = m.disk;
     Trace("member %d: truncate after %s (tree at %s)", m.idx + 1, Hex(z).c_str(),
           Hex(m.tree->last_zxid()).c_str());
@@ -742,6 +762,7 @@ class Sim {
 
   void Apply(Member& m, const Entry& e) {
     ApplyToTree(m, e);
+    if (!m.voter) stats_.observer_applies++;
     if (m.prep) m.prep->Applied(static_cast<int64_t>(e.zxid));
     // Everything the tree holds up to here is committed: check it against the history.
     for (size_t i = m.verified; i < m.tseq.size(); i++) {
@@ -958,8 +979,15 @@ class Sim {
       if (rng_.P(client_rate_)) ClientWrite(false);
     if (rng_.P(0.1)) ClientSync();
     if (rng_.P(crash_rate_)) {
-      int i = static_cast<int>(rng_.U(n_));
-      if (members_[i]->up) Crash(*members_[i]);
+      if (rng_.P(0.15)) {
+        // A power failure: several members at the same instant, back at different times.
+        stats_.power_failures++;
+        for (auto& m : members_)
+          if (m->up && rng_.P(0.7)) Crash(*m);
+      } else {
+        int i = static_cast<int>(rng_.U(n_));
+        if (members_[i]->up) Crash(*members_[i]);
+      }
     }
     if (rng_.P(break_rate_)) {
       int a = static_cast<int>(rng_.U(n_)), b = static_cast<int>(rng_.U(n_));
@@ -1086,7 +1114,7 @@ class Sim {
   void LeaderSubmit(Member& m, const tree::Request& req, PeerId origin, uint64_t tag) {
     std::optional<Zxid> z = m.core->NextZxid();
     if (!z) {
-      stats_.epochs_exhausted += m.core->serving() ? 1 : 0;
+      stats_.exhausted += m.core->serving() ? 1 : 0;
       return;
     }
     if (!m.prep) m.prep = std::make_unique<tree::Preparer>(*m.tree);
@@ -1266,16 +1294,9 @@ int Main(int argc, char** argv) {
     try {
       Sim sim(o);
       Stats st = sim.Run();
-      total.committed += st.committed;
-      total.acked += st.acked;
-      total.elections += st.elections;
-      total.crashes += st.crashes;
-      total.partitions += st.partitions;
-      total.resets += st.resets;
-      total.snaps_sent += st.snaps_sent;
-      total.truncs += st.truncs;
-      total.lin_syncs += st.lin_syncs;
-      total.epochs_exhausted += st.epochs_exhausted;
+      auto a = total.Fields();
+      auto b = st.Fields();
+      for (size_t k = 0; k < a.size(); k++) *a[k].second += *b[k].second;
     } catch (const Failure& f) {
       failed++;
       printf("FAIL seed %" PRIu64 ": %s\n  replay: qfs_sim --seed %" PRIu64
@@ -1287,15 +1308,11 @@ int Main(int argc, char** argv) {
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   printf("qfs_sim: %" PRIu64 " seeds from %" PRIu64 " (members %s), %" PRIu64
-         " failed, %.1f s (%.1f seeds/s)\n"
-         "  committed %" PRIu64 " txns, %" PRIu64 " acked writes, %" PRIu64 " leaders, %" PRIu64
-         " crashes, %" PRIu64 " partitions, %" PRIu64 " link resets, %" PRIu64
-         " snapshots sent, %" PRIu64 " truncations, %" PRIu64 " linearizable syncs, %" PRIu64
-         " proposals refused for an exhausted epoch\n",
+         " failed, %.1f s (%.1f seeds/s)\n ",
          seeds, first, o.members ? std::to_string(o.members).c_str() : "3/5", failed, secs,
-         secs > 0 ? static_cast<double>(seeds) / secs : 0.0, total.committed, total.acked,
-         total.elections, total.crashes, total.partitions, total.resets, total.snaps_sent,
-         total.truncs, total.lin_syncs, total.epochs_exhausted);
+         secs > 0 ? static_cast<double>(seeds) / secs : 0.0);
+  for (auto& [name, v] : total.Fields()) printf(" %s %" PRIu64 ",", name, *v);
+  printf("\n");
   return failed ? 1 : 0;
 }
 
