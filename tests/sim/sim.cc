@@ -128,7 +128,7 @@ struct Options {
 struct Stats {
   uint64_t committed = 0, acked = 0, elections = 0, crashes = 0, power_failures = 0, partitions = 0,
            resets = 0, diffs = 0, truncs = 0, snaps = 0, lin_syncs = 0, exhausted = 0,
-           observer_applies = 0;
+           observer_applies = 0, pauses = 0;
   std::vector<std::pair<const char*, uint64_t*>> Fields() {
     return {{"txns committed", &committed},
             {"writes acked", &acked},
@@ -142,7 +142,8 @@ struct Stats {
             {"SNAP syncs", &snaps},
             {"linearizable syncs", &lin_syncs},
             {"refused (epoch exhausted)", &exhausted},
-            {"observer applies", &observer_applies}};
+            {"observer applies", &observer_applies},
+            {"pauses", &pauses}};
   }
 };
 
@@ -196,6 +197,7 @@ struct Member {
   bool up = true;
   uint64_t inc = 0;  // incarnation
   uint64_t tick_phase = 0;
+  uint64_t paused_until = 0;  // a stalled process (GC pause, swapped out): nothing runs
   Disk disk;
   std::unique_ptr<tree::DataTree> tree;
   std::vector<TreeEntry> tseq;  // the tree's history
@@ -240,7 +242,7 @@ struct Link {
   uint64_t timeout_gen = 0;  // a retransmission timeout is pending for this generation
 };
 
-enum class Ev { kTick, kDeliver, kFsync, kNotice, kTimeout, kForward, kRestart, kHeal };
+enum class Ev { kTick, kDeliver, kFsync, kNotice, kTimeout, kForward, kRestart, kHeal, kSync };
 struct Event {
   uint64_t t = 0, seq = 0;
   Ev kind = Ev::kTick;
@@ -400,6 +402,7 @@ class Sim {
     break_rate_ = rng_.P(0.3) ? 0.0 : 0.005 * static_cast<double>(rng_.Range(1, 6));
     part_rate_ = rng_.P(0.3) ? 0.0 : 0.003 * static_cast<double>(rng_.Range(1, 8));
     pkt_fault_ = rng_.P(0.5) ? 0.0 : 0.0005 * static_cast<double>(rng_.Range(1, 8));
+    pause_rate_ = rng_.P(0.4) ? 0.0 : 0.002 * static_cast<double>(rng_.Range(1, 8));
     client_rate_ = 0.3 + 0.1 * static_cast<double>(rng_.U(8));
     slow_net_ = rng_.P(0.2);
     for (int i = 0; i < n_; i++) {
@@ -442,8 +445,40 @@ class Sim {
     now_ = until;
   }
 
-  void Handle(const Event& e) {
+  // The member an event runs on, or -1.
+  int Target(const Event& e) const {
     switch (e.kind) {
+      case Ev::kTick:
+      case Ev::kFsync:
+      case Ev::kNotice:
+      case Ev::kSync:
+        return e.a;
+      case Ev::kDeliver:
+      case Ev::kForward:
+        return e.b;
+      default:
+        return -1;
+    }
+  }
+
+  void Handle(const Event& e) {
+    if (int t = Target(e); t >= 0 && members_[t]->paused_until > now_) {
+      // A paused process runs nothing; what reached it waits, in order. Its timer does not
+      // catch up: one tick fires when it resumes, so its core has not seen the time pass.
+      Event r = e;
+      r.t = members_[t]->paused_until;
+      if (e.kind == Ev::kTick) r.t += members_[t]->tick_phase % kTick;
+      Push(std::move(r));
+      return;
+    }
+    switch (e.kind) {
+      case Ev::kSync: {
+        Member& m = *members_[e.a];
+        if (!m.up) return;
+        m.core->Sync(e.x, e.y != 0);
+        Process(m);
+        return;
+      }
       case Ev::kTick: {
         Member& m = *members_[e.a];
         if (!m.up || m.inc != e.x) return;
@@ -576,6 +611,7 @@ class Sim {
     d.log.resize(d.durable + keep);
     Trace("member %d crashes (kept %zu of %zu unsynced entries)", m.idx + 1, keep, unsynced);
     m.up = false;
+    m.paused_until = 0;
     m.core.reset();
     m.prep.reset();
     m.tree.reset();
@@ -978,6 +1014,14 @@ class Sim {
     for (int i = 0; i < k; i++)
       if (rng_.P(client_rate_)) ClientWrite(false);
     if (rng_.P(0.1)) ClientSync();
+    if (rng_.P(pause_rate_)) {
+      Member& m = *members_[rng_.U(n_)];
+      if (m.up && m.paused_until <= now_) {
+        m.paused_until = now_ + rng_.Range(5, 40) * kTick;
+        stats_.pauses++;
+        Trace("member %d pauses until %" PRIu64, m.idx + 1, m.paused_until / kTick);
+      }
+    }
     if (rng_.P(crash_rate_)) {
       if (rng_.P(0.15)) {
         // A power failure: several members at the same instant, back at different times.
@@ -1025,8 +1069,10 @@ class Sim {
     healed_ = true;
     HealPartition();
     pkt_fault_ = 0;
-    for (auto& m : members_)
+    for (auto& m : members_) {
+      m->paused_until = std::min(m->paused_until, now_);
       if (!m->up) Start(*m);
+    }
   }
 
   // --- clients ---
@@ -1133,9 +1179,10 @@ class Sim {
     if (!m.up) return;
     uint64_t tag = next_op_++;
     bool lin = rng_.P(0.6);
+    // Invoked now (it must cover every write acknowledged so far); it reaches the member a
+    // little later, or when the member resumes from a pause.
     syncs_[tag] = SyncOp{i, lin, acked_max_, false};
-    m.core->Sync(tag, lin);
-    Process(m);
+    Push({now_ + rng_.U(kTick), 0, Ev::kSync, i, 0, tag, lin ? 1u : 0u, nullptr, {}});
   }
 
   // --- checks ---
@@ -1217,6 +1264,7 @@ class Sim {
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events_;
   uint64_t now_ = 0, ev_seq_ = 0;
   bool forgetful_ = false, slow_net_ = false, healed_ = false;
+  double pause_rate_ = 0;
   double snap_prob_ = 0, crash_rate_ = 0, break_rate_ = 0, part_rate_ = 0, pkt_fault_ = 0,
          client_rate_ = 0;
   uint64_t partition_id_ = 0, partitions_made_ = 0;
