@@ -207,7 +207,7 @@ struct Member {
   SimReader reader{this};
   std::shared_ptr<SnapImage> incoming_snap;
   int incoming_snap_from = -1;
-  Zxid nl_point = 0;
+  Zxid nl_point = 0, stream_last = 0;
   zab::RoleChange rc;
 };
 
@@ -964,7 +964,10 @@ class Sim {
       return;
     }
     if (trace_msgs()) Trace("  %d <- %d %s", to + 1, from + 1, Describe(p.msg).c_str());
-    if (p.msg.has_new_leader()) m.nl_point = m.core->last_logged();
+    // What the sync stream has given before NEWLEADER: its ACK must wait until it is durable.
+    if (p.msg.has_sync_start()) m.stream_last = p.msg.sync_start().zxid();
+    if (p.msg.has_proposal()) m.stream_last = p.msg.proposal().zxid();
+    if (p.msg.has_new_leader()) m.nl_point = m.stream_last;
     m.core->Step(static_cast<PeerId>(from + 1), p.msg);
     Process(m);
   }
