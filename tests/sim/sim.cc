@@ -1322,7 +1322,7 @@ int Main(int argc, char** argv) {
       o.trace = true;
     } else {
       fprintf(stderr,
-              "usage: qfs_sim [--seeds N --first S | --seed S [--trace]] [--members 3|5] "
+              "usage: qfs_sim [--seeds N --first S | --seed S [--trace]] [--members 0|1|3|5] "
               "[--steps K]\n  QFS_SIM_SEEDS=N overrides --seeds\n");
       return 2;
     }
