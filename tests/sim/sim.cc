@@ -207,7 +207,8 @@ struct Member {
   SimReader reader{this};
   std::shared_ptr<SnapImage> incoming_snap;
   int incoming_snap_from = -1;
-  Zxid nl_point = 0, stream_last = 0;
+  Zxid nl_point = 0;
+  std::map<int, Zxid> stream_last;  // per sender
   zab::RoleChange rc;
 };
 
@@ -965,9 +966,9 @@ class Sim {
     }
     if (trace_msgs()) Trace("  %d <- %d %s", to + 1, from + 1, Describe(p.msg).c_str());
     // What the sync stream has given before NEWLEADER: its ACK must wait until it is durable.
-    if (p.msg.has_sync_start()) m.stream_last = p.msg.sync_start().zxid();
-    if (p.msg.has_proposal()) m.stream_last = p.msg.proposal().zxid();
-    if (p.msg.has_new_leader()) m.nl_point = m.stream_last;
+    if (p.msg.has_sync_start()) m.stream_last[from] = p.msg.sync_start().zxid();
+    if (p.msg.has_proposal()) m.stream_last[from] = p.msg.proposal().zxid();
+    if (p.msg.has_new_leader()) m.nl_point = m.stream_last[from];
     m.core->Step(static_cast<PeerId>(from + 1), p.msg);
     Process(m);
   }
