@@ -33,6 +33,11 @@
 // SNAP is used. A restart rebuilds the member exactly as the daemon does: newest snapshot plus
 // log replay, InitialState from that.
 //
+// Pauses: a member may stall (a GC pause, a swapped-out process) for a while: whatever reaches
+// it waits, in order, and its timer does not catch up (one tick fires when it resumes), so its
+// core has not seen the time pass; a deposed leader can then be asked a sync. Crashes may hit
+// one member or several at the same instant (a power failure), each back after its own delay.
+//
 // Shell: each member applies Ready.apply to a real tree::DataTree; the serving leader turns
 // client requests (sessions, creates incl. sequential and ephemeral, setData, deletes, multis)
 // into txns with a real tree::Preparer, like daemon/replica/pipeline.cc. Requests arrive at
