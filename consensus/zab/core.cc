@@ -129,6 +129,9 @@ struct Core::Impl {
   // Leader.
   LdPhase ldphase = LdPhase::kDiscovery;
   std::map<PeerId, Learner> learners;
+  // Voters that gave a fresh ACKEPOCH for new_epoch, kept across their reconnections (the
+  // promise stands even if the link broke).
+  std::map<PeerId, peer::AckEpoch> fresh_acks;
   uint64_t new_epoch = 0, lead_start = 0;
   Zxid committed_q = 0;  // committed by this leader's quorum (sent in Commit)
   uint32_t counter = 0;
@@ -593,6 +596,7 @@ struct Core::Impl {
     role = Role::kLeading;
     leader = cfg.self;
     ldphase = LdPhase::kDiscovery;
+    fresh_acks.clear();
     lead_start = now;
     committed_q = 0;
     counter = 0;
@@ -654,6 +658,7 @@ struct Core::Impl {
     if (it == learners.end() || it->second.phase != Learner::Phase::kEpochSent) return;
     it->second.ack = a;
     it->second.phase = Learner::Phase::kAcked;
+    if (IsVoter(from) && !a.already_accepted()) fresh_acks[from] = a;
     if (ldphase == LdPhase::kAckEpoch) {
       CheckAckEpoch();
     } else if (ldphase >= LdPhase::kSync) {
@@ -663,16 +668,11 @@ struct Core::Impl {
 
   void CheckAckEpoch() {
     if (ldphase != LdPhase::kAckEpoch) return;
-    auto counted = [](const Learner& l) {
-      return l.phase == Learner::Phase::kAcked && !l.ack.already_accepted();
-    };
-    if (CountVoters(counted) + 1 < quorum) return;
+    if (fresh_acks.size() + 1 < quorum) return;
     // The leader must hold the most up-to-date history of its quorum.
     std::pair<uint64_t, Zxid> mine{current_epoch, last_logged};
-    for (auto& [p, l] : learners) {
-      if (!IsVoter(p) || !counted(l)) continue;
-      if (std::pair<uint64_t, Zxid>{l.ack.current_epoch(), l.ack.last_zxid()} > mine)
-        return GoLooking();
+    for (auto& [p, a] : fresh_acks) {
+      if (std::pair<uint64_t, Zxid>{a.current_epoch(), a.last_zxid()} > mine) return GoLooking();
     }
     ldphase = LdPhase::kSync;
     std::vector<PeerId> ps;
