@@ -123,13 +123,15 @@ struct Core::Impl {
   LPhase lphase = LPhase::kNone;
   uint64_t leader_epoch = 0;
   uint64_t follow_start = 0, last_heard = 0;
-  PeerId accepted_from = 0;  // who gave us accepted_epoch, in this process's lifetime
   Zxid nl_point = 0, ack_sent = 0, snapshot_wait = 0;
   std::vector<peer::ZabMessage> buffered;
 
   // Leader.
   LdPhase ldphase = LdPhase::kDiscovery;
   std::map<PeerId, Learner> learners;
+  // Voters that gave a fresh ACKEPOCH for new_epoch, kept across their reconnections (the
+  // promise stands even if the link broke).
+  std::map<PeerId, peer::AckEpoch> fresh_acks;
   uint64_t new_epoch = 0, lead_start = 0;
   Zxid committed_q = 0;  // committed by this leader's quorum (sent in Commit)
   uint32_t counter = 0;
@@ -487,20 +489,22 @@ struct Core::Impl {
     switch (m.body_case()) {
       case peer::ZabMessage::kNewEpoch: {
         uint64_t e = m.new_epoch().epoch();
-        if (lphase != LPhase::kDiscovery || e < accepted_epoch ||
-            (e == accepted_epoch && accepted_from != leader)) {
-          GoLooking();  // another leader got this epoch (or a newer one) from us
+        if (lphase != LPhase::kDiscovery || e < accepted_epoch) {
+          GoLooking();  // we promised a newer epoch to another leader
           return;
         }
-        if (e > accepted_epoch) {
+        // A member acks an epoch once: a repeated ack lets it sync without counting toward the
+        // quorum that establishes the epoch (two candidates may propose the same number).
+        bool again = e == accepted_epoch;
+        if (!again) {
           accepted_epoch = e;
           ready.accepted_epoch = e;
-          accepted_from = leader;
         }
         leader_epoch = e;
         peer::ZabMessage r;
         r.mutable_ack_epoch()->set_current_epoch(current_epoch);
         r.mutable_ack_epoch()->set_last_zxid(last_logged);
+        r.mutable_ack_epoch()->set_already_accepted(again);
         Send(leader, std::move(r));
         lphase = LPhase::kAwaitSync;
         return;
@@ -592,6 +596,7 @@ struct Core::Impl {
     role = Role::kLeading;
     leader = cfg.self;
     ldphase = LdPhase::kDiscovery;
+    fresh_acks.clear();
     lead_start = now;
     committed_q = 0;
     counter = 0;
@@ -615,9 +620,9 @@ struct Core::Impl {
       Disconnect(from);  // not (or no longer) its leader, or a confused member: it looks again
       return;
     }
-    if (new_epoch != 0 && fi.accepted_epoch() >= new_epoch) {
-      // It accepted this epoch number (or a newer one) from another candidate: only a new
-      // election with a higher epoch can take it in.
+    if (new_epoch != 0 && fi.accepted_epoch() > new_epoch) {
+      // It promised a newer epoch to another candidate: only a new election with a higher
+      // epoch can take it in.
       return GoLooking();
     }
     learners.erase(from);
@@ -653,6 +658,7 @@ struct Core::Impl {
     if (it == learners.end() || it->second.phase != Learner::Phase::kEpochSent) return;
     it->second.ack = a;
     it->second.phase = Learner::Phase::kAcked;
+    if (IsVoter(from) && !a.already_accepted()) fresh_acks[from] = a;
     if (ldphase == LdPhase::kAckEpoch) {
       CheckAckEpoch();
     } else if (ldphase >= LdPhase::kSync) {
@@ -662,19 +668,16 @@ struct Core::Impl {
 
   void CheckAckEpoch() {
     if (ldphase != LdPhase::kAckEpoch) return;
-    auto acked = [](const Learner& l) { return l.phase == Learner::Phase::kAcked; };
-    if (CountVoters(acked) + 1 < quorum) return;
+    if (fresh_acks.size() + 1 < quorum) return;
     // The leader must hold the most up-to-date history of its quorum.
     std::pair<uint64_t, Zxid> mine{current_epoch, last_logged};
-    for (auto& [p, l] : learners) {
-      if (!IsVoter(p) || !acked(l)) continue;
-      if (std::pair<uint64_t, Zxid>{l.ack.current_epoch(), l.ack.last_zxid()} > mine)
-        return GoLooking();
+    for (auto& [p, a] : fresh_acks) {
+      if (std::pair<uint64_t, Zxid>{a.current_epoch(), a.last_zxid()} > mine) return GoLooking();
     }
     ldphase = LdPhase::kSync;
     std::vector<PeerId> ps;
     for (auto& [p, l] : learners)
-      if (acked(l)) ps.push_back(p);
+      if (l.phase == Learner::Phase::kAcked) ps.push_back(p);
     for (PeerId p : ps) StartSync(p);
     MaybePersistLeaderEpoch();
   }

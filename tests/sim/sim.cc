@@ -33,6 +33,11 @@
 // SNAP is used. A restart rebuilds the member exactly as the daemon does: newest snapshot plus
 // log replay, InitialState from that.
 //
+// Pauses: a member may stall (a GC pause, a swapped-out process) for a while: whatever reaches
+// it waits, in order, and its timer does not catch up (one tick fires when it resumes), so its
+// core has not seen the time pass; a deposed leader can then be asked a sync. Crashes may hit
+// one member or several at the same instant (a power failure), each back after its own delay.
+//
 // Shell: each member applies Ready.apply to a real tree::DataTree; the serving leader turns
 // client requests (sessions, creates incl. sequential and ephemeral, setData, deletes, multis)
 // into txns with a real tree::Preparer, like daemon/replica/pipeline.cc. Requests arrive at
@@ -126,8 +131,25 @@ struct Options {
 };
 
 struct Stats {
-  uint64_t committed = 0, acked = 0, elections = 0, crashes = 0, partitions = 0, resets = 0;
-  uint64_t snaps_sent = 0, truncs = 0, lin_syncs = 0, epochs_exhausted = 0;
+  uint64_t committed = 0, acked = 0, elections = 0, crashes = 0, power_failures = 0, partitions = 0,
+           resets = 0, diffs = 0, truncs = 0, snaps = 0, lin_syncs = 0, exhausted = 0,
+           observer_applies = 0, pauses = 0;
+  std::vector<std::pair<const char*, uint64_t*>> Fields() {
+    return {{"txns committed", &committed},
+            {"writes acked", &acked},
+            {"leaders", &elections},
+            {"crashes", &crashes},
+            {"power failures", &power_failures},
+            {"partitions", &partitions},
+            {"link resets", &resets},
+            {"DIFF syncs", &diffs},
+            {"TRUNC syncs", &truncs},
+            {"SNAP syncs", &snaps},
+            {"linearizable syncs", &lin_syncs},
+            {"refused (epoch exhausted)", &exhausted},
+            {"observer applies", &observer_applies},
+            {"pauses", &pauses}};
+  }
 };
 
 // One txn in a tree's history: its zxid, payload hash and the tree digest after it.
@@ -180,6 +202,7 @@ struct Member {
   bool up = true;
   uint64_t inc = 0;  // incarnation
   uint64_t tick_phase = 0;
+  uint64_t paused_until = 0;  // a stalled process (GC pause, swapped out): nothing runs
   Disk disk;
   std::unique_ptr<tree::DataTree> tree;
   std::vector<TreeEntry> tseq;  // the tree's history
@@ -190,6 +213,7 @@ struct Member {
   std::shared_ptr<SnapImage> incoming_snap;
   int incoming_snap_from = -1;
   Zxid nl_point = 0;
+  std::map<int, Zxid> stream_last;  // per sender
   zab::RoleChange rc;
 };
 
@@ -224,7 +248,7 @@ struct Link {
   uint64_t timeout_gen = 0;  // a retransmission timeout is pending for this generation
 };
 
-enum class Ev { kTick, kDeliver, kFsync, kNotice, kTimeout, kForward, kRestart, kHeal };
+enum class Ev { kTick, kDeliver, kFsync, kNotice, kTimeout, kForward, kRestart, kHeal, kSync };
 struct Event {
   uint64_t t = 0, seq = 0;
   Ev kind = Ev::kTick;
@@ -384,6 +408,7 @@ class Sim {
     break_rate_ = rng_.P(0.3) ? 0.0 : 0.005 * static_cast<double>(rng_.Range(1, 6));
     part_rate_ = rng_.P(0.3) ? 0.0 : 0.003 * static_cast<double>(rng_.Range(1, 8));
     pkt_fault_ = rng_.P(0.5) ? 0.0 : 0.0005 * static_cast<double>(rng_.Range(1, 8));
+    pause_rate_ = rng_.P(0.4) ? 0.0 : 0.002 * static_cast<double>(rng_.Range(1, 8));
     client_rate_ = 0.3 + 0.1 * static_cast<double>(rng_.U(8));
     slow_net_ = rng_.P(0.2);
     for (int i = 0; i < n_; i++) {
@@ -426,8 +451,40 @@ class Sim {
     now_ = until;
   }
 
-  void Handle(const Event& e) {
+  // The member an event runs on, or -1.
+  int Target(const Event& e) const {
     switch (e.kind) {
+      case Ev::kTick:
+      case Ev::kFsync:
+      case Ev::kNotice:
+      case Ev::kSync:
+        return e.a;
+      case Ev::kDeliver:
+      case Ev::kForward:
+        return e.b;
+      default:
+        return -1;
+    }
+  }
+
+  void Handle(const Event& e) {
+    if (int t = Target(e); t >= 0 && members_[t]->paused_until > now_) {
+      // A paused process runs nothing; what reached it waits, in order. Its timer does not
+      // catch up: one tick fires when it resumes, so its core has not seen the time pass.
+      Event r = e;
+      r.t = members_[t]->paused_until;
+      if (e.kind == Ev::kTick) r.t += members_[t]->tick_phase % kTick;
+      Push(std::move(r));
+      return;
+    }
+    switch (e.kind) {
+      case Ev::kSync: {
+        Member& m = *members_[e.a];
+        if (!m.up) return;
+        m.core->Sync(e.x, e.y != 0);
+        Process(m);
+        return;
+      }
       case Ev::kTick: {
         Member& m = *members_[e.a];
         if (!m.up || m.inc != e.x) return;
@@ -560,6 +617,7 @@ class Sim {
     d.log.resize(d.durable + keep);
     Trace("member %d crashes (kept %zu of %zu unsynced entries)", m.idx + 1, keep, unsynced);
     m.up = false;
+    m.paused_until = 0;
     m.core.reset();
     m.prep.reset();
     m.tree.reset();
@@ -626,7 +684,7 @@ class Sim {
         return Status::Ok();
       });
       if (!st.ok()) Fail("snapshot write failed");
-      stats_.snaps_sent++;
+      stats_.snaps++;
       auto pkt = std::make_shared<Packet>();
       pkt->type = PktType::kSnap;
       pkt->snap = img;
@@ -635,6 +693,11 @@ class Sim {
     for (PeerId p : r.disconnect) ResetLink(m.idx, static_cast<int>(p - 1), m.idx, "asked");
     for (auto& o : r.messages) {
       CheckOutgoing(m, o);
+      if (o.msg.has_sync_start()) {
+        auto mode = o.msg.sync_start().mode();
+        if (mode == peer::SyncStart::DIFF) stats_.diffs++;
+        if (mode == peer::SyncStart::TRUNC) stats_.truncs++;
+      }
       auto pkt = std::make_shared<Packet>();
       pkt->msg = std::move(o.msg);
       Send(m.idx, static_cast<int>(o.to - 1), pkt);
@@ -669,7 +732,6 @@ class Sim {
   }
 
   void Truncate(Member& m, Zxid z) {
-    stats_.truncs++;
     Disk& d = m.disk;
     Trace("member %d: truncate after %s (tree at %s)", m.idx + 1, Hex(z).c_str(),
           Hex(m.tree->last_zxid()).c_str());
@@ -742,6 +804,7 @@ class Sim {
 
   void Apply(Member& m, const Entry& e) {
     ApplyToTree(m, e);
+    if (!m.voter) stats_.observer_applies++;
     if (m.prep) m.prep->Applied(static_cast<int64_t>(e.zxid));
     // Everything the tree holds up to here is committed: check it against the history.
     for (size_t i = m.verified; i < m.tseq.size(); i++) {
@@ -907,7 +970,10 @@ class Sim {
       return;
     }
     if (trace_msgs()) Trace("  %d <- %d %s", to + 1, from + 1, Describe(p.msg).c_str());
-    if (p.msg.has_new_leader()) m.nl_point = m.core->last_logged();
+    // What the sync stream has given before NEWLEADER: its ACK must wait until it is durable.
+    if (p.msg.has_sync_start()) m.stream_last[from] = p.msg.sync_start().zxid();
+    if (p.msg.has_proposal()) m.stream_last[from] = p.msg.proposal().zxid();
+    if (p.msg.has_new_leader()) m.nl_point = m.stream_last[from];
     m.core->Step(static_cast<PeerId>(from + 1), p.msg);
     Process(m);
   }
@@ -957,9 +1023,24 @@ class Sim {
     for (int i = 0; i < k; i++)
       if (rng_.P(client_rate_)) ClientWrite(false);
     if (rng_.P(0.1)) ClientSync();
+    if (rng_.P(pause_rate_)) {
+      Member& m = *members_[rng_.U(n_)];
+      if (m.up && m.paused_until <= now_) {
+        m.paused_until = now_ + rng_.Range(5, 40) * kTick;
+        stats_.pauses++;
+        Trace("member %d pauses until %" PRIu64, m.idx + 1, m.paused_until / kTick);
+      }
+    }
     if (rng_.P(crash_rate_)) {
-      int i = static_cast<int>(rng_.U(n_));
-      if (members_[i]->up) Crash(*members_[i]);
+      if (rng_.P(0.15)) {
+        // A power failure: several members at the same instant, back at different times.
+        stats_.power_failures++;
+        for (auto& m : members_)
+          if (m->up && rng_.P(0.7)) Crash(*m);
+      } else {
+        int i = static_cast<int>(rng_.U(n_));
+        if (members_[i]->up) Crash(*members_[i]);
+      }
     }
     if (rng_.P(break_rate_)) {
       int a = static_cast<int>(rng_.U(n_)), b = static_cast<int>(rng_.U(n_));
@@ -997,8 +1078,10 @@ class Sim {
     healed_ = true;
     HealPartition();
     pkt_fault_ = 0;
-    for (auto& m : members_)
+    for (auto& m : members_) {
+      m->paused_until = std::min(m->paused_until, now_);
       if (!m->up) Start(*m);
+    }
   }
 
   // --- clients ---
@@ -1086,7 +1169,7 @@ class Sim {
   void LeaderSubmit(Member& m, const tree::Request& req, PeerId origin, uint64_t tag) {
     std::optional<Zxid> z = m.core->NextZxid();
     if (!z) {
-      stats_.epochs_exhausted += m.core->serving() ? 1 : 0;
+      stats_.exhausted += m.core->serving() ? 1 : 0;
       return;
     }
     if (!m.prep) m.prep = std::make_unique<tree::Preparer>(*m.tree);
@@ -1105,9 +1188,10 @@ class Sim {
     if (!m.up) return;
     uint64_t tag = next_op_++;
     bool lin = rng_.P(0.6);
+    // Invoked now (it must cover every write acknowledged so far); it reaches the member a
+    // little later, or when the member resumes from a pause.
     syncs_[tag] = SyncOp{i, lin, acked_max_, false};
-    m.core->Sync(tag, lin);
-    Process(m);
+    Push({now_ + rng_.U(kTick), 0, Ev::kSync, i, 0, tag, lin ? 1u : 0u, nullptr, {}});
   }
 
   // --- checks ---
@@ -1189,6 +1273,7 @@ class Sim {
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events_;
   uint64_t now_ = 0, ev_seq_ = 0;
   bool forgetful_ = false, slow_net_ = false, healed_ = false;
+  double pause_rate_ = 0;
   double snap_prob_ = 0, crash_rate_ = 0, break_rate_ = 0, part_rate_ = 0, pkt_fault_ = 0,
          client_rate_ = 0;
   uint64_t partition_id_ = 0, partitions_made_ = 0;
@@ -1243,7 +1328,7 @@ int Main(int argc, char** argv) {
       o.trace = true;
     } else {
       fprintf(stderr,
-              "usage: qfs_sim [--seeds N --first S | --seed S [--trace]] [--members 3|5] "
+              "usage: qfs_sim [--seeds N --first S | --seed S [--trace]] [--members 0|1|3|5] "
               "[--steps K]\n  QFS_SIM_SEEDS=N overrides --seeds\n");
       return 2;
     }
@@ -1266,16 +1351,9 @@ int Main(int argc, char** argv) {
     try {
       Sim sim(o);
       Stats st = sim.Run();
-      total.committed += st.committed;
-      total.acked += st.acked;
-      total.elections += st.elections;
-      total.crashes += st.crashes;
-      total.partitions += st.partitions;
-      total.resets += st.resets;
-      total.snaps_sent += st.snaps_sent;
-      total.truncs += st.truncs;
-      total.lin_syncs += st.lin_syncs;
-      total.epochs_exhausted += st.epochs_exhausted;
+      auto a = total.Fields();
+      auto b = st.Fields();
+      for (size_t k = 0; k < a.size(); k++) *a[k].second += *b[k].second;
     } catch (const Failure& f) {
       failed++;
       printf("FAIL seed %" PRIu64 ": %s\n  replay: qfs_sim --seed %" PRIu64
@@ -1287,15 +1365,11 @@ int Main(int argc, char** argv) {
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   printf("qfs_sim: %" PRIu64 " seeds from %" PRIu64 " (members %s), %" PRIu64
-         " failed, %.1f s (%.1f seeds/s)\n"
-         "  committed %" PRIu64 " txns, %" PRIu64 " acked writes, %" PRIu64 " leaders, %" PRIu64
-         " crashes, %" PRIu64 " partitions, %" PRIu64 " link resets, %" PRIu64
-         " snapshots sent, %" PRIu64 " truncations, %" PRIu64 " linearizable syncs, %" PRIu64
-         " proposals refused for an exhausted epoch\n",
+         " failed, %.1f s (%.1f seeds/s)\n ",
          seeds, first, o.members ? std::to_string(o.members).c_str() : "3/5", failed, secs,
-         secs > 0 ? static_cast<double>(seeds) / secs : 0.0, total.committed, total.acked,
-         total.elections, total.crashes, total.partitions, total.resets, total.snaps_sent,
-         total.truncs, total.lin_syncs, total.epochs_exhausted);
+         secs > 0 ? static_cast<double>(seeds) / secs : 0.0);
+  for (auto& [name, v] : total.Fields()) printf(" %s %" PRIu64 ",", name, *v);
+  printf("\n");
   return failed ? 1 : 0;
 }
 

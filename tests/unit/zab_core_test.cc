@@ -1,0 +1,184 @@
+// Scenario tests of the ZAB core's sync decisions with hand-made histories. The simulator
+// (tests/sim) covers the protocol end to end; these pin down choices it reaches rarely.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <vector>
+
+#include "consensus/zab/core.h"
+
+namespace qfs::zab {
+namespace {
+
+class VectorLog : public LogReader {
+ public:
+  std::vector<Entry> entries;
+  bool forgetful = false;
+  bool ReadAfter(Zxid after, size_t max_entries, std::vector<Entry>* out) override {
+    if (forgetful) return false;
+    for (const Entry& e : entries)
+      if (e.zxid > after && out->size() < max_entries) out->push_back(e);
+    return true;
+  }
+};
+
+peer::EpochEnd EE(uint64_t epoch, Zxid last) {
+  peer::EpochEnd e;
+  e.set_epoch(epoch);
+  e.set_last_zxid(last);
+  return e;
+}
+
+peer::ZabMessage VoteFor(PeerId leader, Zxid zxid, uint64_t peer_epoch, uint64_t round) {
+  peer::ZabMessage m;
+  auto* v = m.mutable_vote();
+  v->set_leader(leader);
+  v->set_zxid(zxid);
+  v->set_peer_epoch(peer_epoch);
+  v->set_round(round);
+  v->set_state(peer::Vote::LOOKING);
+  return m;
+}
+
+// Member 1 with history (1,1..10),(3,1..5), elected by 2 and 3.
+struct Fixture {
+  VectorLog log;
+  std::unique_ptr<Core> core;
+  std::vector<Outgoing> sent;
+
+  explicit Fixture(Config cfg = {}) {
+    for (uint32_t c = 1; c <= 10; c++) log.entries.push_back({MakeZxid(1, c), "p", 0, 0});
+    for (uint32_t c = 1; c <= 5; c++) log.entries.push_back({MakeZxid(3, c), "p", 0, 0});
+    cfg.self = 1;
+    cfg.voters = {1, 2, 3};
+    InitialState st;
+    st.accepted_epoch = 3;
+    st.current_epoch = 3;
+    st.last_zxid = MakeZxid(3, 5);
+    st.epochs = {EE(3, MakeZxid(3, 5)), EE(1, MakeZxid(1, 10))};
+    core = std::make_unique<Core>(cfg, st, &log);
+    Drain();
+    core->Step(2, VoteFor(1, MakeZxid(3, 5), 3, 1));
+    core->Step(3, VoteFor(1, MakeZxid(3, 5), 3, 1));
+    Drain();
+    EXPECT_EQ(core->role(), Role::kLeading);
+  }
+  void Drain() {
+    while (core->HasReady()) {
+      Ready r = core->TakeReady();
+      for (auto& o : r.messages) sent.push_back(o);
+    }
+  }
+  // Registers `peer` with the given history and returns what the leader sent it after its
+  // ACKEPOCH.
+  std::vector<peer::ZabMessage> Join(PeerId peer, Zxid last, std::vector<peer::EpochEnd> eps,
+                                     Zxid floor = 0) {
+    peer::ZabMessage fi;
+    fi.mutable_follower_info()->set_accepted_epoch(2);
+    fi.mutable_follower_info()->set_last_zxid(last);
+    fi.mutable_follower_info()->set_truncate_floor(floor);
+    for (auto& e : eps) *fi.mutable_follower_info()->add_epochs() = e;
+    core->Step(peer, fi);
+    Drain();
+    peer::ZabMessage ack;
+    ack.mutable_ack_epoch()->set_current_epoch(2);
+    ack.mutable_ack_epoch()->set_last_zxid(last);
+    sent.clear();
+    core->Step(peer, ack);
+    Drain();
+    std::vector<peer::ZabMessage> out;
+    for (auto& o : sent)
+      if (o.to == peer) out.push_back(o.msg);
+    return out;
+  }
+};
+
+TEST(ZabCoreTest, TruncatesToTheLongestCommonPrefixNotToTheLeadersLastZxidBelow) {
+  Fixture f;
+  // The learner holds (1,1..5) and then (2,1..3) of an epoch the leader never saw. The
+  // leader's last zxid below (2,3) is (1,10), but the learner lacks (1,6..10): the only correct
+  // cut is (1,5), followed by (1,6..10) and (3,1..5).
+  auto msgs = f.Join(2, MakeZxid(2, 3), {EE(2, MakeZxid(2, 3)), EE(1, MakeZxid(1, 5))});
+  ASSERT_GE(msgs.size(), 2u);
+  ASSERT_TRUE(msgs[0].has_sync_start());
+  EXPECT_EQ(msgs[0].sync_start().mode(), peer::SyncStart::TRUNC);
+  EXPECT_EQ(msgs[0].sync_start().zxid(), MakeZxid(1, 5));
+  std::vector<Zxid> proposed;
+  for (auto& m : msgs)
+    if (m.has_proposal()) proposed.push_back(m.proposal().zxid());
+  ASSERT_EQ(proposed.size(), 10u);
+  EXPECT_EQ(proposed.front(), MakeZxid(1, 6));
+  EXPECT_EQ(proposed.back(), MakeZxid(3, 5));
+  EXPECT_TRUE(msgs.back().has_new_leader());
+}
+
+TEST(ZabCoreTest, DiffsALearnerThatIsAPrefix) {
+  Fixture f;
+  auto msgs = f.Join(2, MakeZxid(1, 8), {EE(1, MakeZxid(1, 8))});
+  ASSERT_TRUE(msgs[0].has_sync_start());
+  EXPECT_EQ(msgs[0].sync_start().mode(), peer::SyncStart::DIFF);
+  EXPECT_EQ(msgs[0].sync_start().zxid(), MakeZxid(1, 8));
+}
+
+TEST(ZabCoreTest, SnapsWhenNoCommonPointCanBeProven) {
+  Fixture f;
+  // Only epoch 2 is listed (older epochs unknown): nothing provably shared.
+  auto msgs = f.Join(2, MakeZxid(2, 3), {EE(2, MakeZxid(2, 3))});
+  ASSERT_TRUE(msgs[0].has_sync_start());
+  EXPECT_EQ(msgs[0].sync_start().mode(), peer::SyncStart::SNAP);
+}
+
+TEST(ZabCoreTest, SnapsInsteadOfATruncBelowTheLearnersFloor) {
+  Fixture f;
+  auto msgs = f.Join(2, MakeZxid(2, 3), {EE(2, MakeZxid(2, 3)), EE(1, MakeZxid(1, 5))},
+                     /*floor=*/MakeZxid(1, 7));
+  ASSERT_TRUE(msgs[0].has_sync_start());
+  EXPECT_EQ(msgs[0].sync_start().mode(), peer::SyncStart::SNAP);
+}
+
+TEST(ZabCoreTest, SnapsWhenTheLogForgotOrTheDiffIsTooLong) {
+  {
+    Fixture f;
+    f.log.forgetful = true;
+    auto msgs = f.Join(2, MakeZxid(1, 8), {EE(1, MakeZxid(1, 8))});
+    EXPECT_EQ(msgs[0].sync_start().mode(), peer::SyncStart::SNAP);
+  }
+  {
+    Config cfg;
+    cfg.max_diff_txns = 3;
+    Fixture f(cfg);
+    auto msgs = f.Join(2, MakeZxid(1, 8), {EE(1, MakeZxid(1, 8))});
+    EXPECT_EQ(msgs[0].sync_start().mode(), peer::SyncStart::SNAP);
+  }
+}
+
+TEST(ZabCoreTest, EpochCounterExhaustionRefusesProposalsAndForcesANewEpoch) {
+  Config cfg;
+  cfg.max_counter = 2;
+  Fixture f(cfg);
+  f.Join(2, MakeZxid(3, 5), {EE(3, MakeZxid(3, 5)), EE(1, MakeZxid(1, 10))});
+  f.core->Persisted(MakeZxid(3, 5));
+  f.Drain();
+  peer::ZabMessage nl_ack;
+  nl_ack.mutable_ack()->set_zxid(MakeZxid(4, 0));
+  f.core->Step(2, nl_ack);
+  f.Drain();
+  ASSERT_TRUE(f.core->serving());
+  EXPECT_EQ(f.core->NextZxid(), MakeZxid(4, 1));
+  EXPECT_FALSE(f.core->Propose("a", 1, 1));
+  EXPECT_FALSE(f.core->Propose("b", 1, 2));
+  EXPECT_EQ(f.core->Propose("c", 1, 3), ProposeError::kEpochExhausted);
+  EXPECT_FALSE(f.core->NextZxid());
+  f.Drain();
+  f.core->Persisted(MakeZxid(4, 2));
+  peer::ZabMessage ack;
+  ack.mutable_ack()->set_zxid(MakeZxid(4, 2));
+  f.core->Step(2, ack);
+  Ready r = f.core->TakeReady();
+  ASSERT_EQ(r.apply.size(), 2u);
+  // Everything committed: the leader steps down so that a new epoch restarts the counter.
+  EXPECT_EQ(f.core->role(), Role::kLooking);
+}
+
+}  // namespace
+}  // namespace qfs::zab
