@@ -124,7 +124,14 @@ int main(int argc, char** argv) {
     QLOG_ERROR("cannot start: %s", bound.status().ToString().c_str());
     return 1;
   }
-  QLOG_INFO("client port %s:%d", config.client_address.c_str(), *bound);
+  if (config.ensemble()) {
+    QLOG_INFO("client port %s:%d: clients are served while this member follows a leader",
+              config.client_address.c_str(), *bound);
+  } else {
+    // A member of one elects itself within a few ticks; say so once it can take writes.
+    for (int i = 0; i < 500 && !pipeline->member().serving; i++) usleep(10000);
+    QLOG_INFO("serving on %s:%d", config.client_address.c_str(), *bound);
+  }
 
   int sig = 0;
   sigwait(&sigs, &sig);

@@ -1,6 +1,7 @@
 #include "daemon/replica/pipeline.h"
 
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -181,6 +182,9 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
   uint64_t reported_durable = 0;
   bool log_broken = false;  // an append failed: append nothing more until the store is reloaded
   uint64_t since_snapshot = 0;
+  bool snapshot_wanted = false;  // RequestSnapshot()
+  bool disk_full = false;        // see EnterDiskFull
+  Clock::time_point next_space_check;
   Receive recv;
   Clock::time_point stop_deadline;
   std::thread thread;
@@ -250,6 +254,9 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
   void SendApp(uint64_t to, const member::AppMessage& m);
   void ExpireWaiting(bool all);
   void MaybeSnapshot();
+  void EnterDiskFull(const Status& why);
+  bool SpaceAvailable() const;
+  void LeaveDiskFull();
 
   uint64_t NewPending(ReplyFn done) {
     pending.push_back({std::move(done), Reply(), false});
@@ -396,22 +403,26 @@ void Pipeline::Impl::Run() {
       snap = snapshot_requested;
       snapshot_requested = false;
     }
-    if (failed) {
-      // The log could not take appended txns (disk full). They were never durable, so this
-      // member must not acknowledge or apply them: start over from what is on disk.
-      QLOG_ERROR("the txn log failed (%s)", why.ToString().c_str());
-      if (!member.standalone)
-        QFS_FATAL("the txn log failed (%s); stopping this member, the ensemble carries on",
-                  why.ToString().c_str());
-      FailAllPending(Err::kSystemError);
-      p->store_->log().Flush();
-      ReloadStore("the log failed");
-      log_broken = false;
-      core = std::make_unique<zab::Core>(zcfg, Initial(), this);
-      zab::RoleChange rc;
-      RoleChanged(rc);
+    if (failed && !disk_full) EnterDiskFull(why);
+    if (disk_full) {
+      if (Clock::now() >= next_space_check) {
+        next_space_check = Clock::now() + std::chrono::milliseconds(100);
+        if (SpaceAvailable()) LeaveDiskFull();
+      }
+      for (Event& e : events) {
+        if (e.type == Event::kDisconnected && net) net->Reopen(e.peer);
+        if (e.type != Event::kRequest) continue;  // peers wait until we rejoin
+        uint64_t tag = NewPending(std::move(e.in.done));
+        Fail(tag, Err::kSystemError);
+      }
       Release();
-      continue;
+      if (stop) {
+        FailAllPending(Err::kConnectionLoss);
+        Release();
+        break;
+      }
+      if (disk_full) continue;
+      events.clear();
     }
     if (dur != reported_durable && !log_broken) {
       reported_durable = dur;
@@ -432,7 +443,7 @@ void Pipeline::Impl::Run() {
     }
     ProcessReady();
     PollTransfers();
-    if (snap) since_snapshot = options.snap_count ? options.snap_count : 1;
+    if (snap) snapshot_wanted = true;
     MaybeSnapshot();
     Release();
     if (stop) {
@@ -449,16 +460,69 @@ void Pipeline::Impl::Run() {
   }
 }
 
+// The log could not take appended txns (disk full). They were never durable, so this member
+// must not acknowledge or apply them: fail the writes in flight, leave the ensemble, refuse
+// writes, and start over from what is on disk once there is room again.
+void Pipeline::Impl::EnterDiskFull(const Status& why) {
+  QLOG_ERROR("the txn log failed (%s): refusing writes until there is room on the disk",
+             why.ToString().c_str());
+  disk_full = true;
+  log_broken = true;
+  next_space_check = Clock::now() + std::chrono::milliseconds(100);
+  FailAllPending(Err::kSystemError);
+  sync_waits.clear();
+  while (!waiting.empty()) {
+    uint64_t tag = NewPending(std::move(waiting.front().in.done));
+    waiting.pop_front();
+    Fail(tag, Err::kSystemError);
+  }
+  if (net) {
+    for (const auto& sv : options.config.servers) {
+      if (sv.id == self) continue;
+      AbortTransfer(sv.id);
+      net->Close(sv.id);
+    }
+  }
+  DropReceive();
+  zab::RoleChange looking;
+  RoleChanged(looking);
+  Release();
+}
+
+bool Pipeline::Impl::SpaceAvailable() const {
+  auto free_bytes = [](const std::string& dir) -> uint64_t {
+    struct statvfs v {};
+    if (statvfs(dir.c_str(), &v) != 0) return 0;
+    return static_cast<uint64_t>(v.f_bavail) * v.f_frsize;
+  };
+  uint64_t need = store_options.segment_bytes + (1 << 20);
+  return free_bytes(store_options.log_dir) >= need &&
+         free_bytes(store_options.data_dir) >= (1 << 20);
+}
+
+void Pipeline::Impl::LeaveDiskFull() {
+  QLOG_INFO("there is room on the disk again: restarting this member's state from disk");
+  p->store_->log().Flush();
+  ReloadStore("the disk was full");
+  log_broken = false;
+  disk_full = false;
+  core = std::make_unique<zab::Core>(zcfg, Initial(), this);
+}
+
 void Pipeline::Impl::MaybeSnapshot() {
   Store& s = *p->store_;
   s.PollSnapshot();
   if (!member.serving || s.snapshot_running()) return;
-  if (options.snap_count == 0 || since_snapshot < options.snap_count) return;
+  bool due = options.snap_count > 0 && since_snapshot >= options.snap_count;
+  if (!due && !snapshot_wanted) return;
   {
     std::lock_guard<std::mutex> l(hold_mu);
     if (!transfers.empty()) return;  // a learner's snapshot is being taken or sent
   }
-  if (s.StartSnapshot()) since_snapshot = 0;
+  if (s.StartSnapshot()) {
+    since_snapshot = 0;
+    snapshot_wanted = false;
+  }
 }
 
 void Pipeline::Impl::HandleEvent(Event& e) {

@@ -355,7 +355,9 @@ for p in $T/r $T/r/a $T/r/a/b $T/r/a/b/c $T/r/x; do "${Q[@]}" create $p >/dev/nu
 ok "delete -r deep" "" "${Q[@]}" delete -r $T/r
 err "delete -r deep removed" 1 "quorumfs: ls $T/r: no such node$NL" "${Q[@]}" ls $T/r
 
-# --- watch: start, wait for the 'watching' line, change things without pauses, compare.
+# --- watch: start, wait for the 'watching' line, change things, compare. One-shot watches are
+# re-armed by the CLI after each event, so a change made before the re-arm is (by ZooKeeper's
+# semantics) not reported: each change waits until the event of the previous one was printed.
 start_watch() {  # start_watch NAME ARGS...: sets watch_pid
   local name=$1
   shift
@@ -388,20 +390,23 @@ stop_watch() {  # stop_watch NAME EXPECTED: waits for the lines, then Ctrl-C
     sed 's/^/    | /' "$dir/$name.out" "$dir/$name.err"
   fi
 }
-changes() {
-  "${Q[@]}" create $T/w >/dev/null
-  "${Q[@]}" set $T/w v1
-  "${Q[@]}" set $T/w v2
-  "${Q[@]}" set $T/w v3
-  "${Q[@]}" create $T/w/c >/dev/null
-  "${Q[@]}" create $T/w/c/d x >/dev/null
-  "${Q[@]}" set $T/w/c/d y
-  "${Q[@]}" delete -r $T/w/c
-  "${Q[@]}" delete $T/w
-  "${Q[@]}" create $T/w >/dev/null
+changes() {  # changes NAME "N1 N2 ...": after change i, wait for Ni lines of events
+  local name=$1 i=0
+  local -a counts=($2)
+  local -a cmds=("create $T/w" "set $T/w v1" "set $T/w v2" "set $T/w v3" "create $T/w/c"
+    "create $T/w/c/d x" "set $T/w/c/d y" "delete -r $T/w/c" "delete $T/w" "create $T/w")
+  for c in "${cmds[@]}"; do
+    # shellcheck disable=SC2086
+    "${Q[@]}" $c >/dev/null
+    for _ in $(seq 50); do
+      [ "$(wc -l <"$dir/$name.out")" -ge "${counts[$i]}" ] && break
+      sleep 0.1
+    done
+    i=$((i + 1))
+  done
 }
 start_watch watch1 $T/w
-changes
+changes watch1 "1 2 3 4 5 5 5 6 7 8"
 stop_watch watch1 "NodeCreated $T/w
 NodeDataChanged $T/w
 NodeDataChanged $T/w
@@ -413,7 +418,7 @@ NodeCreated $T/w
 "
 "${Q[@]}" delete $T/w
 start_watch watch2 -r $T/w
-changes
+changes watch2 "1 2 3 4 5 6 7 9 10 11"
 stop_watch watch2 "NodeCreated $T/w
 NodeDataChanged $T/w
 NodeDataChanged $T/w
