@@ -85,7 +85,8 @@ def main(argv):
                     sync.append("m%d| %s" % (i, line.strip()[:200]))
     for line in sync[:6]:
         print("  " + line)
-    kinds = sorted({k for k in ("DIFF", "SNAP", "TRUNC") for l in sync if k in l})
+    kinds = sorted({k for k in ("DIFF", "SNAP", "TRUNC") for l in sync
+                    if k in l or (k == "SNAP" and re.search(r"snapshot", l, re.I))})
     waited = time.monotonic() - t0
     print("follower m%d: serving after %s, at the leader's zxid 0x%x after %s; meanwhile the "
           "other members had no serving leader for %.1f s of %.1f s" % (

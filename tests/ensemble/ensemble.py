@@ -252,7 +252,7 @@ class Ensemble:
         if self.kind == "quorumfsd" and s["linearizable_reads"]:
             lines.append(("linearizableReads", "true"))
         for k, v in s["extra"].items():
-            lines.append((k, v))
+            lines.append((k, str(v).replace("{id}", str(i))))  # per-member values, e.g. mount=
         with open(os.path.join(m["dir"], "zoo.cfg"), "w") as f:
             for k, v in lines:
                 f.write("%s=%s\n" % (k, v))
