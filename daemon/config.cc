@@ -127,6 +127,17 @@ Result<Config> ParseConfig(const std::string& text) {
     } else if (key == "znode.container.checkIntervalMs") {
       if (!num(10, 1ll << 30)) return range(10, 1ll << 30);
       c.container_check_interval_ms = static_cast<int>(n);
+      // --- FUSE mount (docs/fuse.md) ---
+    } else if (key == "mount") {
+      if (val.empty()) return err("empty path");
+      c.mount_dir = val;
+    } else if (key == "mount.writeTimeoutMs") {
+      if (!num(1, 1 << 30)) return range(1, 1 << 30);
+      c.mount_write_timeout_ms = static_cast<int>(n);
+    } else if (key == "mount.sessionTimeoutMs") {
+      if (!num(1, 1 << 30)) return range(1, 1 << 30);
+      c.mount_session_timeout_ms = static_cast<int>(n);
+      // --- end FUSE mount ---
     } else if (key.rfind("server.", 0) == 0 || key == "peerType") {
       return err("ensemble keys are not supported by this version (one member only)");
     } else {

@@ -34,6 +34,12 @@ struct Config {
   int metrics_port = 0;          // metricsProvider.httpPort: Prometheus metrics (0: off)
   std::string metrics_address;   // metricsProvider.httpHost (default: clientPortAddress)
 
+  // --- FUSE mount (docs/fuse.md) ---
+  std::string mount_dir;                  // mount: mount the tree here ("": no mount)
+  int mount_write_timeout_ms = 10000;     // mount.writeTimeoutMs: bounded wait of a write
+  int mount_session_timeout_ms = 10000;   // mount.sessionTimeoutMs: the mount's session
+  // --- end FUSE mount ---
+
   int min_session_timeout() const {
     return min_session_timeout_ms ? min_session_timeout_ms : 2 * tick_time_ms;
   }
