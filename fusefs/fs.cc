@@ -30,6 +30,9 @@ using tree::Err;
 
 namespace {
 
+// Longest name component, as statfs reports (FUSE itself allows 1024).
+constexpr size_t kNameMax = 255;
+
 // fi->fh of the notifier's echo opens: they store nothing.
 constexpr uint64_t kEchoFh = 0;
 
@@ -327,6 +330,7 @@ struct Fs::Impl {
     Inode p;
     if (!GetInode(fs, req, parent, &p)) return;
     if (!p.is_dir || p.is_data) return (void)fuse_reply_err(req, ENOTDIR);
+    if (strlen(name) > kNameMax) return (void)fuse_reply_err(req, ENAMETOOLONG);
     std::string path = JoinPath(p.path, name);
     if (FromNotifier(fs, req)) {
       EchoState::Op op;
@@ -472,6 +476,7 @@ struct Fs::Impl {
   static int PrepareCreate(const Inode& parent, const char* name, CreateName* cn,
                            std::string* path) {
     if (!parent.is_dir || parent.is_data) return ENOTDIR;
+    if (strlen(name) > kNameMax) return ENAMETOOLONG;
     *cn = ParseCreateName(name);
     if (cn->base.empty() && !cn->sequential) return EINVAL;
     if (cn->base == kDataName) return EEXIST;

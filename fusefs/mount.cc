@@ -143,7 +143,7 @@ const std::string& Mount::mountpoint() const { return impl_->abs; }
 void Mount::Stop() {
   if (!impl_) return;
   Impl& s = *impl_;
-  if (s.stopped) return;
+  if (s.stopped || !s.se) return;  // stopped, or Start failed before mounting
   s.stopped = true;
   s.notifier->Stop();
   fuse_session_exit(s.se);

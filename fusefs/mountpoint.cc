@@ -1,5 +1,6 @@
 #include "fusefs/mountpoint.h"
 
+#include <dirent.h>
 #include <limits.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -89,8 +90,18 @@ Result<std::string> PrepareMountpoint(const std::string& dir) {
   if (!realpath(dir.c_str(), buf)) return ErrnoStatus("mount: realpath " + dir, errno);
   std::string abs = buf;
   std::string type = MountedFsType(abs);
-  if (type == "fuse.quorumfs")
-    return InvalidArgument("mount: " + abs + " is already mounted by a live quorumfsd");
+  if (type == "fuse.quorumfs") {
+    // stat() may answer from the kernel's attribute cache even when the daemon is gone;
+    // opendir() always asks it.
+    DIR* d = opendir(abs.c_str());
+    int e = d ? 0 : errno;
+    if (d) closedir(d);
+    if (e != ENOTCONN && e != ECONNABORTED)
+      return InvalidArgument("mount: " + abs + " is already mounted by a live quorumfsd");
+    QLOG_WARN("mount point %s is a stale FUSE mount (%s), left by a daemon that died: detaching it",
+              abs.c_str(), strerror(e));
+    QFS_RETURN_IF_ERROR(Detach(abs));
+  }
   return abs;
 }
 

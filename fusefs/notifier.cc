@@ -213,8 +213,11 @@ void Notifier::Process(const Item& it) {
       if (id) {
         InvalInode(id);
         // `.data` appears or disappears with the data (a cached negative entry must go).
-        n_invals_++;
-        fuse_lowlevel_notify_inval_entry(se_, id, kDataName.data(), kDataName.size());
+        Inode in;
+        if (table_->Get(id, &in) && in.is_dir) {
+          n_invals_++;
+          fuse_lowlevel_notify_inval_entry(se_, id, kDataName.data(), kDataName.size());
+        }
       }
       uint64_t did = table_->Find(path, true);
       if (did) InvalInode(did);
