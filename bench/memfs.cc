@@ -28,8 +28,8 @@ struct File {
 };
 
 std::mutex mu;
-std::map<uint64_t, File> files;          // by inode
-std::map<std::string, uint64_t> names;   // the root directory
+std::map<uint64_t, File> files;         // by inode
+std::map<std::string, uint64_t> names;  // the root directory
 uint64_t next_ino = 2;
 std::string hold_flag;
 double cache_s = 3600;
@@ -209,8 +209,10 @@ int main(int argc, char** argv) {
   std::string mnt = argv[1];
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--hold-fsync") hold_flag = argv[i + 1];
-    else if (a == "--cache") cache_s = atof(argv[i + 1]);
+    if (a == "--hold-fsync")
+      hold_flag = argv[i + 1];
+    else if (a == "--cache")
+      cache_s = atof(argv[i + 1]);
   }
   fuse_lowlevel_ops ops;
   memset(&ops, 0, sizeof ops);

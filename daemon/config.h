@@ -35,9 +35,9 @@ struct Config {
   std::string metrics_address;   // metricsProvider.httpHost (default: clientPortAddress)
 
   // --- FUSE mount (docs/fuse.md) ---
-  std::string mount_dir;                  // mount: mount the tree here ("": no mount)
-  int mount_write_timeout_ms = 10000;     // mount.writeTimeoutMs: bounded wait of a write
-  int mount_session_timeout_ms = 10000;   // mount.sessionTimeoutMs: the mount's session
+  std::string mount_dir;                 // mount: mount the tree here ("": no mount)
+  int mount_write_timeout_ms = 10000;    // mount.writeTimeoutMs: bounded wait of a write
+  int mount_session_timeout_ms = 10000;  // mount.sessionTimeoutMs: the mount's session
   // --- end FUSE mount ---
 
   int min_session_timeout() const {

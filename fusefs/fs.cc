@@ -50,7 +50,7 @@ struct Handle {
   bool eph = false, seq = false;
   int32_t version = -1;
   int64_t mzxid = 0;
-  int error = 0;  // sticky: EFBIG poisons the handle, nothing is committed
+  int error = 0;            // sticky: EFBIG poisons the handle, nothing is committed
   bool written = false;     // write() or ftruncate() since open
   bool registered = false;  // in the PendingCommits registry
   std::string data;
@@ -137,7 +137,9 @@ uint64_t InoOf(const Inode& in) {
   return h < 2 ? h + 2 : h;
 }
 
-Handle* H(fuse_file_info* fi) { return reinterpret_cast<Handle*>(fi->fh); }
+Handle* H(fuse_file_info* fi) {
+  return reinterpret_cast<Handle*>(fi->fh);
+}
 
 tree::CreateMode ModeOf(bool eph, bool seq) {
   if (eph && seq) return tree::CreateMode::kEphemeralSequential;
@@ -219,8 +221,8 @@ struct Fs::Impl {
     a->st_ctim = m;
   }
 
-  static void ReplyEntry(Fs& fs, fuse_req_t req, uint64_t id, const Inode& in,
-                         const tree::Stat& st, bool volatile_name) {
+  static void ReplyEntry(Fs& fs, fuse_req_t req, uint64_t id, const Inode& in, const tree::Stat& st,
+                         bool volatile_name) {
     fuse_entry_param e;
     memset(&e, 0, sizeof e);
     e.ino = id;
@@ -257,8 +259,8 @@ struct Fs::Impl {
       w->cv.notify_all();
     };
     if (req) fuse_req_interrupt_func(req, OnInterrupt, w.get());
-    auto deadline = std::chrono::steady_clock::now() +
-                    std::chrono::milliseconds(fs.o_.write_timeout_ms);
+    auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(fs.o_.write_timeout_ms);
     bool submitted = false;
     if (sync) {
       fs.pipeline_->Sync(cb);
@@ -295,9 +297,10 @@ struct Fs::Impl {
         QLOG_WARN("mount: %s failed: %s (this member has no quorum)", what.c_str(),
                   tree::ErrName(err));
       else
-        QLOG_WARN("mount: %s not answered within mount.writeTimeoutMs=%d ms (no quorum?); it may "
-                  "still be applied",
-                  what.c_str(), fs.o_.write_timeout_ms);
+        QLOG_WARN(
+            "mount: %s not answered within mount.writeTimeoutMs=%d ms (no quorum?); it may "
+            "still be applied",
+            what.c_str(), fs.o_.write_timeout_ms);
     } else if (rc == EINTR) {
       QLOG_DEBUG("mount: %s interrupted; it may still be applied", what.c_str());
     } else if (rc == ECONNRESET) {
@@ -508,11 +511,10 @@ struct Fs::Impl {
     std::string path;
     if (int rc = PrepareCreate(p, name, &cn, &path)) return (void)fuse_reply_err(req, rc);
     Reply rep;
-    tree::Request r =
-        One(CreateOp(path, "", dir ? tree::Kind::kDirectory : tree::Kind::kFile, cn.ephemeral,
-                     cn.sequential));
-    int rc = Call(fs, req, std::move(r), {{path, Bit(tree::Change::kCreated), cn.sequential}},
-                  &rep);
+    tree::Request r = One(CreateOp(path, "", dir ? tree::Kind::kDirectory : tree::Kind::kFile,
+                                   cn.ephemeral, cn.sequential));
+    int rc =
+        Call(fs, req, std::move(r), {{path, Bit(tree::Change::kCreated), cn.sequential}}, &rep);
     if (rc) return (void)fuse_reply_err(req, rc);
     const tree::OpResult& res = rep.results.at(0);
     Inode in;
@@ -717,9 +719,8 @@ struct Fs::Impl {
         auto h = std::make_unique<Handle>();
         std::string data;
         tree::Stat st;
-        Err err = fs.pipeline_->Read([&](const tree::DataTree& t) {
-          return t.GetData(path, &h->data, &st);
-        });
+        Err err = fs.pipeline_->Read(
+            [&](const tree::DataTree& t) { return t.GetData(path, &h->data, &st); });
         if (err != Err::kOk) {
           fs.table_->Forget(id, 1);
           return (void)fuse_reply_err(req, ErrnoOf(err));
@@ -1018,7 +1019,8 @@ struct Fs::Impl {
     if (in.pending || in.ghost) return (void)fuse_reply_err(req, ENODATA);
     tree::Stat st;
     std::vector<tree::Acl> acl;
-    Err e = fs.pipeline_->Read([&](const tree::DataTree& t) { return t.GetAcl(in.path, &acl, &st); });
+    Err e =
+        fs.pipeline_->Read([&](const tree::DataTree& t) { return t.GetAcl(in.path, &acl, &st); });
     if (e != Err::kOk) return (void)fuse_reply_err(req, ErrnoOf(e));
     std::string v;
     if (!XattrValue(name, st, acl, &v)) return (void)fuse_reply_err(req, ENODATA);
@@ -1057,8 +1059,8 @@ struct Fs::Impl {
     op.type = tree::OpType::kSetAcl;
     op.path = in.path;
     op.acl = *acl;
-    int rc = Call(fs, req, One(std::move(op)), {{in.path, Bit(tree::Change::kAclChanged)}},
-                  nullptr);
+    int rc =
+        Call(fs, req, One(std::move(op)), {{in.path, Bit(tree::Change::kAclChanged)}}, nullptr);
     fuse_reply_err(req, rc);
   }
 

@@ -16,8 +16,8 @@ namespace qfs::fusefs {
 inline constexpr uint64_t kRootId = 1;  // FUSE_ROOT_ID
 
 struct Inode {
-  std::string path;    // the znode's path ("/" for the root)
-  int64_t czxid = 0;   // 0 while a created file is not committed yet
+  std::string path;   // the znode's path ("/" for the root)
+  int64_t czxid = 0;  // 0 while a created file is not committed yet
   bool is_dir = false;
   bool is_data = false;  // the synthetic `.data` file of directory `path`
   bool pending = false;  // created by open(O_CREAT|...), committed at close

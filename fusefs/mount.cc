@@ -91,8 +91,7 @@ Result<std::unique_ptr<Mount>> Mount::Start(MountOptions options, Pipeline* pipe
   fo.mountpoint = s.abs;
   fo.write_timeout_ms = s.o.write_timeout_ms;
   fo.max_data_bytes = s.o.max_data_bytes;
-  s.fs = std::make_unique<Fs>(fo, pipeline, *session, &s.table, &s.own, &s.echo,
-                              s.notifier.get());
+  s.fs = std::make_unique<Fs>(fo, pipeline, *session, &s.table, &s.own, &s.echo, s.notifier.get());
   s.fs->set_on_session_lost([ip] { ip->ReopenSession(ip->fs->session()); });
 
   std::string opts = "fsname=quorumfs,subtype=quorumfs";
@@ -136,9 +135,13 @@ Result<std::unique_ptr<Mount>> Mount::Start(MountOptions options, Pipeline* pipe
   return m;
 }
 
-Mount::~Mount() { Stop(); }
+Mount::~Mount() {
+  Stop();
+}
 
-const std::string& Mount::mountpoint() const { return impl_->abs; }
+const std::string& Mount::mountpoint() const {
+  return impl_->abs;
+}
 
 void Mount::Stop() {
   if (!impl_) return;

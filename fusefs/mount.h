@@ -14,8 +14,8 @@ namespace qfs::fusefs {
 
 struct MountOptions {
   std::string dir;
-  int write_timeout_ms = 10000;    // mount.writeTimeoutMs
-  int session_timeout_ms = 10000;  // mount.sessionTimeoutMs (clamped to the session bounds)
+  int write_timeout_ms = 10000;     // mount.writeTimeoutMs
+  int session_timeout_ms = 10000;   // mount.sessionTimeoutMs (clamped to the session bounds)
   size_t max_data_bytes = 1 << 20;  // jute.maxbuffer
   bool echo = true;                 // surface remote changes to inotify
   // The mount's session (ClientPort::OpenLocalSession / CloseLocalSession in quorumfsd).

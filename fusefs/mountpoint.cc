@@ -42,8 +42,7 @@ Status Detach(const std::string& dir) {
     _exit(127);
   }
   int status = 0;
-  if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
-      WEXITSTATUS(status) == 0)
+  if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
     return Status::Ok();
   return ErrnoStatus("cannot detach the stale mount at " + dir, e);
 }
@@ -74,8 +73,9 @@ Result<std::string> PrepareMountpoint(const std::string& dir) {
   if (stat(dir.c_str(), &st) != 0) {
     int e = errno;
     if (e == ENOTCONN || e == ECONNABORTED) {
-      QLOG_WARN("mount point %s is a stale FUSE mount (%s), left by a daemon that died: detaching it",
-                dir.c_str(), strerror(e));
+      QLOG_WARN(
+          "mount point %s is a stale FUSE mount (%s), left by a daemon that died: detaching it",
+          dir.c_str(), strerror(e));
       QFS_RETURN_IF_ERROR(Detach(dir));
     } else if (e == ENOENT) {
       if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)

@@ -45,7 +45,9 @@ Notifier::Notifier(Options o, InodeTable* table, OwnChanges* own, EchoState* ech
                    std::function<bool(const std::string&, bool*)> is_dir_now)
     : o_(std::move(o)), table_(table), own_(own), echo_(echo), is_dir_now_(std::move(is_dir_now)) {}
 
-Notifier::~Notifier() { Stop(); }
+Notifier::~Notifier() {
+  Stop();
+}
 
 void Notifier::Start(fuse_session* se) {
   se_ = se;

@@ -32,7 +32,7 @@ namespace qfs::fusefs {
 class OwnChanges {
  public:
   struct Mark {
-    std::string path;  // for a sequential create: the prefix before the 10-digit counter
+    std::string path;    // for a sequential create: the prefix before the 10-digit counter
     uint32_t types = 0;  // bit per tree::Change::Type
     bool sequential = false;
   };
@@ -46,7 +46,9 @@ class OwnChanges {
   std::vector<std::pair<uint64_t, std::vector<Mark>>> live_;
 };
 
-inline uint32_t Bit(tree::Change::Type t) { return 1u << t; }
+inline uint32_t Bit(tree::Change::Type t) {
+  return 1u << t;
+}
 
 // What the notifier thread is doing right now, for the handlers that answer its syscalls.
 struct EchoState {
@@ -101,7 +103,7 @@ class Notifier {
     tree::Change::Type type;
     std::string path;
     bool own;
-    uint64_t inode;  // handler requests: the inode (InvalidateInode) or parent (InvalidateName)
+    uint64_t inode;     // handler requests: the inode (InvalidateInode) or parent (InvalidateName)
     bool name = false;  // InvalidateName: `path` is the name under `inode`
   };
   void Run();

@@ -21,27 +21,40 @@ const int32_t kPermBits[] = {tree::perm::kCreate, tree::perm::kDelete, tree::per
 
 const std::vector<std::string>& XattrNames() {
   static const std::vector<std::string> names = {
-      "user.zk.czxid",   "user.zk.mzxid",    "user.zk.pzxid",    "user.zk.ctime",
-      "user.zk.mtime",   "user.zk.version",  "user.zk.cversion", "user.zk.aversion",
+      "user.zk.czxid",          "user.zk.mzxid",      "user.zk.pzxid",       "user.zk.ctime",
+      "user.zk.mtime",          "user.zk.version",    "user.zk.cversion",    "user.zk.aversion",
       "user.zk.ephemeralOwner", "user.zk.dataLength", "user.zk.numChildren", kAclXattr};
   return names;
 }
 
 bool XattrValue(const std::string& name, const tree::Stat& st, const std::vector<tree::Acl>& acl,
                 std::string* out) {
-  if (name == "user.zk.czxid") *out = Hex(st.czxid);
-  else if (name == "user.zk.mzxid") *out = Hex(st.mzxid);
-  else if (name == "user.zk.pzxid") *out = Hex(st.pzxid);
-  else if (name == "user.zk.ctime") *out = std::to_string(st.ctime);
-  else if (name == "user.zk.mtime") *out = std::to_string(st.mtime);
-  else if (name == "user.zk.version") *out = std::to_string(st.version);
-  else if (name == "user.zk.cversion") *out = std::to_string(st.cversion);
-  else if (name == "user.zk.aversion") *out = std::to_string(st.aversion);
-  else if (name == "user.zk.ephemeralOwner") *out = Hex(st.ephemeral_owner);
-  else if (name == "user.zk.dataLength") *out = std::to_string(st.data_length);
-  else if (name == "user.zk.numChildren") *out = std::to_string(st.num_children);
-  else if (name == kAclXattr) *out = FormatAcl(acl);
-  else return false;
+  if (name == "user.zk.czxid")
+    *out = Hex(st.czxid);
+  else if (name == "user.zk.mzxid")
+    *out = Hex(st.mzxid);
+  else if (name == "user.zk.pzxid")
+    *out = Hex(st.pzxid);
+  else if (name == "user.zk.ctime")
+    *out = std::to_string(st.ctime);
+  else if (name == "user.zk.mtime")
+    *out = std::to_string(st.mtime);
+  else if (name == "user.zk.version")
+    *out = std::to_string(st.version);
+  else if (name == "user.zk.cversion")
+    *out = std::to_string(st.cversion);
+  else if (name == "user.zk.aversion")
+    *out = std::to_string(st.aversion);
+  else if (name == "user.zk.ephemeralOwner")
+    *out = Hex(st.ephemeral_owner);
+  else if (name == "user.zk.dataLength")
+    *out = std::to_string(st.data_length);
+  else if (name == "user.zk.numChildren")
+    *out = std::to_string(st.num_children);
+  else if (name == kAclXattr)
+    *out = FormatAcl(acl);
+  else
+    return false;
   return true;
 }
 
