@@ -52,7 +52,8 @@ struct Handle {
   int64_t mzxid = 0;
   int error = 0;            // sticky: EFBIG poisons the handle, nothing is committed
   bool written = false;     // write() or ftruncate() since open
-  bool registered = false;  // in the PendingCommits registry
+  bool registered = false;  // in the PendingCommits registry, under reg_path
+  std::string reg_path;
   std::string data;
 };
 
@@ -844,7 +845,7 @@ struct Fs::Impl {
     int rc = CommitInner(fs, req, h);
     if (h->registered) {
       h->registered = false;
-      Pending().Remove(h->path);
+      Pending().Remove(h->reg_path);
     }
     return rc;
   }
@@ -899,9 +900,10 @@ struct Fs::Impl {
     if (h->dirty && !h->written && !h->error && (h->pending || !h->conditional)) {
       // Nothing written yet: maybe a dup of this fd writes next (see PendingCommits). The
       // commit happens at the next close after a write, or at the last close.
-      if (!h->registered && !h->seq) {
+      if (!h->registered) {
         h->registered = true;
-        Pending().Add(h->path);
+        h->reg_path = h->path;  // for @seq the prefix: listings of the directory wait
+        Pending().Add(h->reg_path);
       }
       return (void)fuse_reply_err(req, 0);
     }
@@ -921,7 +923,7 @@ struct Fs::Impl {
         int rc = CommitLocked(fs, nullptr, h);
         if (rc) QLOG_INFO("mount: commit at release of %s: %s", h->path.c_str(), strerror(rc));
       }
-      if (h->registered) Pending().Remove(h->path);
+      if (h->registered) Pending().Remove(h->reg_path);
     }
     delete h;
     fuse_reply_err(req, 0);

@@ -12,3 +12,6 @@ set_tests_properties(fuse_contract fuse_watch fuse_recipes fuse_faults PROPERTIE
   ENVIRONMENT "${QFS_FUSE_ENV}" TIMEOUT 600)
 # Mount-heavy and timing-sensitive: not in parallel with each other.
 set_tests_properties(fuse_recipes fuse_faults PROPERTIES RUN_SERIAL TRUE)
+
+qfs_test(fusefs_unit_test ${CMAKE_CURRENT_LIST_DIR}/fusefs_unit_test.cc)
+target_link_libraries(fusefs_unit_test PRIVATE qfs_fusefs)
