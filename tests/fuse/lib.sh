@@ -8,7 +8,7 @@
 #   finish                          prints the summary; exit status 1 if anything failed
 # Every daemon and every mount is cleaned up on exit (by PID; mounts with a lazy unmount).
 set -u
-QFSD=$(realpath "${QUORUMFSD:?set QUORUMFSD to the quorumfsd binary}")
+QFSD=${QUORUMFSD:+$(realpath "$QUORUMFSD")}  # needed by qfs_start only
 PY=/usr/bin/python3
 QFS_TMP=$(mktemp -d /tmp/qfs-fuse-test-XXXXXX)
 declare -A QFS_PIDS=()
@@ -36,6 +36,7 @@ trap 'exit 1' INT TERM HUP
 # qfs_start NAME [KEY=VALUE...]: a private quorumfsd with its own data dir and mount.
 qfs_start() {
   local name=$1; shift
+  [ -n "$QFSD" ] || { echo "set QUORUMFSD to the quorumfsd binary" >&2; exit 2; }
   local d=$QFS_TMP/$name
   mkdir -p "$d/data"
   if [ ! -f "$d/zoo.cfg" ]; then
