@@ -244,7 +244,7 @@ ok=""
 for _ in $(seq 1000); do [ "$(cat "$M/app/m2")" = fresh ] && { ok=1; break; }; sleep 0.001; done
 t1=$(date +%s%N)
 check "a change by a network client is visible through the mount" test -n "$ok"
-echo "     (visible $(((t1 - t0) / 1000000)) ms after the client started its set, incl. the client's own latency)"
+echo "     (visible $(((t1 - t0) / 1000000)) ms after the client started its set, incl. starting the kazoo client process)"
 cat "$M/app/m2" >/dev/null
 zk set /app/m2 synced
 check "sync DIR (fsync on a directory) is a barrier: the next read is fresh" \
