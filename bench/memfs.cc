@@ -25,6 +25,7 @@ struct File {
   std::string data;
   uint64_t nlookup = 0;
   bool linked = true;
+  bool dir = false;  // an (always empty) directory in the root
 };
 
 std::mutex mu;
@@ -42,7 +43,7 @@ void Attr(uint64_t ino, struct stat* st) {
     st->st_nlink = 2;
     return;
   }
-  st->st_mode = S_IFREG | 0644;
+  st->st_mode = files[ino].dir ? (S_IFDIR | 0755) : (S_IFREG | 0644);
   st->st_nlink = 1;
   st->st_size = static_cast<off_t>(files[ino].data.size());
 }
@@ -119,6 +120,15 @@ void Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev
   if (parent != FUSE_ROOT_ID || !S_ISREG(mode)) return (void)fuse_reply_err(req, EPERM);
   if (names.count(name)) return (void)fuse_reply_err(req, EEXIST);
   Entry(req, Make(name));
+}
+
+void Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t) {
+  std::lock_guard<std::mutex> l(mu);
+  if (parent != FUSE_ROOT_ID) return (void)fuse_reply_err(req, EPERM);
+  if (names.count(name)) return (void)fuse_reply_err(req, EEXIST);
+  uint64_t ino = Make(name);
+  files[ino].dir = true;
+  Entry(req, ino);
 }
 
 void Unlink(fuse_req_t req, fuse_ino_t, const char* name) {
@@ -223,6 +233,8 @@ int main(int argc, char** argv) {
   ops.mknod = Mknod;
   ops.create = Create;
   ops.unlink = Unlink;
+  ops.mkdir = Mkdir;
+  ops.rmdir = Unlink;
   ops.rename = Rename;
   ops.open = Open;
   ops.read = Read;
