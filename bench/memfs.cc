@@ -245,6 +245,7 @@ int main(int argc, char** argv) {
   const char* fargv[] = {"memfs", "-o", "fsname=memfs,subtype=memfs"};
   fuse_args args = FUSE_ARGS_INIT(3, const_cast<char**>(fargv));
   session = fuse_session_new(&args, &ops, sizeof ops, nullptr);
+  fuse_opt_free_args(&args);
   if (!session || fuse_set_signal_handlers(session) != 0 ||
       fuse_session_mount(session, mnt.c_str()) != 0) {
     fprintf(stderr, "memfs: cannot mount on %s\n", mnt.c_str());
