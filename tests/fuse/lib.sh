@@ -19,6 +19,9 @@ CHECKS=0
 
 qfs_cleanup() {
   local p
+  # TERM first: the recipes' exit traps release their nodes and stop their inotifywait.
+  for p in "${QFS_BG[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  sleep 0.3
   for p in "${QFS_BG[@]}"; do kill -KILL "$p" 2>/dev/null; done
   for p in "${QFS_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
   for p in "${QFS_PIDS[@]}"; do
