@@ -219,6 +219,17 @@ Result<Config> ParseConfig(const std::string& text) {
     } else if (key == "standaloneEnabled" || key == "reconfigEnabled" ||
                key == "quorumListenOnAllIPs" || key == "4lw.commands.whitelist") {
       // ZooKeeper keys with no effect here (no dynamic reconfig; every 4lw is on).
+      // --- FUSE mount (docs/fuse.md) ---
+    } else if (key == "mount") {
+      if (val.empty()) return err("empty path");
+      c.mount_dir = val;
+    } else if (key == "mount.writeTimeoutMs") {
+      if (!num(1, 1 << 30)) return range(1, 1 << 30);
+      c.mount_write_timeout_ms = static_cast<int>(n);
+    } else if (key == "mount.sessionTimeoutMs") {
+      if (!num(1, 1 << 30)) return range(1, 1 << 30);
+      c.mount_session_timeout_ms = static_cast<int>(n);
+      // --- end FUSE mount ---
     } else {
       return err("unknown key '" + key + "'");
     }

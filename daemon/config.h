@@ -60,6 +60,12 @@ struct Config {
   }
   int write_wait() const { return write_wait_ms ? write_wait_ms : sync_limit * tick_time_ms; }
 
+  // --- FUSE mount (docs/fuse.md) ---
+  std::string mount_dir;                 // mount: mount the tree here ("": no mount)
+  int mount_write_timeout_ms = 10000;    // mount.writeTimeoutMs: bounded wait of a write
+  int mount_session_timeout_ms = 10000;  // mount.sessionTimeoutMs: the mount's session
+  // --- end FUSE mount ---
+
   int min_session_timeout() const {
     return min_session_timeout_ms ? min_session_timeout_ms : 2 * tick_time_ms;
   }

@@ -10,11 +10,13 @@
 #include "daemon/config.h"
 #include "daemon/replica/pipeline.h"
 #include "daemon/server/client_port.h"
+#include "fusefs/mount.h"
 
 namespace {
 
 const char* kUsage =
     "usage: quorumfsd [CONFIG_FILE] [--data-dir DIR] [--client-port PORT] [--log-level LEVEL]\n"
+    "                 [--mount DIR]\n"
     "\n"
     "Without CONFIG_FILE, runs as a single member with the embedded defaults: data in\n"
     "/var/lib/quorumfs (root) or ~/.local/share/quorumfs, client port 2181 on 127.0.0.1.\n"
@@ -44,7 +46,7 @@ void UseHugePagesForTheHeap(char** argv) {
 int main(int argc, char** argv) {
   using namespace qfs;
   UseHugePagesForTheHeap(argv);
-  std::string config_path, data_dir, log_level;
+  std::string config_path, data_dir, log_level, mount_dir;
   int client_port = -1;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
@@ -60,6 +62,8 @@ int main(int argc, char** argv) {
       data_dir = value("--data-dir");
     } else if (a == "--client-port") {
       client_port = atoi(value("--client-port"));
+    } else if (a == "--mount") {
+      mount_dir = value("--mount");
     } else if (a == "--log-level") {
       log_level = value("--log-level");
     } else if (!a.empty() && a[0] != '-' && config_path.empty()) {
@@ -81,6 +85,7 @@ int main(int argc, char** argv) {
   }
   if (!data_dir.empty()) config.data_dir = config.data_log_dir = data_dir;
   if (client_port >= 0) config.client_port = client_port;
+  if (!mount_dir.empty()) config.mount_dir = mount_dir;
   if (!log_level.empty() && !ParseLogLevel(log_level.c_str(), &config.log_level)) {
     fprintf(stderr, "quorumfsd: unknown log level '%s'\n", log_level.c_str());
     return 2;
@@ -133,9 +138,31 @@ int main(int argc, char** argv) {
     QLOG_INFO("serving on %s:%d", config.client_address.c_str(), *bound);
   }
 
+  // --- FUSE mount (docs/fuse.md) ---
+  std::unique_ptr<fusefs::Mount> mount;
+  if (!config.mount_dir.empty()) {
+    fusefs::MountOptions mo;
+    mo.dir = config.mount_dir;
+    mo.write_timeout_ms = config.mount_write_timeout_ms;
+    mo.session_timeout_ms = config.mount_session_timeout_ms;
+    mo.max_data_bytes = config.max_data_bytes;
+    mo.open_session = [&port](int32_t t) { return port.OpenLocalSession(t); };
+    mo.close_session = [&port](int64_t id) { return port.CloseLocalSession(id); };
+    auto m = fusefs::Mount::Start(std::move(mo), pipeline.get());
+    if (!m.ok()) {
+      QLOG_ERROR("cannot start: %s", m.status().ToString().c_str());
+      port.Stop();
+      pipeline->Stop();
+      return 1;
+    }
+    mount = std::move(*m);
+  }
+  // --- end FUSE mount ---
+
   int sig = 0;
   sigwait(&sigs, &sig);
   QLOG_INFO("received %s: shutting down", strsignal(sig));
+  if (mount) mount->Stop();  // FUSE mount: unmount, then close its session
   port.Stop();
   pipeline->Stop();
   auto s = pipeline->stats();

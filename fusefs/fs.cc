@@ -1,0 +1,1157 @@
+#define FUSE_USE_VERSION 314
+#include "fusefs/fs.h"
+
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "consensus/util/checksum.h"
+#include "consensus/util/log.h"
+#include "daemon/tree/prepare.h"
+#include "fusefs/errno_map.h"
+#include "fusefs/names.h"
+#include "fusefs/xattrs.h"
+
+namespace qfs::fusefs {
+
+using tree::Err;
+
+namespace {
+
+// Longest name component, as statfs reports (FUSE itself allows 1024).
+constexpr size_t kNameMax = 255;
+
+// fi->fh of the notifier's echo opens: they store nothing.
+constexpr uint64_t kEchoFh = 0;
+
+// One open file: a private buffer committed as one update at flush/close/fsync.
+struct Handle {
+  std::mutex mu;
+  uint64_t id = 0;
+  std::string path;  // the znode; for a pending create the path to create (suffixes removed)
+  bool is_data = false;
+  bool writable = false;
+  bool append = false;
+  bool dirty = false;
+  bool conditional = false;  // commit only if the node is still at `version`
+  bool pending = false;      // the node is created by the commit
+  bool eph = false, seq = false;
+  int32_t version = -1;
+  int64_t mzxid = 0;
+  int error = 0;            // sticky: EFBIG poisons the handle, nothing is committed
+  bool written = false;     // write() or ftruncate() since open
+  bool registered = false;  // in the PendingCommits registry, under reg_path
+  std::string reg_path;
+  std::string data;
+};
+
+// Creates and truncations whose commit waits for the first write or the last close. A shell's
+// `echo x > f` opens f, dup2()s the fd and closes the original before writing: that first close
+// must not publish an empty file. Until such a handle commits, lookups and opens of its path
+// (and listings of its directory) wait a little, so `touch f; ls f` still sees f.
+class PendingCommits {
+ public:
+  void Add(const std::string& path) {
+    std::lock_guard<std::mutex> l(mu_);
+    paths_.insert(path);
+    parents_.insert(std::string(tree::ParentPath(path)));
+  }
+  void Remove(const std::string& path) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (auto it = paths_.find(path); it != paths_.end()) paths_.erase(it);
+      if (auto it = parents_.find(std::string(tree::ParentPath(path))); it != parents_.end())
+        parents_.erase(it);
+    }
+    cv_.notify_all();
+  }
+  void WaitPath(const std::string& path) { Wait(paths_, path); }
+  void WaitParent(const std::string& parent) { Wait(parents_, parent); }
+
+ private:
+  void Wait(const std::multiset<std::string>& set, const std::string& key) {
+    std::unique_lock<std::mutex> l(mu_);
+    if (set.empty()) return;
+    cv_.wait_for(l, std::chrono::milliseconds(200), [&] { return !set.contains(key); });
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::multiset<std::string> paths_, parents_;
+};
+
+PendingCommits& Pending() {
+  static PendingCommits p;
+  return p;
+}
+
+struct DirHandle {
+  struct Ent {
+    std::string name;
+    uint64_t ino;
+    bool dir;
+  };
+  std::vector<Ent> ents;
+};
+
+struct View {
+  bool exists = false;
+  tree::Stat stat;
+  tree::Kind kind = tree::Kind::kUnset;
+  bool is_dir = false;
+};
+
+struct Waiter {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  bool interrupted = false;
+  Reply reply;
+};
+
+void OnInterrupt(fuse_req_t, void* data) {
+  auto* w = static_cast<Waiter*>(data);
+  {
+    std::lock_guard<std::mutex> l(w->mu);
+    w->interrupted = true;
+  }
+  w->cv.notify_all();
+}
+
+uint64_t InoOf(const Inode& in) {
+  if (in.path == "/" && !in.is_data) return 1;
+  // czxid-based: stable for the node's life, new for a re-created node; the path tells apart
+  // nodes created by one multi (same czxid).
+  uint64_t h = Hash64(in.path, static_cast<uint64_t>(in.czxid) * 2 + (in.is_data ? 1 : 0));
+  h &= (1ull << 63) - 1;
+  return h < 2 ? h + 2 : h;
+}
+
+Handle* H(fuse_file_info* fi) {
+  return reinterpret_cast<Handle*>(fi->fh);
+}
+
+tree::CreateMode ModeOf(bool eph, bool seq) {
+  if (eph && seq) return tree::CreateMode::kEphemeralSequential;
+  if (eph) return tree::CreateMode::kEphemeral;
+  if (seq) return tree::CreateMode::kPersistentSequential;
+  return tree::CreateMode::kPersistent;
+}
+
+tree::Op CreateOp(const std::string& path, std::string data, tree::Kind kind, bool eph, bool seq) {
+  tree::Op op;
+  op.type = tree::OpType::kCreate;
+  op.path = path;
+  op.data = std::move(data);
+  op.acl = tree::OpenAcl();
+  op.mode = ModeOf(eph, seq);
+  op.kind = kind;
+  return op;
+}
+
+tree::Request One(tree::Op op) {
+  tree::Request r;
+  r.type = tree::RequestType::kOp;
+  r.ops.push_back(std::move(op));
+  return r;
+}
+
+}  // namespace
+
+struct Fs::Impl {
+  static Fs& F(fuse_req_t req) { return *static_cast<Fs*>(fuse_req_userdata(req)); }
+  static bool FromNotifier(Fs& fs, fuse_req_t req) {
+    return fs.echo_->IsNotifier(fuse_req_ctx(req)->pid);
+  }
+
+  static View Look(const Fs& fs, const std::string& path) {
+    View v;
+    if (tree::ValidatePath(path) != Err::kOk) return v;
+    fs.pipeline_->Read([&](const tree::DataTree& t) {
+      if (t.Exists(path, &v.stat) == Err::kOk) {
+        v.exists = true;
+        t.GetKind(path, &v.kind);
+      }
+    });
+    v.is_dir = v.exists && IsDirView(path, v.kind, v.stat);
+    return v;
+  }
+
+  // The node a name refers to: the exact name first, then (for "x@eph") the name without the
+  // suffix, so that `rmdir lock@eph` releases what `mkdir lock@eph` took.
+  static std::string Resolve(const Fs& fs, const std::string& parent, const char* name, View* v) {
+    std::string path = JoinPath(parent, name);
+    *v = Look(fs, path);
+    if (v->exists) return path;
+    CreateName cn = ParseCreateName(name);
+    if (cn.ephemeral && !cn.sequential && !cn.base.empty()) {
+      std::string p2 = JoinPath(parent, cn.base);
+      View v2 = Look(fs, p2);
+      if (v2.exists) {
+        *v = v2;
+        return p2;
+      }
+    }
+    return path;
+  }
+
+  static void FillAttr(const Fs& fs, const Inode& in, const tree::Stat& st, struct stat* a) {
+    memset(a, 0, sizeof *a);
+    a->st_ino = InoOf(in);
+    a->st_mode = in.is_dir ? (S_IFDIR | 0755) : (S_IFREG | 0644);
+    a->st_nlink = 1;  // unknown subdirectory count: tools must not use the leaf optimization
+    a->st_uid = fs.uid_;
+    a->st_gid = fs.gid_;
+    a->st_size = st.data_length;
+    a->st_blksize = 4096;
+    a->st_blocks = (st.data_length + 511) / 512;
+    timespec m{st.mtime / 1000, (st.mtime % 1000) * 1000000};
+    a->st_mtim = m;
+    a->st_atim = m;
+    a->st_ctim = m;
+  }
+
+  static void ReplyEntry(Fs& fs, fuse_req_t req, uint64_t id, const Inode& in, const tree::Stat& st,
+                         bool volatile_name) {
+    fuse_entry_param e;
+    memset(&e, 0, sizeof e);
+    e.ino = id;
+    e.generation = 1;
+    double t = volatile_name ? 0 : fs.o_.cache_timeout_s;
+    e.entry_timeout = t;
+    e.attr_timeout = in.pending || in.ghost ? 0 : fs.o_.cache_timeout_s;
+    FillAttr(fs, in, st, &e.attr);
+    if (fuse_reply_entry(req, &e) != 0) fs.table_->Forget(id, 1);
+  }
+
+  static void ReplyNegative(Fs& fs, fuse_req_t req, bool volatile_name) {
+    fuse_entry_param e;
+    memset(&e, 0, sizeof e);
+    e.ino = 0;
+    e.entry_timeout = volatile_name ? 0 : fs.o_.cache_timeout_s;
+    fuse_reply_entry(req, &e);
+  }
+
+  // Submits a write (or, with `sync`, a freshness barrier) and waits for its reply, at most
+  // mount.writeTimeoutMs, and stops waiting on a FUSE interrupt (Ctrl-C). Returns 0 or an errno.
+  static int Call(Fs& fs, fuse_req_t req, tree::Request r, std::vector<OwnChanges::Mark> marks,
+                  Reply* out, bool sync = false) {
+    auto w = std::make_shared<Waiter>();
+    uint64_t token = marks.empty() ? 0 : fs.own_->Add(std::move(marks));
+    OwnChanges* own = fs.own_;
+    ReplyFn cb = [w, own, token](Reply&& rep) {
+      if (token) own->Remove(token);
+      {
+        std::lock_guard<std::mutex> l(w->mu);
+        w->reply = std::move(rep);
+        w->done = true;
+      }
+      w->cv.notify_all();
+    };
+    if (req) fuse_req_interrupt_func(req, OnInterrupt, w.get());
+    auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(fs.o_.write_timeout_ms);
+    bool submitted = false;
+    if (sync) {
+      fs.pipeline_->Sync(cb);
+      submitted = true;
+    } else {
+      r.session_id = fs.session_;
+      // TrySubmit, not Submit: a full pipeline must not make the wait uninterruptible.
+      while (!(submitted = fs.pipeline_->TrySubmit(r, cb))) {
+        {
+          std::lock_guard<std::mutex> l(w->mu);
+          if (w->interrupted || std::chrono::steady_clock::now() >= deadline) break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    }
+    if (!submitted && token) own->Remove(token);
+    int rc;
+    Err err = Err::kOk;
+    {
+      std::unique_lock<std::mutex> l(w->mu);
+      w->cv.wait_until(l, deadline, [&] { return w->done || w->interrupted; });
+      if (w->done) {
+        err = w->reply.err;
+        rc = ErrnoOf(err);
+        if (out) *out = std::move(w->reply);
+      } else {
+        rc = w->interrupted ? EINTR : kNoQuorumErrno;
+      }
+    }
+    if (req) fuse_req_interrupt_func(req, nullptr, nullptr);
+    std::string what = sync ? std::string("sync") : (r.ops.empty() ? "" : r.ops[0].path);
+    if (rc == kNoQuorumErrno) {
+      if (w->done)
+        QLOG_WARN("mount: %s failed: %s (this member has no quorum)", what.c_str(),
+                  tree::ErrName(err));
+      else
+        QLOG_WARN(
+            "mount: %s not answered within mount.writeTimeoutMs=%d ms (no quorum?); it may "
+            "still be applied",
+            what.c_str(), fs.o_.write_timeout_ms);
+    } else if (rc == EINTR) {
+      QLOG_DEBUG("mount: %s interrupted; it may still be applied", what.c_str());
+    } else if (rc == ECONNRESET) {
+      QLOG_WARN("mount: %s: the mount's session is gone (%s); opening a new one", what.c_str(),
+                tree::ErrName(err));
+      if (fs.on_session_lost_) fs.on_session_lost_();
+    }
+    return rc;
+  }
+
+  // A barrier for linearizable reads: every write committed before it is applied locally and
+  // its kernel caches are dropped.
+  static int SyncBarrier(Fs& fs, fuse_req_t req) {
+    Reply rep;
+    int rc = Call(fs, req, {}, {}, &rep, true);
+    if (rc == 0) fs.notifier_->WaitProcessed(rep.zxid, 200);
+    return rc;
+  }
+
+  static bool GetInode(Fs& fs, fuse_req_t req, fuse_ino_t ino, Inode* in) {
+    if (fs.table_->Get(ino, in)) return true;
+    fuse_reply_err(req, ESTALE);
+    return false;
+  }
+
+  // ---- lookups and attributes ----
+
+  static void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    Fs& fs = F(req);
+    Inode p;
+    if (!GetInode(fs, req, parent, &p)) return;
+    if (!p.is_dir || p.is_data) return (void)fuse_reply_err(req, ENOTDIR);
+    if (strlen(name) > kNameMax) return (void)fuse_reply_err(req, ENAMETOOLONG);
+    std::string path = JoinPath(p.path, name);
+    if (FromNotifier(fs, req)) {
+      EchoState::Op op;
+      std::string epath;
+      bool edir;
+      fs.echo_->Get(&op, &epath, &edir);
+      if (epath == path && op == EchoState::kCreate) return ReplyNegative(fs, req, true);  // rule 4
+      if (epath == path && op == EchoState::kDelete) {  // the node is gone: a ghost to unlink
+        Inode g;
+        g.path = path;
+        g.is_dir = edir;
+        g.ghost = true;
+        uint64_t id = fs.table_->RefDetached(g);
+        return ReplyEntry(fs, req, id, g, tree::Stat(), true);
+      }
+    }
+    if (name == kDataName) {
+      // `.data` exists while the directory has data, so that tools that create it with
+      // O_EXCL (cp, mv, tar) work; writing it creates it, removing it empties the data.
+      View v = Look(fs, p.path);
+      if (!v.exists || v.stat.data_length == 0) return ReplyNegative(fs, req, false);
+      Inode in;
+      in.path = p.path;
+      in.czxid = v.stat.czxid;
+      in.is_data = true;
+      uint64_t id = fs.table_->Ref(p.path, v.stat.czxid, false, true);
+      return ReplyEntry(fs, req, id, in, v.stat, false);
+    }
+    Pending().WaitPath(path);
+    View v;
+    std::string real = Resolve(fs, p.path, name, &v);
+    bool volatile_name = ParseCreateName(name).has_suffix();
+    if (!v.exists) return ReplyNegative(fs, req, volatile_name);
+    Inode in;
+    in.path = real;
+    in.czxid = v.stat.czxid;
+    in.is_dir = v.is_dir;
+    uint64_t id = fs.table_->Ref(real, v.stat.czxid, v.is_dir, false);
+    ReplyEntry(fs, req, id, in, v.stat, volatile_name);
+  }
+
+  static void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t n) {
+    F(req).table_->Forget(ino, n);
+    fuse_reply_none(req);
+  }
+
+  static void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* f) {
+    for (size_t i = 0; i < count; i++) F(req).table_->Forget(f[i].ino, f[i].nlookup);
+    fuse_reply_none(req);
+  }
+
+  // Attributes of an inode now; 0 or an errno.
+  static int AttrOf(Fs& fs, fuse_ino_t ino, fuse_file_info* fi, struct stat* a) {
+    Inode in;
+    if (!fs.table_->Get(ino, &in)) return ESTALE;
+    Handle* h = fi && fi->fh != kEchoFh ? H(fi) : nullptr;
+    tree::Stat st;
+    if (in.ghost) {
+      FillAttr(fs, in, st, a);
+      return 0;
+    }
+    if (in.pending) {
+      if (h) {
+        std::lock_guard<std::mutex> l(h->mu);
+        st.data_length = static_cast<int32_t>(h->data.size());
+      }
+      FillAttr(fs, in, st, a);
+      return 0;
+    }
+    View v = Look(fs, in.path);
+    if (!v.exists || v.stat.czxid != in.czxid) return ENOENT;
+    st = v.stat;
+    if (h) {
+      std::lock_guard<std::mutex> l(h->mu);
+      if (h->dirty) st.data_length = static_cast<int32_t>(h->data.size());
+    }
+    FillAttr(fs, in, st, a);
+    return 0;
+  }
+
+  static void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    Fs& fs = F(req);
+    struct stat a;
+    int rc = AttrOf(fs, ino, fi, &a);
+    if (rc) return (void)fuse_reply_err(req, rc);
+    Inode in;
+    fs.table_->Get(ino, &in);
+    fuse_reply_attr(req, &a, in.pending || in.ghost ? 0 : fs.o_.cache_timeout_s);
+  }
+
+  static void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
+                      fuse_file_info* fi) {
+    Fs& fs = F(req);
+    Inode in;
+    if (!GetInode(fs, req, ino, &in)) return;
+    if (!FromNotifier(fs, req)) {
+      // Modes and owners are fixed (access is ZooKeeper's ACL, user.zk.acl): setting them to
+      // what they are is a no-op, so cp -r and tar work; changing them is EPERM.
+      if ((to_set & FUSE_SET_ATTR_MODE) &&
+          (attr->st_mode & 07777) != static_cast<mode_t>(in.is_dir ? 0755 : 0644))
+        return (void)fuse_reply_err(req, EPERM);
+      if ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != fs.uid_)
+        return (void)fuse_reply_err(req, EPERM);
+      if ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != fs.gid_)
+        return (void)fuse_reply_err(req, EPERM);
+      if (to_set & FUSE_SET_ATTR_SIZE) {
+        if (in.is_dir) return (void)fuse_reply_err(req, EISDIR);
+        if (static_cast<uint64_t>(attr->st_size) > fs.o_.max_data_bytes)
+          return (void)fuse_reply_err(req, EFBIG);
+        size_t size = static_cast<size_t>(attr->st_size);
+        Handle* h = fi && fi->fh != kEchoFh ? H(fi) : nullptr;
+        if (h) {
+          std::lock_guard<std::mutex> l(h->mu);
+          h->data.resize(size);
+          h->dirty = true;
+          h->written = true;
+        } else {
+          // truncate(2) without an open file: one conditional update now.
+          if (IsReserved(in.path)) return (void)fuse_reply_err(req, EPERM);
+          std::string data;
+          tree::Stat st;
+          Err e = fs.pipeline_->Read(
+              [&](const tree::DataTree& t) { return t.GetData(in.path, &data, &st); });
+          if (e != Err::kOk) return (void)fuse_reply_err(req, ErrnoOf(e));
+          data.resize(size);
+          tree::Op op;
+          op.type = tree::OpType::kSetData;
+          op.path = in.path;
+          op.data = std::move(data);
+          op.version = st.version;
+          int rc = Call(fs, req, One(std::move(op)), {{in.path, Bit(tree::Change::kDataChanged)}},
+                        nullptr);
+          if (rc) return (void)fuse_reply_err(req, rc);
+        }
+      }
+      // Times are the node's own (mtime is set by each update): setting them is a no-op.
+    }
+    GetAttr(req, ino, fi);
+  }
+
+  // ---- creating and deleting ----
+
+  static int PrepareCreate(const Inode& parent, const char* name, CreateName* cn,
+                           std::string* path) {
+    if (!parent.is_dir || parent.is_data) return ENOTDIR;
+    if (strlen(name) > kNameMax) return ENAMETOOLONG;
+    *cn = ParseCreateName(name);
+    if (cn->base.empty() && !cn->sequential) return EINVAL;
+    if (cn->base == kDataName) return EEXIST;
+    *path = JoinPath(parent.path, cn->base);
+    if (IsReserved(*path)) return EPERM;
+    if (tree::ValidatePath(*path, cn->sequential) != Err::kOk) return EINVAL;
+    return 0;
+  }
+
+  // The notifier's mknod/mkdir echo: the node exists already; answer with it.
+  static void EchoCreate(Fs& fs, fuse_req_t req, const Inode& p, const char* name) {
+    std::string path = JoinPath(p.path, name);
+    View v = Look(fs, path);
+    if (!v.exists) return (void)fuse_reply_err(req, ENOENT);
+    Inode in;
+    in.path = path;
+    in.czxid = v.stat.czxid;
+    in.is_dir = v.is_dir;
+    uint64_t id = fs.table_->Ref(path, v.stat.czxid, v.is_dir, false);
+    ReplyEntry(fs, req, id, in, v.stat, false);
+  }
+
+  static void MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, bool dir) {
+    Fs& fs = F(req);
+    Inode p;
+    if (!GetInode(fs, req, parent, &p)) return;
+    if (FromNotifier(fs, req)) return EchoCreate(fs, req, p, name);
+    CreateName cn;
+    std::string path;
+    if (int rc = PrepareCreate(p, name, &cn, &path)) return (void)fuse_reply_err(req, rc);
+    Reply rep;
+    tree::Request r = One(CreateOp(path, "", dir ? tree::Kind::kDirectory : tree::Kind::kFile,
+                                   cn.ephemeral, cn.sequential));
+    int rc =
+        Call(fs, req, std::move(r), {{path, Bit(tree::Change::kCreated), cn.sequential}}, &rep);
+    if (rc) return (void)fuse_reply_err(req, rc);
+    const tree::OpResult& res = rep.results.at(0);
+    Inode in;
+    in.path = res.path;
+    in.czxid = res.stat.czxid;
+    in.is_dir = dir;
+    uint64_t id = fs.table_->Ref(res.path, res.stat.czxid, dir, false);
+    ReplyEntry(fs, req, id, in, res.stat, cn.has_suffix());
+  }
+
+  static void Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t) {
+    MakeNode(req, parent, name, true);
+  }
+
+  static void Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {
+    if (!S_ISREG(mode)) return (void)fuse_reply_err(req, EPERM);
+    MakeNode(req, parent, name, false);
+  }
+
+  static void Remove(fuse_req_t req, fuse_ino_t parent, const char* name, bool dir) {
+    Fs& fs = F(req);
+    if (FromNotifier(fs, req)) return (void)fuse_reply_err(req, 0);  // rule 5: already gone
+    Inode p;
+    if (!GetInode(fs, req, parent, &p)) return;
+    if (!p.is_dir || p.is_data) return (void)fuse_reply_err(req, ENOTDIR);
+    tree::Op op;
+    std::vector<OwnChanges::Mark> marks;
+    if (!dir && name == kDataName) {
+      // Removing a directory's .data empties its data.
+      if (IsReserved(p.path)) return (void)fuse_reply_err(req, EPERM);
+      op.type = tree::OpType::kSetData;
+      op.path = p.path;
+      marks.push_back({p.path, Bit(tree::Change::kDataChanged)});
+    } else {
+      View v;
+      std::string path = Resolve(fs, p.path, name, &v);
+      if (!v.exists) return (void)fuse_reply_err(req, ENOENT);
+      if (IsReserved(path) || path == "/") return (void)fuse_reply_err(req, EPERM);
+      if (dir && !v.is_dir) return (void)fuse_reply_err(req, ENOTDIR);
+      if (!dir && v.is_dir) return (void)fuse_reply_err(req, EISDIR);
+      op.type = tree::OpType::kDelete;
+      op.path = path;
+      marks.push_back({path, Bit(tree::Change::kDeleted)});
+    }
+    int rc = Call(fs, req, One(std::move(op)), std::move(marks), nullptr);
+    fuse_reply_err(req, rc);
+  }
+
+  static void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    Remove(req, parent, name, false);
+  }
+  static void Rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    Remove(req, parent, name, true);
+  }
+
+  // A file moves by one multi: [delete the target,] create the target with the source's data,
+  // ACL and kind, delete the source; versions are checked, so a concurrent change fails it.
+  static void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+                     const char* newname, unsigned int flags) {
+    Fs& fs = F(req);
+    if (flags & RENAME_EXCHANGE) return (void)fuse_reply_err(req, EINVAL);
+    Inode p, np;
+    if (!GetInode(fs, req, parent, &p) || !GetInode(fs, req, newparent, &np)) return;
+    if (!np.is_dir || np.is_data || !p.is_dir || p.is_data)
+      return (void)fuse_reply_err(req, ENOTDIR);
+    // A directory's data moves by copy (mv falls back to copying on EXDEV).
+    if (name == kDataName || newname == kDataName) return (void)fuse_reply_err(req, EXDEV);
+    View sv;
+    std::string src = Resolve(fs, p.path, name, &sv);
+    if (!sv.exists) return (void)fuse_reply_err(req, ENOENT);
+    if (sv.is_dir) return (void)fuse_reply_err(req, EXDEV);  // mv copies, then removes
+    CreateName cn;
+    std::string dst = JoinPath(np.path, newname);
+    View tv = Look(fs, dst);
+    if (!tv.exists) {
+      if (int rc = PrepareCreate(np, newname, &cn, &dst)) return (void)fuse_reply_err(req, rc);
+      if (cn.ephemeral && !cn.sequential) tv = Look(fs, dst);
+    }
+    if (IsReserved(src) || IsReserved(dst)) return (void)fuse_reply_err(req, EPERM);
+    if (dst == src) return (void)fuse_reply_err(req, 0);
+    if (tv.exists && tv.is_dir) return (void)fuse_reply_err(req, EISDIR);
+    if (tv.exists && (flags & RENAME_NOREPLACE)) return (void)fuse_reply_err(req, EEXIST);
+    std::string data;
+    tree::Stat st;
+    std::vector<tree::Acl> acl;
+    bool data_null = false;
+    Err e = fs.pipeline_->Read([&](const tree::DataTree& t) {
+      Err r = t.GetData(src, &data, &st, &data_null);
+      if (r == Err::kOk) r = t.GetAcl(src, &acl, nullptr);
+      return r;
+    });
+    if (e != Err::kOk) return (void)fuse_reply_err(req, ErrnoOf(e));
+    if (st.czxid != sv.stat.czxid) return (void)fuse_reply_err(req, kConflictErrno);
+    tree::Request r;
+    r.type = tree::RequestType::kMulti;
+    if (tv.exists) {
+      tree::Op del;
+      del.type = tree::OpType::kDelete;
+      del.path = dst;
+      del.version = tv.stat.version;
+      r.ops.push_back(std::move(del));
+    }
+    bool eph = cn.ephemeral || (st.ephemeral_owner != 0 && st.ephemeral_owner == fs.session_);
+    tree::Op create = CreateOp(dst, std::move(data), tree::Kind::kFile, eph, cn.sequential);
+    create.acl = acl;
+    create.data_null = data_null;
+    r.ops.push_back(std::move(create));
+    tree::Op del;
+    del.type = tree::OpType::kDelete;
+    del.path = src;
+    del.version = st.version;
+    r.ops.push_back(std::move(del));
+    Reply rep;
+    int rc = Call(fs, req, std::move(r),
+                  {{src, Bit(tree::Change::kDeleted)},
+                   {dst, Bit(tree::Change::kCreated) | Bit(tree::Change::kDeleted), cn.sequential}},
+                  &rep);
+    if (rc) return (void)fuse_reply_err(req, rc);
+    const tree::OpResult& res = rep.results.at(tv.exists ? 1 : 0);
+    // The kernel moves the source's inode to the new name: it is the new node now.
+    if (uint64_t id = fs.table_->Find(src)) fs.table_->Rebind(id, res.path, res.stat.czxid);
+    if (cn.has_suffix()) fs.notifier_->InvalidateName(newparent, newname);
+    fuse_reply_err(req, 0);
+  }
+
+  static void Link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) {
+    fuse_reply_err(req, EPERM);  // no hard links: a znode has one path
+  }
+  static void Symlink(fuse_req_t req, const char*, fuse_ino_t, const char*) {
+    fuse_reply_err(req, EPERM);  // znodes are files or directories only
+  }
+  static void Readlink(fuse_req_t req, fuse_ino_t) { fuse_reply_err(req, EINVAL); }
+
+  // ---- files ----
+
+  static void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    Fs& fs = F(req);
+    Inode in;
+    if (!GetInode(fs, req, ino, &in)) return;
+    if (FromNotifier(fs, req)) {  // rule 3: echo writes go straight to us and store nothing
+      fi->fh = kEchoFh;
+      fi->direct_io = 1;
+      return (void)fuse_reply_open(req, fi);
+    }
+    if (in.is_dir) return (void)fuse_reply_err(req, EISDIR);
+    if (in.pending || in.ghost) return (void)fuse_reply_err(req, ENOENT);
+    Pending().WaitPath(in.path);
+    int acc = fi->flags & O_ACCMODE;
+    bool writable = acc != O_RDONLY;
+    bool trunc = writable && (fi->flags & O_TRUNC);
+    if (writable && IsReserved(in.path)) return (void)fuse_reply_err(req, EPERM);
+    auto h = std::make_unique<Handle>();
+    tree::Stat st;
+    Err e = fs.pipeline_->Read([&](const tree::DataTree& t) {
+      return t.GetData(in.path, trunc ? nullptr : &h->data, &st);
+    });
+    if (e != Err::kOk) return (void)fuse_reply_err(req, ErrnoOf(e));
+    if (st.czxid != in.czxid) return (void)fuse_reply_err(req, ENOENT);  // re-created since
+    h->id = ino;
+    h->path = in.path;
+    h->is_data = in.is_data;
+    h->writable = writable;
+    h->append = fi->flags & O_APPEND;
+    h->version = st.version;
+    h->mzxid = st.mzxid;
+    if (trunc) {
+      h->dirty = true;  // `> file` empties it even if nothing is written
+      h->conditional = false;
+    } else {
+      h->conditional = writable;
+    }
+    fi->keep_cache = !trunc && in.page_mzxid == st.mzxid;
+    fi->fh = reinterpret_cast<uint64_t>(h.get());
+    if (fuse_reply_open(req, fi) == 0) h.release();
+  }
+
+  static void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+                     fuse_file_info* fi) {
+    Fs& fs = F(req);
+    Inode p;
+    if (!GetInode(fs, req, parent, &p)) return;
+    if (!S_ISREG(mode)) return (void)fuse_reply_err(req, EPERM);
+    CreateName cn;
+    std::string path;
+    if (name == kDataName && p.is_dir && !p.is_data) return CreateData(fs, req, p, fi);
+    if (int rc = PrepareCreate(p, name, &cn, &path)) return (void)fuse_reply_err(req, rc);
+    if (!cn.sequential) {
+      View v = Look(fs, path);
+      if (v.exists) {
+        // Created elsewhere since the kernel's lookup.
+        if (fi->flags & O_EXCL) return (void)fuse_reply_err(req, EEXIST);
+        if (v.is_dir) return (void)fuse_reply_err(req, EISDIR);
+        Inode in;
+        in.path = path;
+        in.czxid = v.stat.czxid;
+        uint64_t id = fs.table_->Ref(path, v.stat.czxid, false, false);
+        fuse_entry_param e;
+        memset(&e, 0, sizeof e);
+        e.ino = id;
+        e.generation = 1;
+        FillAttr(fs, in, v.stat, &e.attr);
+        auto h = std::make_unique<Handle>();
+        std::string data;
+        tree::Stat st;
+        Err err = fs.pipeline_->Read(
+            [&](const tree::DataTree& t) { return t.GetData(path, &h->data, &st); });
+        if (err != Err::kOk) {
+          fs.table_->Forget(id, 1);
+          return (void)fuse_reply_err(req, ErrnoOf(err));
+        }
+        h->id = id;
+        h->path = path;
+        h->writable = true;
+        h->append = fi->flags & O_APPEND;
+        h->version = st.version;
+        h->mzxid = st.mzxid;
+        h->conditional = true;
+        if (fi->flags & O_TRUNC) {
+          h->data.clear();
+          h->dirty = true;
+          h->conditional = false;
+        }
+        fi->fh = reinterpret_cast<uint64_t>(h.get());
+        if (fuse_reply_create(req, &e, fi) == 0) {
+          h.release();
+        } else {
+          fs.table_->Forget(id, 1);
+        }
+        return;
+      }
+    }
+    // The node is created at the first flush/close/fsync, with its full content.
+    Inode in;
+    in.path = path;
+    in.pending = true;
+    uint64_t id = fs.table_->RefDetached(in);
+    auto h = std::make_unique<Handle>();
+    h->id = id;
+    h->path = path;
+    h->writable = true;
+    h->append = fi->flags & O_APPEND;
+    h->pending = true;
+    h->dirty = true;
+    h->eph = cn.ephemeral;
+    h->seq = cn.sequential;
+    fuse_entry_param e;
+    memset(&e, 0, sizeof e);
+    e.ino = id;
+    e.generation = 1;
+    FillAttr(fs, in, tree::Stat(), &e.attr);
+    fi->fh = reinterpret_cast<uint64_t>(h.get());
+    if (fuse_reply_create(req, &e, fi) == 0) {
+      h.release();
+    } else {
+      fs.table_->Forget(id, 1);
+    }
+  }
+
+  // open(O_CREAT) of a directory's `.data` while it has no data: replaces the data at commit.
+  static void CreateData(Fs& fs, fuse_req_t req, const Inode& p, fuse_file_info* fi) {
+    if (IsReserved(p.path)) return (void)fuse_reply_err(req, EPERM);
+    View v = Look(fs, p.path);
+    if (!v.exists) return (void)fuse_reply_err(req, ENOENT);
+    Inode in;
+    in.path = p.path;
+    in.czxid = v.stat.czxid;
+    in.is_data = true;
+    uint64_t id = fs.table_->Ref(p.path, v.stat.czxid, false, true);
+    auto h = std::make_unique<Handle>();
+    h->id = id;
+    h->path = p.path;
+    h->is_data = true;
+    h->writable = true;
+    h->append = fi->flags & O_APPEND;
+    h->dirty = true;
+    h->conditional = false;
+    h->version = v.stat.version;
+    h->mzxid = v.stat.mzxid;
+    fuse_entry_param e;
+    memset(&e, 0, sizeof e);
+    e.ino = id;
+    e.generation = 1;
+    e.entry_timeout = fs.o_.cache_timeout_s;
+    tree::Stat st = v.stat;
+    st.data_length = 0;
+    FillAttr(fs, in, st, &e.attr);
+    fi->fh = reinterpret_cast<uint64_t>(h.get());
+    if (fuse_reply_create(req, &e, fi) == 0) {
+      h.release();
+    } else {
+      fs.table_->Forget(id, 1);
+    }
+  }
+
+  static void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+    Fs& fs = F(req);
+    if (fi->fh == kEchoFh) return (void)fuse_reply_buf(req, nullptr, 0);
+    Handle* h = H(fi);
+    std::lock_guard<std::mutex> l(h->mu);
+    if (static_cast<size_t>(off) >= h->data.size()) return (void)fuse_reply_buf(req, nullptr, 0);
+    size_t n = std::min(size, h->data.size() - static_cast<size_t>(off));
+    if (!h->dirty && !h->pending) fs.table_->SetPageMzxid(ino, h->mzxid);
+    fuse_reply_buf(req, h->data.data() + off, n);
+  }
+
+  static void Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off,
+                    fuse_file_info* fi) {
+    Fs& fs = F(req);
+    if (fi->fh == kEchoFh) return (void)fuse_reply_write(req, size);  // rule 3
+    Handle* h = H(fi);
+    std::lock_guard<std::mutex> l(h->mu);
+    if (h->error) return (void)fuse_reply_err(req, h->error);
+    size_t at = h->append ? h->data.size() : static_cast<size_t>(off);
+    if (at + size > fs.o_.max_data_bytes) {
+      h->error = EFBIG;  // nothing of this handle will be committed
+      return (void)fuse_reply_err(req, EFBIG);
+    }
+    if (h->data.size() < at + size) h->data.resize(at + size);
+    memcpy(h->data.data() + at, buf, size);
+    h->dirty = true;
+    h->written = true;
+    fuse_reply_write(req, size);
+  }
+
+  // Commits a handle's buffer as one update; 0 or an errno. Called with h->mu held.
+  static int CommitLocked(Fs& fs, fuse_req_t req, Handle* h) {
+    int rc = CommitInner(fs, req, h);
+    if (h->registered) {
+      h->registered = false;
+      Pending().Remove(h->reg_path);
+    }
+    return rc;
+  }
+
+  static int CommitInner(Fs& fs, fuse_req_t req, Handle* h) {
+    if (h->error) {
+      h->dirty = false;
+      return h->error;
+    }
+    if (!h->dirty) return 0;
+    h->dirty = false;
+    tree::Request r;
+    std::vector<OwnChanges::Mark> marks;
+    if (h->pending) {
+      r = One(CreateOp(h->path, h->data, tree::Kind::kFile, h->eph, h->seq));
+      marks.push_back({h->path, Bit(tree::Change::kCreated), h->seq});
+    } else {
+      tree::Op op;
+      op.type = tree::OpType::kSetData;
+      op.path = h->path;
+      op.data = h->data;
+      op.version = h->conditional ? h->version : -1;
+      r = One(std::move(op));
+      marks.push_back({h->path, Bit(tree::Change::kDataChanged)});
+    }
+    Reply rep;
+    int rc = Call(fs, req, std::move(r), std::move(marks), &rep);
+    if (rc) {
+      if (rc == kConflictErrno)
+        QLOG_INFO("mount: write to %s refused: changed by another client since it was opened",
+                  h->path.c_str());
+      fs.notifier_->InvalidateInode(h->id);  // the page cache may hold the refused data
+      return rc;
+    }
+    const tree::OpResult& res = rep.results.at(0);
+    h->version = res.stat.version;
+    h->mzxid = res.stat.mzxid;
+    h->conditional = true;
+    if (h->pending) {
+      h->pending = false;
+      h->path = res.path;
+      fs.table_->Rebind(h->id, res.path, res.stat.czxid);
+    }
+    return 0;
+  }
+
+  static void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+    Fs& fs = F(req);
+    if (fi->fh == kEchoFh) return (void)fuse_reply_err(req, 0);
+    Handle* h = H(fi);
+    std::lock_guard<std::mutex> l(h->mu);
+    if (h->dirty && !h->written && !h->error && (h->pending || !h->conditional)) {
+      // Nothing written yet: maybe a dup of this fd writes next (see PendingCommits). The
+      // commit happens at the next close after a write, or at the last close.
+      if (!h->registered) {
+        h->registered = true;
+        h->reg_path = h->path;  // for @seq the prefix: listings of the directory wait
+        Pending().Add(h->reg_path);
+      }
+      return (void)fuse_reply_err(req, 0);
+    }
+    int rc = CommitLocked(fs, req, h);
+    if (h->error) h->error = 0;  // reported once, by this close()
+    fuse_reply_err(req, rc);
+  }
+
+  static void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+    Fs& fs = F(req);
+    if (fi->fh == kEchoFh) return (void)fuse_reply_err(req, 0);
+    Handle* h = H(fi);
+    {
+      std::lock_guard<std::mutex> l(h->mu);
+      if (h->dirty && !h->error) {
+        // Flush was not called (the fd was passed on and closed by a killed process): commit.
+        int rc = CommitLocked(fs, nullptr, h);
+        if (rc) QLOG_INFO("mount: commit at release of %s: %s", h->path.c_str(), strerror(rc));
+      }
+      if (h->registered) Pending().Remove(h->reg_path);
+    }
+    delete h;
+    fuse_reply_err(req, 0);
+  }
+
+  static void Fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
+    Fs& fs = F(req);
+    if (fi->fh == kEchoFh) return (void)fuse_reply_err(req, 0);
+    Handle* h = H(fi);
+    std::unique_lock<std::mutex> l(h->mu);
+    if (h->dirty || h->error) {
+      int rc = CommitLocked(fs, req, h);
+      if (h->error) h->error = 0;
+      return (void)fuse_reply_err(req, rc);
+    }
+    l.unlock();
+    fuse_reply_err(req, SyncBarrier(fs, req));
+  }
+
+  // ---- directories ----
+
+  static void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    Fs& fs = F(req);
+    Inode in;
+    if (!GetInode(fs, req, ino, &in)) return;
+    if (!in.is_dir) return (void)fuse_reply_err(req, ENOTDIR);
+    Pending().WaitParent(in.path);
+    auto d = std::make_unique<DirHandle>();
+    Err e = fs.pipeline_->Read([&](const tree::DataTree& t) {
+      std::vector<std::string> names;
+      tree::Stat st;
+      Err r = t.GetChildren(in.path, &names, &st);
+      if (r != Err::kOk) return r;
+      if (st.czxid != in.czxid) return Err::kNoNode;
+      std::sort(names.begin(), names.end());
+      Inode self = in;
+      d->ents.push_back({".", InoOf(self), true});
+      d->ents.push_back({"..", 1, true});
+      if (st.data_length > 0) {
+        Inode data = in;
+        data.is_data = true;
+        data.is_dir = false;
+        d->ents.push_back({std::string(kDataName), InoOf(data), false});
+      }
+      for (auto& n : names) {
+        Inode c;
+        c.path = JoinPath(in.path, n);
+        tree::Stat cs;
+        tree::Kind k = tree::Kind::kUnset;
+        if (t.Exists(c.path, &cs) != Err::kOk) continue;
+        t.GetKind(c.path, &k);
+        c.czxid = cs.czxid;
+        c.is_dir = IsDirView(c.path, k, cs);
+        d->ents.push_back({std::move(n), InoOf(c), c.is_dir});
+      }
+      return Err::kOk;
+    });
+    if (e != Err::kOk) return (void)fuse_reply_err(req, ErrnoOf(e));
+    fi->fh = reinterpret_cast<uint64_t>(d.get());
+    if (fuse_reply_open(req, fi) == 0) d.release();
+  }
+
+  static void ReadDir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+    auto* d = reinterpret_cast<DirHandle*>(fi->fh);
+    std::string buf(size, '\0');
+    size_t used = 0;
+    for (size_t i = static_cast<size_t>(off); i < d->ents.size(); i++) {
+      struct stat st;
+      memset(&st, 0, sizeof st);
+      st.st_ino = d->ents[i].ino;
+      st.st_mode = d->ents[i].dir ? S_IFDIR : S_IFREG;
+      size_t n = fuse_add_direntry(req, buf.data() + used, size - used, d->ents[i].name.c_str(),
+                                   &st, static_cast<off_t>(i + 1));
+      if (n > size - used) break;
+      used += n;
+    }
+    fuse_reply_buf(req, buf.data(), used);
+  }
+
+  static void ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+    delete reinterpret_cast<DirHandle*>(fi->fh);
+    fuse_reply_err(req, 0);
+  }
+
+  static void FsyncDir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
+    fuse_reply_err(req, SyncBarrier(F(req), req));
+  }
+
+  // ---- extended attributes ----
+
+  static void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+    Fs& fs = F(req);
+    Inode in;
+    if (!GetInode(fs, req, ino, &in)) return;
+    if (in.pending || in.ghost) return (void)fuse_reply_err(req, ENODATA);
+    tree::Stat st;
+    std::vector<tree::Acl> acl;
+    Err e =
+        fs.pipeline_->Read([&](const tree::DataTree& t) { return t.GetAcl(in.path, &acl, &st); });
+    if (e != Err::kOk) return (void)fuse_reply_err(req, ErrnoOf(e));
+    std::string v;
+    if (!XattrValue(name, st, acl, &v)) return (void)fuse_reply_err(req, ENODATA);
+    if (size == 0) return (void)fuse_reply_xattr(req, v.size());
+    if (size < v.size()) return (void)fuse_reply_err(req, ERANGE);
+    fuse_reply_buf(req, v.data(), v.size());
+  }
+
+  static void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+    Fs& fs = F(req);
+    Inode in;
+    if (!GetInode(fs, req, ino, &in)) return;
+    std::string all;
+    if (!in.pending && !in.ghost)
+      for (const auto& n : XattrNames()) all.append(n).push_back('\0');
+    if (size == 0) return (void)fuse_reply_xattr(req, all.size());
+    if (size < all.size()) return (void)fuse_reply_err(req, ERANGE);
+    fuse_reply_buf(req, all.data(), all.size());
+  }
+
+  static void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value,
+                       size_t size, int) {
+    Fs& fs = F(req);
+    Inode in;
+    if (!GetInode(fs, req, ino, &in)) return;
+    std::string n = name;
+    // The Stat fields are read-only. EOPNOTSUPP (not EPERM) lets cp -a and mv, which copy
+    // extended attributes, carry on silently.
+    if (n != kAclXattr) return (void)fuse_reply_err(req, EOPNOTSUPP);
+    // A file not committed yet has no ACL to set (set it after close).
+    if (in.pending) return (void)fuse_reply_err(req, EOPNOTSUPP);
+    if (IsReserved(in.path)) return (void)fuse_reply_err(req, EPERM);
+    auto acl = ParseAcl(std::string(value, size));
+    if (!acl.ok()) return (void)fuse_reply_err(req, EINVAL);
+    tree::Op op;
+    op.type = tree::OpType::kSetAcl;
+    op.path = in.path;
+    op.acl = *acl;
+    int rc =
+        Call(fs, req, One(std::move(op)), {{in.path, Bit(tree::Change::kAclChanged)}}, nullptr);
+    fuse_reply_err(req, rc);
+  }
+
+  static void RemoveXattr(fuse_req_t req, fuse_ino_t, const char* name) {
+    fuse_reply_err(req, std::string(name).starts_with("user.zk.") ? EPERM : ENODATA);
+  }
+
+  static void StatFs(fuse_req_t req, fuse_ino_t) {
+    Fs& fs = F(req);
+    struct statvfs s;
+    memset(&s, 0, sizeof s);
+    size_t nodes = fs.pipeline_->Read([](const tree::DataTree& t) { return t.node_count(); });
+    s.f_bsize = 4096;
+    s.f_frsize = 4096;
+    s.f_namemax = 255;
+    s.f_files = nodes;
+    fuse_reply_statfs(req, &s);
+  }
+
+  static void Init(void*, fuse_conn_info* conn) {
+    // O_TRUNC reaches open(), so `>` replaces the data unconditionally in one commit.
+    if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+    // Write-through: every write reaches the open file's buffer.
+    conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  }
+};
+
+bool Fs::IsDirView(const std::string& path, tree::Kind kind, const tree::Stat& st) {
+  if (path == "/" || st.num_children > 0) return true;
+  if (kind == tree::Kind::kDirectory) return true;
+  if (kind == tree::Kind::kFile) return false;
+  return st.data_length == 0;  // a network client's node: a directory unless it has data
+}
+
+bool Fs::IsDirNow(const std::string& path, bool* exists) const {
+  View v = Impl::Look(*this, path);
+  *exists = v.exists;
+  return v.is_dir;
+}
+
+Fs::Fs(FsOptions o, Pipeline* pipeline, int64_t session_id, InodeTable* table, OwnChanges* own,
+       EchoState* echo, Notifier* notifier)
+    : o_(std::move(o)),
+      pipeline_(pipeline),
+      session_(session_id),
+      table_(table),
+      own_(own),
+      echo_(echo),
+      notifier_(notifier),
+      uid_(geteuid()),
+      gid_(getegid()) {}
+
+const fuse_lowlevel_ops* Fs::Ops() {
+  static const fuse_lowlevel_ops ops = [] {
+    fuse_lowlevel_ops o;
+    memset(&o, 0, sizeof o);
+    o.init = Impl::Init;
+    o.lookup = Impl::Lookup;
+    o.forget = Impl::Forget;
+    o.forget_multi = Impl::ForgetMulti;
+    o.getattr = Impl::GetAttr;
+    o.setattr = Impl::SetAttr;
+    o.readlink = Impl::Readlink;
+    o.mknod = Impl::Mknod;
+    o.mkdir = Impl::Mkdir;
+    o.unlink = Impl::Unlink;
+    o.rmdir = Impl::Rmdir;
+    o.symlink = Impl::Symlink;
+    o.rename = Impl::Rename;
+    o.link = Impl::Link;
+    o.open = Impl::Open;
+    o.read = Impl::Read;
+    o.write = Impl::Write;
+    o.flush = Impl::Flush;
+    o.release = Impl::Release;
+    o.fsync = Impl::Fsync;
+    o.opendir = Impl::OpenDir;
+    o.readdir = Impl::ReadDir;
+    o.releasedir = Impl::ReleaseDir;
+    o.fsyncdir = Impl::FsyncDir;
+    o.statfs = Impl::StatFs;
+    o.setxattr = Impl::SetXattr;
+    o.getxattr = Impl::GetXattr;
+    o.listxattr = Impl::ListXattr;
+    o.removexattr = Impl::RemoveXattr;
+    o.create = Impl::Create;
+    return o;
+  }();
+  return &ops;
+}
+
+}  // namespace qfs::fusefs

@@ -1,0 +1,170 @@
+#define FUSE_USE_VERSION 314
+#include "fusefs/mount.h"
+
+#include <fuse_lowlevel.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "consensus/util/log.h"
+#include "fusefs/fs.h"
+#include "fusefs/inode_table.h"
+#include "fusefs/mountpoint.h"
+#include "fusefs/notifier.h"
+
+namespace qfs::fusefs {
+
+struct Mount::Impl {
+  MountOptions o;
+  Pipeline* pipeline = nullptr;
+  std::string abs;
+  InodeTable table;
+  OwnChanges own;
+  EchoState echo;
+  std::unique_ptr<Notifier> notifier;
+  std::unique_ptr<Fs> fs;
+  int listener = 0;
+  fuse_session* se = nullptr;
+  dev_t dev = 0;
+  std::thread loop;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool loop_done = false;
+  bool stopped = false;
+  std::mutex session_mu;
+
+  void ReopenSession(int64_t lost) {
+    std::lock_guard<std::mutex> l(session_mu);
+    if (fs->session() != lost) return;
+    auto s = o.open_session(o.session_timeout_ms);
+    if (s.ok()) {
+      fs->set_session(*s);
+      QLOG_WARN("mount %s: session 0x%llx was lost; now using 0x%llx (its ephemerals are gone)",
+                abs.c_str(), static_cast<unsigned long long>(lost),
+                static_cast<unsigned long long>(*s));
+    } else {
+      QLOG_ERROR("mount %s: cannot open a new session: %s", abs.c_str(),
+                 s.status().ToString().c_str());
+    }
+  }
+
+  // A connection the kernel keeps (a shell's cwd inside the lazily detached mount) would keep
+  // the loop's threads waiting: abort it through fusectl.
+  void AbortConnection() {
+    std::string dir = "/sys/fs/fuse/connections";
+    std::string abort = dir + "/" + std::to_string(minor(dev)) + "/abort";
+    if (access(abort.c_str(), F_OK) != 0) mount("fusectl", dir.c_str(), "fusectl", 0, nullptr);
+    std::ofstream f(abort);
+    if (f) f << "1";
+    QLOG_WARN("mount %s: still in use after unmount; aborted its FUSE connection", abs.c_str());
+  }
+};
+
+Result<std::unique_ptr<Mount>> Mount::Start(MountOptions options, Pipeline* pipeline) {
+  auto m = std::unique_ptr<Mount>(new Mount());
+  m->impl_ = std::make_unique<Impl>();
+  Impl& s = *m->impl_;
+  s.o = std::move(options);
+  s.pipeline = pipeline;
+  auto abs = PrepareMountpoint(s.o.dir);
+  if (!abs.ok()) return abs.status();
+  s.abs = *abs;
+  auto session = s.o.open_session(s.o.session_timeout_ms);
+  if (!session.ok()) return session.status();
+
+  Notifier::Options no;
+  no.mountpoint = s.abs;
+  no.echo = s.o.echo;
+  Impl* ip = &s;
+  s.notifier = std::make_unique<Notifier>(
+      no, &s.table, &s.own, &s.echo,
+      [ip](const std::string& p, bool* exists) { return ip->fs->IsDirNow(p, exists); });
+  FsOptions fo;
+  fo.mountpoint = s.abs;
+  fo.write_timeout_ms = s.o.write_timeout_ms;
+  fo.max_data_bytes = s.o.max_data_bytes;
+  s.fs = std::make_unique<Fs>(fo, pipeline, *session, &s.table, &s.own, &s.echo, s.notifier.get());
+  s.fs->set_on_session_lost([ip] { ip->ReopenSession(ip->fs->session()); });
+
+  std::string opts = "fsname=quorumfs,subtype=quorumfs";
+  if (geteuid() == 0) opts += ",allow_other";
+  const char* argv[] = {"quorumfsd", "-o", opts.c_str()};
+  fuse_args args = FUSE_ARGS_INIT(3, const_cast<char**>(argv));
+  s.se = fuse_session_new(&args, Fs::Ops(), sizeof(fuse_lowlevel_ops), s.fs.get());
+  fuse_opt_free_args(&args);
+  if (!s.se) {
+    s.o.close_session(*session);
+    return Internal("mount: fuse_session_new failed");
+  }
+  if (fuse_session_mount(s.se, s.abs.c_str()) != 0) {
+    fuse_session_destroy(s.se);
+    s.se = nullptr;
+    s.o.close_session(*session);
+    return Unavailable("mount: cannot mount on " + s.abs + " (is /dev/fuse usable?)");
+  }
+  Notifier* n = s.notifier.get();
+  s.listener = pipeline->AddApplyListener(
+      [n](int64_t zxid, const std::vector<tree::Change>& c) { n->OnApply(zxid, c); });
+  s.notifier->Start(s.se);
+  s.loop = std::thread([ip] {
+    fuse_loop_config* cfg = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_clone_fd(cfg, 0);
+    fuse_loop_cfg_set_idle_threads(cfg, 8);
+    // Handlers wait for write replies (up to mount.writeTimeoutMs): allow many at once.
+    fuse_loop_cfg_set_max_threads(cfg, 256);
+    int rc = fuse_session_loop_mt(ip->se, cfg);
+    fuse_loop_cfg_destroy(cfg);
+    if (rc != 0 && !fuse_session_exited(ip->se))
+      QLOG_ERROR("mount %s: FUSE loop ended: %d", ip->abs.c_str(), rc);
+    std::lock_guard<std::mutex> l(ip->mu);
+    ip->loop_done = true;
+    ip->cv.notify_all();
+  });
+  struct stat st;
+  if (stat(s.abs.c_str(), &st) == 0) s.dev = st.st_dev;
+  QLOG_INFO("mounted the tree on %s (session 0x%llx, writeTimeoutMs=%d)", s.abs.c_str(),
+            static_cast<unsigned long long>(*session), s.o.write_timeout_ms);
+  return m;
+}
+
+Mount::~Mount() {
+  Stop();
+}
+
+const std::string& Mount::mountpoint() const {
+  return impl_->abs;
+}
+
+void Mount::Stop() {
+  if (!impl_) return;
+  Impl& s = *impl_;
+  if (s.stopped || !s.se) return;  // stopped, or Start failed before mounting
+  s.stopped = true;
+  s.notifier->Stop();
+  fuse_session_exit(s.se);
+  fuse_session_unmount(s.se);  // lazy for root: a busy mount is detached
+  {
+    std::unique_lock<std::mutex> l(s.mu);
+    if (!s.cv.wait_for(l, std::chrono::seconds(3), [&] { return s.loop_done; })) {
+      l.unlock();
+      s.AbortConnection();
+    }
+  }
+  s.loop.join();
+  s.pipeline->RemoveApplyListener(s.listener);
+  Status st = s.o.close_session(s.fs->session());
+  if (!st.ok()) QLOG_WARN("mount %s: %s", s.abs.c_str(), st.ToString().c_str());
+  fuse_session_destroy(s.se);
+  s.se = nullptr;
+  QLOG_INFO("unmounted %s", s.abs.c_str());
+}
+
+}  // namespace qfs::fusefs

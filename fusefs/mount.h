@@ -1,0 +1,41 @@
+// quorumfsd's FUSE mount of the local replica: `quorumfsd --mount DIR` or `mount=DIR`.
+// See docs/fuse.md for what a user can rely on.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "consensus/util/result.h"
+#include "daemon/replica/pipeline.h"
+
+namespace qfs::fusefs {
+
+struct MountOptions {
+  std::string dir;
+  int write_timeout_ms = 10000;     // mount.writeTimeoutMs
+  int session_timeout_ms = 10000;   // mount.sessionTimeoutMs (clamped to the session bounds)
+  size_t max_data_bytes = 1 << 20;  // jute.maxbuffer
+  bool echo = true;                 // surface remote changes to inotify
+  // The mount's session (ClientPort::OpenLocalSession / CloseLocalSession in quorumfsd).
+  std::function<Result<int64_t>(int32_t timeout_ms)> open_session;
+  std::function<Status(int64_t session_id)> close_session;
+};
+
+class Mount {
+ public:
+  // Cleans up a stale mount at `dir`, opens the session, mounts and starts serving.
+  static Result<std::unique_ptr<Mount>> Start(MountOptions options, Pipeline* pipeline);
+  ~Mount();  // Stop()
+  // Unmounts (lazily if busy), then closes the session so its ephemerals go at once.
+  void Stop();
+  const std::string& mountpoint() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qfs::fusefs

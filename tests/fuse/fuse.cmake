@@ -1,0 +1,17 @@
+# The FUSE view (docs/fuse.md): real daemons, real mounts, real shell tools. They need /dev/fuse
+# and root (or fusermount3), as on CI. Each test starts its own quorumfsd(s) on loopback with
+# mounts under /tmp, and cleans up its processes (by PID) and mounts.
+set(QFS_FUSE_ENV "QUORUMFSD=$<TARGET_FILE:quorumfsd>" "MEMFS=$<TARGET_FILE:memfs>")
+add_test(NAME fuse_contract COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/contract_test.sh)
+add_test(NAME fuse_watch COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/watch_test.py
+         --quorumfsd $<TARGET_FILE:quorumfsd>)
+# Multi-shell recipes; with mount points as arguments they run over an ensemble's mounts.
+add_test(NAME fuse_recipes COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/recipes_test.sh)
+add_test(NAME fuse_faults COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/faults_test.sh)
+set_tests_properties(fuse_contract fuse_watch fuse_recipes fuse_faults PROPERTIES
+  ENVIRONMENT "${QFS_FUSE_ENV}" TIMEOUT 600)
+# Mount-heavy and timing-sensitive: not in parallel with each other.
+set_tests_properties(fuse_recipes fuse_faults PROPERTIES RUN_SERIAL TRUE)
+
+qfs_test(fusefs_unit_test ${CMAKE_CURRENT_LIST_DIR}/fusefs_unit_test.cc)
+target_link_libraries(fusefs_unit_test PRIVATE qfs_fusefs)

@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# The recipes of scripts/recipes/ with many concurrent shells spread over a LIST of mounts.
+#   QUORUMFSD=.../quorumfsd recipes_test.sh                 # starts one member with a mount
+#   QUORUMFSD=.../quorumfsd recipes_test.sh MNT1 MNT2 MNT3  # existing mounts (an ensemble's)
+# Environment: LOCK_SHELLS (30), LOCK_TOTAL (200).
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+R=$(cd "$here/../../scripts/recipes" && pwd)
+mounts=("$@")
+if [ ${#mounts[@]} -eq 0 ]; then
+  qfs_start a
+  mounts=("$MNT_a")
+fi
+nm=${#mounts[@]}
+echo "mounts: ${mounts[*]}"
+base=/recipes-$$
+mkdir "${mounts[0]}$base" || exit 1
+for m in "${mounts[@]}"; do wait_for 10 test -d "$m$base" || { fail "$m does not see $base"; exit 1; }; done
+mnt() { echo "${mounts[$(($1 % nm))]}"; }
+L=$QFS_TMP/logs
+mkdir -p "$L"
+
+# Runs "$@" in the background, remembers the PID for cleanup.
+bg() { "$@" & QFS_BG+=($!); }
+# Waits for the PIDs in $@, at most SECS; fails DESC if any is still running.
+wait_all() {
+  local secs=$1 desc=$2; shift 2
+  local end=$((SECONDS + secs)) p
+  for p in "$@"; do
+    while kill -0 "$p" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.1; done
+    if kill -0 "$p" 2>/dev/null; then fail "$desc: still running after $secs s (lost wake-up?)"; return 1; fi
+    wait "$p" 2>/dev/null
+  done
+  return 0
+}
+
+echo "== exclusive lock (mkdir NAME@eph / inotifywait / rmdir)"
+shells=${LOCK_SHELLS:-30}
+total=${LOCK_TOTAL:-200}
+mkdir "${mounts[0]}$base/locks"
+for m in "${mounts[@]}"; do wait_for 10 test -d "$m$base/locks"; done
+: >"$L/lock.log"
+holder() {  # holder ID: appends in/out lines while holding the lock
+  echo "in $1 $(date +%s%N)" >>"$L/lock.log"
+  sleep 0.00$((RANDOM % 5))
+  echo "out $1 $(date +%s%N)" >>"$L/lock.log"
+}
+export -f holder
+export L
+pids=()
+t0=$(date +%s%N)
+for i in $(seq 0 $((shells - 1))); do
+  n=$((total / shells + (i < total % shells ? 1 : 0)))
+  m=$(mnt "$i")
+  bash -c "for k in \$(seq $n); do QFS_RECHECK_S=30 '$R/lock' '$m$base/locks' L holder $i-\$k || exit 1; done" &
+  pids+=($!)
+  QFS_BG+=($!)
+done
+wait_all 300 "lock shells" "${pids[@]}"
+t1=$(date +%s%N)
+acq=$(grep -c '^in ' "$L/lock.log")
+check "$total acquisitions by $shells shells over $nm mount(s) (got $acq)" test "$acq" -eq "$total"
+overlaps=$(awk '$1=="in"{ if (held) bad++; held=1; id=$2 } $1=="out"{ if (!held || $2!=id) bad++; held=0 } END{ print bad+0 }' "$L/lock.log")
+check "never two holders at once (overlaps: $overlaps)" test "$overlaps" -eq 0
+# Hand-over: from one holder's "out" to the next "in". A lost wake-up would show as a gap of
+# QFS_RECHECK_S (30 s); every gap must be far below it.
+gaps=$(awk '$1=="out"{ t=$3 } $1=="in" && t{ print ($3 - t) / 1e6 }' "$L/lock.log" | sort -n)
+maxgap=$(tail -1 <<<"$gaps")
+p50gap=$(sed -n "$(( ($(wc -l <<<"$gaps") + 1) / 2 ))p" <<<"$gaps")
+echo "     hand-over: p50 ${p50gap} ms, max ${maxgap} ms; $total acquisitions in $(((t1 - t0) / 1000000)) ms"
+check "no lost wake-up (every hand-over < 5 s)" awk -v g="$maxgap" 'BEGIN{ exit !(g < 5000) }'
+
+echo "== shared read / write lock"
+mkdir "${mounts[0]}$base/rw"
+for m in "${mounts[@]}"; do wait_for 10 test -d "$m$base/rw"; done
+: >"$L/rw.log"
+rwholder() {
+  echo "in $1 $2 $(date +%s%N)" >>"$L/rw.log"
+  sleep 0.0$((RANDOM % 3 + 1))
+  echo "out $1 $2 $(date +%s%N)" >>"$L/rw.log"
+}
+export -f rwholder
+pids=()
+for i in $(seq 0 11); do
+  mode=read
+  [ $((i % 3)) -eq 0 ] && mode=write
+  m=$(mnt "$i")
+  bash -c "for k in 1 2 3; do '$R/rwlock' '$m$base/rw' $mode rwholder $mode $i-\$k || exit 1; done" &
+  pids+=($!)
+  QFS_BG+=($!)
+done
+wait_all 120 "rwlock shells" "${pids[@]}"
+check "36 lock holds" test "$(grep -c '^in ' "$L/rw.log")" -eq 36
+bad=$(awk '$1=="in"{ if ($2=="write" && (r>0 || w>0)) bad++; if ($2=="read" && w>0) bad++; if ($2=="write") w++; else r++ }
+           $1=="out"{ if ($2=="write") w--; else r-- } END{ print bad+0 }' "$L/rw.log")
+check "a writer never overlaps anyone (violations: $bad)" test "$bad" -eq 0
+shared=$(awk '$1=="in"{ if ($2=="read") { r++; if (r>1) s++ } } $1=="out"{ if ($2=="read") r-- } END{ print s+0 }' "$L/rw.log")
+echo "     readers held the lock together $shared times"
+
+echo "== leader election"
+mkdir "${mounts[0]}$base/elect"
+for m in "${mounts[@]}"; do wait_for 10 test -d "$m$base/elect"; done
+: >"$L/elect.log"
+lead() {
+  echo "lead $1 $(date +%s%N)" >>"$L/elect.log"
+  sleep 0.2
+  echo "resign $1 $(date +%s%N)" >>"$L/elect.log"
+}
+export -f lead
+# A leader that leads until it is stopped (SIGTERM); six candidates queue behind it.
+bg "$R/elect" "$(mnt 6)$base/elect" bash -c 'echo "lead c6 $(date +%s%N)" >>"$L/elect.log"; sleep 600'
+stubborn=$!
+wait_for 10 grep -q "lead c6" "$L/elect.log"
+pids=()
+for i in $(seq 0 5); do
+  bg "$R/elect" "$(mnt "$i")$base/elect" lead "c$i"
+  pids+=($!)
+done
+wait_for 10 sh -c "[ \$(ls '${mounts[0]}$base/elect' | wc -l) -eq 7 ]"
+sleep 0.5
+check "the others wait while the leader leads" test "$(grep -c '^lead ' "$L/elect.log")" -eq 1
+echo "resign c6 $(date +%s%N)" >>"$L/elect.log"
+kill -TERM "$stubborn"
+wait_all 10 "the stopped leader" "$stubborn"
+wait_all 60 "candidates" "${pids[@]}"
+check "every candidate led once" test "$(grep -c '^lead ' "$L/elect.log")" -eq 7
+bad=$(awk '$1=="lead"{ if (l) bad++; l=1 } $1=="resign"{ l=0 } END{ print bad+0 }' "$L/elect.log")
+check "exactly one leader at a time (violations: $bad)" test "$bad" -eq 0
+wait_for 10 sh -c "[ -z \"\$(ls -A '${mounts[0]}$base/elect')\" ]"
+check "all candidates left (nodes gone)" test -z "$(ls -A "${mounts[0]}$base/elect")"
+
+echo "== FIFO queue"
+mkdir "${mounts[0]}$base/q"
+for m in "${mounts[@]}"; do wait_for 10 test -d "$m$base/q"; done
+pids=()
+for c in $(seq 0 3); do
+  bash -c "for k in \$(seq 50); do '$R/queue' take '$(mnt "$c")$base/q' || exit 1; done" >"$L/consumer.$c" &
+  pids+=($!)
+  QFS_BG+=($!)
+done
+ppids=()
+for p in $(seq 0 3); do
+  bash -c "for k in \$(seq 50); do '$R/queue' put '$(mnt $((p + 1)))$base/q' 'item-$p-'\$k || exit 1; done" &
+  ppids+=($!)
+  QFS_BG+=($!)
+done
+wait_all 120 "producers" "${ppids[@]}"
+wait_all 120 "consumers" "${pids[@]}"
+cat "$L"/consumer.* | sort >"$L/consumed"
+for p in $(seq 0 3); do for k in $(seq 50); do echo "item-$p-$k"; done; done | sort >"$L/produced"
+check "every item consumed exactly once (200 items, 4 producers, 4 consumers)" cmp -s "$L/produced" "$L/consumed"
+# FIFO: each consumer takes the oldest item, so what one consumer got from one producer (who
+# publishes in order) comes in increasing order.
+fifo_bad=$(for c in "$L"/consumer.*; do awk -F- '{ if (($2 in last) && $3 + 0 < last[$2]) bad++; last[$2] = $3 + 0 } END{ print bad + 0 }' "$c"; done | awk '{ s += $1 } END{ print s + 0 }')
+check "  in FIFO order (each consumer got each producer's items in order; violations: $fifo_bad)" test "$fifo_bad" -eq 0
+check "  the queue is empty" test -z "$(ls -A "${mounts[0]}$base/q")"
+
+echo "== barrier"
+mkdir "${mounts[0]}$base/bar"
+for m in "${mounts[@]}"; do wait_for 10 test -d "$m$base/bar"; done
+pids=()
+for i in $(seq 0 4); do
+  bash -c "sleep 0.$((i * 2)); echo enter \$(date +%s%N) >>'$L/bar.log'; '$R/barrier' '$(mnt "$i")$base/bar' 5 && echo leave \$(date +%s%N) >>'$L/bar.log'" &
+  pids+=($!)
+  QFS_BG+=($!)
+done
+wait_all 30 "barrier participants" "${pids[@]}"
+check "all 5 passed the barrier" test "$(grep -c '^leave' "$L/bar.log")" -eq 5
+last_enter=$(awk '$1=="enter"{ print $2 }' "$L/bar.log" | sort -n | tail -1)
+first_leave=$(awk '$1=="leave"{ print $2 }' "$L/bar.log" | sort -n | head -1)
+check "nobody left before the last one entered" test "$first_leave" -ge "$last_enter"
+
+echo "== unique ids"
+mkdir "${mounts[0]}$base/ids"
+for m in "${mounts[@]}"; do wait_for 10 test -d "$m$base/ids"; done
+pids=()
+for i in $(seq 0 19); do
+  bash -c "'$R/uniqueid' '$(mnt "$i")$base/ids'" >"$L/id.$i" &
+  pids+=($!)
+  QFS_BG+=($!)
+done
+wait_all 30 "uniqueid" "${pids[@]}"
+check "20 concurrent ids, all distinct" test "$(cat "$L"/id.* | sort -u | wc -l)" -eq 20
+
+echo "== config publish / subscribe"
+cfg=$base/app.conf
+"$R/config" publish "${mounts[0]}$cfg" "version 0"
+for m in "${mounts[@]}"; do wait_for 10 test -f "$m$cfg"; done
+for j in $(seq 0 $((nm - 1))); do
+  bg "$R/config" subscribe "${mounts[$j]}$cfg" sh -c "cat '${mounts[$j]}$cfg'; echo" >"$L/sub.$j"
+done
+sleep 0.5
+for v in 1 2 3 4 5; do
+  "$R/config" publish "$(mnt $v)$cfg" "version $v"
+  sleep 0.2
+done
+for j in $(seq 0 $((nm - 1))); do
+  check "subscriber on mount $j saw the last version" wait_for 5 grep -q "^version 5$" "$L/sub.$j"
+  check "  and only whole versions" sh -c "! grep -v '^version [0-5]\$' '$L/sub.$j'"
+done
+
+finish
