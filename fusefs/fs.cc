@@ -264,7 +264,7 @@ struct Fs::Impl {
         std::chrono::steady_clock::now() + std::chrono::milliseconds(fs.o_.write_timeout_ms);
     bool submitted = false;
     if (sync) {
-      fs.pipeline_->Sync(cb);
+      fs.pipeline_->Sync(cb, /*linearizable=*/true);
       submitted = true;
     } else {
       r.session_id = fs.session_;
