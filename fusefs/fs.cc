@@ -1103,6 +1103,16 @@ bool Fs::IsDirNow(const std::string& path, bool* exists) const {
   return v.is_dir;
 }
 
+std::vector<std::string> Fs::ChildrenNow(const std::string& path) const {
+  std::vector<std::string> names;
+  pipeline_->Read([&](const tree::DataTree& t) {
+    tree::Stat st;
+    if (t.GetChildren(path, &names, &st) != Err::kOk) names.clear();
+    return 0;
+  });
+  return names;
+}
+
 Fs::Fs(FsOptions o, Pipeline* pipeline, int64_t session_id, InodeTable* table, OwnChanges* own,
        EchoState* echo, Notifier* notifier)
     : o_(std::move(o)),
