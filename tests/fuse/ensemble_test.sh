@@ -81,7 +81,9 @@ if want election; then
   export -f lead
   export QFS_TMP
   # The first candidate, on the member that is killed, leads until then.
-  "$R/elect" "$(M "$k")$D" bash -c 'echo "lead dead $(date +%s%N)" >>"$QFS_TMP/elect.log"; sleep 600' &
+  # (exec: no orphaned sleep keeps ctest's output pipe open; TERM reaches it through the recipe.)
+  "$R/elect" "$(M "$k")$D" bash -c 'echo "lead dead $(date +%s%N)" >>"$QFS_TMP/elect.log"; exec sleep 600' \
+    >/dev/null 2>&1 &
   first=$!
   QFS_BG+=("$first")
   wait_for 10 grep -q "lead dead" "$QFS_TMP/elect.log"
@@ -97,7 +99,8 @@ if want election; then
   tk=$(date +%s%N)
   ens kill "$k"
   echo "resign dead $tk" >>"$QFS_TMP/elect.log"
-  kill -KILL "$first" 2>/dev/null  # its mount is gone; the shell only sleeps
+  kill -TERM "$first" 2>/dev/null  # its mount is gone; the recipe stops its command and exits
+  wait_for 5 sh -c "! kill -0 $first 2>/dev/null" || kill -KILL "$first" 2>/dev/null
   check "a new leader after the kill" wait_for 30 sh -c "[ \$(grep -c '^lead ' '$QFS_TMP/elect.log') -ge 2 ]"
   tn=$(awk '$1=="lead" && $2!="dead"{ print $3 }' "$QFS_TMP/elect.log" | sort -n | head -1)
   [ -n "$tn" ] && echo "     new leader $(((tn - tk) / 1000000)) ms after the kill -9 (mount.sessionTimeoutMs=$SESSION_MS; ZAB re-election included); ensemble leader now: member $(leader)"
