@@ -247,6 +247,21 @@ struct Fs::Impl {
   // mount.writeTimeoutMs, and stops waiting on a FUSE interrupt (Ctrl-C). Returns 0 or an errno.
   static int Call(Fs& fs, fuse_req_t req, tree::Request r, std::vector<OwnChanges::Mark> marks,
                   Reply* out, bool sync = false) {
+    if (!sync) {
+      // The session expired (e.g. while this member was cut off, the leader expired it): the
+      // replica says so once it has caught up. Only ephemeral creates check the session when
+      // prepared, so without this other writes would go on under a dead session and the mount
+      // would never get a new one (docs/fuse.md: ECONNRESET once, then a new session).
+      int64_t sid = fs.session_;
+      bool live =
+          fs.pipeline_->Read([&](const tree::DataTree& t) { return t.sessions().count(sid) > 0; });
+      if (!live) {
+        QLOG_WARN("mount: %s: the mount's session 0x%llx has expired; opening a new one",
+                  r.ops.empty() ? "" : r.ops[0].path.c_str(), static_cast<unsigned long long>(sid));
+        if (fs.on_session_lost_) fs.on_session_lost_();
+        return ECONNRESET;
+      }
+    }
     auto w = std::make_shared<Waiter>();
     uint64_t token = marks.empty() ? 0 : fs.own_->Add(std::move(marks));
     OwnChanges* own = fs.own_;
@@ -1101,6 +1116,16 @@ bool Fs::IsDirNow(const std::string& path, bool* exists) const {
   View v = Impl::Look(*this, path);
   *exists = v.exists;
   return v.is_dir;
+}
+
+std::vector<std::string> Fs::ChildrenNow(const std::string& path) const {
+  std::vector<std::string> names;
+  pipeline_->Read([&](const tree::DataTree& t) {
+    tree::Stat st;
+    if (t.GetChildren(path, &names, &st) != Err::kOk) names.clear();
+    return 0;
+  });
+  return names;
 }
 
 Fs::Fs(FsOptions o, Pipeline* pipeline, int64_t session_id, InodeTable* table, OwnChanges* own,

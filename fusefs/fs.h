@@ -36,6 +36,8 @@ class Fs {
   static bool IsDirView(const std::string& path, tree::Kind kind, const tree::Stat& st);
   // The type the mount shows for `path` now (exists = false if there is no such node).
   bool IsDirNow(const std::string& path, bool* exists) const;
+  // The names of the nodes under `path` in the tree now (none if it is gone).
+  std::vector<std::string> ChildrenNow(const std::string& path) const;
 
   void set_session(int64_t id) { session_ = id; }
   int64_t session() const { return session_; }

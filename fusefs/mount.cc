@@ -32,6 +32,8 @@ struct Mount::Impl {
   std::unique_ptr<Notifier> notifier;
   std::unique_ptr<Fs> fs;
   int listener = 0;
+  int role_listener = 0;
+  bool was_serving = false;  // pipeline thread only
   fuse_session* se = nullptr;
   dev_t dev = 0;
   std::thread loop;
@@ -93,6 +95,7 @@ Result<std::unique_ptr<Mount>> Mount::Start(MountOptions options, Pipeline* pipe
   fo.max_data_bytes = s.o.max_data_bytes;
   s.fs = std::make_unique<Fs>(fo, pipeline, *session, &s.table, &s.own, &s.echo, s.notifier.get());
   s.fs->set_on_session_lost([ip] { ip->ReopenSession(ip->fs->session()); });
+  s.notifier->set_children_now([ip](const std::string& p) { return ip->fs->ChildrenNow(p); });
 
   std::string opts = "fsname=quorumfs,subtype=quorumfs";
   if (geteuid() == 0) opts += ",allow_other";
@@ -113,6 +116,14 @@ Result<std::unique_ptr<Mount>> Mount::Start(MountOptions options, Pipeline* pipe
   Notifier* n = s.notifier.get();
   s.listener = pipeline->AddApplyListener(
       [n](int64_t zxid, const std::vector<tree::Change>& c) { n->OnApply(zxid, c); });
+  // Serving again after a gap: the tree may have been replaced without apply listeners (a
+  // truncation or a snapshot from the leader), so every kernel cache goes. On the pipeline
+  // thread: queue only, the notifier thread talks to the kernel.
+  s.was_serving = pipeline->member().serving;
+  s.role_listener = pipeline->AddRoleListener([n, ip](const MemberStatus& m) {
+    if (m.serving && !ip->was_serving) n->DropAll();
+    ip->was_serving = m.serving;
+  });
   s.notifier->Start(s.se);
   s.loop = std::thread([ip] {
     fuse_loop_config* cfg = fuse_loop_cfg_create();
@@ -160,6 +171,7 @@ void Mount::Stop() {
   }
   s.loop.join();
   s.pipeline->RemoveApplyListener(s.listener);
+  s.pipeline->RemoveRoleListener(s.role_listener);
   Status st = s.o.close_session(s.fs->session());
   if (!st.ok()) QLOG_WARN("mount %s: %s", s.abs.c_str(), st.ToString().c_str());
   fuse_session_destroy(s.se);

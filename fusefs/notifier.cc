@@ -83,7 +83,14 @@ void Notifier::OnApply(int64_t zxid, const std::vector<tree::Change>& changes) {
     }
     q_.push_back({zxid, c.type, c.path, own, 0});
   }
-  if (q_.empty() && !overflow_) done_zxid_ = zxid;
+  if (q_.empty() && !overflow_ && !drop_all_) done_zxid_ = zxid;
+  cv_.notify_one();
+}
+
+void Notifier::DropAll() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (stop_) return;
+  drop_all_ = true;
   cv_.notify_one();
 }
 
@@ -108,21 +115,28 @@ bool Notifier::WaitProcessed(int64_t zxid, int timeout_ms) {
 }
 
 Notifier::Stats Notifier::stats() const {
-  return {n_changes_.load(), n_echoes_.load(), n_invals_.load(), n_overflows_.load()};
+  return {n_changes_.load(), n_echoes_.load(), n_invals_.load(), n_overflows_.load(),
+          n_drops_.load()};
 }
 
 void Notifier::Run() {
   echo_->tid = gettid();
   std::unique_lock<std::mutex> l(mu_);
   while (true) {
-    cv_.wait(l, [&] { return stop_ || !q_.empty() || overflow_; });
+    cv_.wait(l, [&] { return stop_ || !q_.empty() || overflow_ || drop_all_; });
     if (stop_) break;
-    if (q_.empty() && overflow_) {
-      overflow_ = false;
-      n_overflows_++;
+    if (q_.empty() && (overflow_ || drop_all_)) {
+      bool overflow = overflow_;
+      overflow_ = drop_all_ = false;
+      (overflow ? n_overflows_ : n_drops_)++;
       int64_t z = queued_zxid_;
       l.unlock();
-      QLOG_WARN("mount: change queue overflowed; dropping every cached entry (events were lost)");
+      if (overflow)
+        QLOG_WARN("mount: change queue overflowed; dropping every cached entry (events were lost)");
+      else
+        QLOG_INFO(
+            "mount: the member serves again (its tree may have been replaced); dropping "
+            "every cached entry");
       InvalAll();
       l.lock();
       done_zxid_ = std::max(done_zxid_, z);
@@ -136,18 +150,41 @@ void Notifier::Run() {
     l.unlock();
     Process(it);
     l.lock();
-    done_zxid_ = q_.empty() ? (overflow_ ? done_zxid_ : queued_zxid_) : q_.front().zxid - 1;
+    done_zxid_ =
+        q_.empty() ? (overflow_ || drop_all_ ? done_zxid_ : queued_zxid_) : q_.front().zxid - 1;
     done_cv_.notify_all();
   }
   echo_->tid = 0;
 }
 
 void Notifier::InvalAll() {
-  for (uint64_t id : table_->Ids()) InvalInode(id);
-  // Entries (incl. negative ones) of every known directory: drop them all by inode.
-  for (uint64_t id : table_->Ids()) {
+  // Attributes and pages of every known inode, and its own entry (a node that is gone or was
+  // replaced must be looked up again).
+  std::vector<uint64_t> ids = table_->Ids();
+  for (uint64_t id : ids) {
     Inode in;
-    if (table_->Get(id, &in) && in.is_dir) fuse_lowlevel_notify_inval_inode(se_, id, 0, 0);
+    if (!table_->Get(id, &in)) continue;
+    InvalInode(id);
+    if (in.is_data) {
+      if (uint64_t dir = table_->Find(in.path)) {
+        n_invals_++;
+        fuse_lowlevel_notify_inval_entry(se_, dir, kDataName.data(), kDataName.size());
+      }
+    } else {
+      InvalEntry(in.path);
+    }
+  }
+  // Negative entries: a known directory's names that exist now may be cached as absent.
+  if (!children_now_) return;
+  for (uint64_t id : ids) {
+    Inode in;
+    if (!table_->Get(id, &in) || !in.is_dir) continue;
+    for (const std::string& n : children_now_(in.path)) {
+      n_invals_++;
+      fuse_lowlevel_notify_inval_entry(se_, id, n.c_str(), n.size());
+    }
+    n_invals_++;
+    fuse_lowlevel_notify_inval_entry(se_, id, kDataName.data(), kDataName.size());
   }
 }
 

@@ -89,11 +89,21 @@ class Notifier {
   // Drops the kernel's dentry `name` under directory inode `parent_id` (e.g. a rename to a
   // "x-@seq" name left a dentry under that name). Never blocks.
   void InvalidateName(uint64_t parent_id, std::string name);
+  // The member serves again after it stopped serving: its tree may have been replaced wholesale
+  // (truncated by the leader, or a snapshot) without apply listeners. Drops every cached entry,
+  // negative ones included, and every inode's attributes and pages. Never blocks (queue only;
+  // any thread, e.g. the pipeline's role listener).
+  void DropAll();
+  // `children_now(dir)`: the names under `dir` in the tree now (DropAll drops their negative
+  // entries). Set before Start.
+  void set_children_now(std::function<std::vector<std::string>(const std::string&)> fn) {
+    children_now_ = std::move(fn);
+  }
   // Waits until the changes of every zxid <= `zxid` are processed, at most `timeout_ms`.
   bool WaitProcessed(int64_t zxid, int timeout_ms);
 
   struct Stats {
-    uint64_t changes = 0, echoes = 0, invalidations = 0, overflows = 0;
+    uint64_t changes = 0, echoes = 0, invalidations = 0, overflows = 0, drops = 0;
   };
   Stats stats() const;
 
@@ -118,6 +128,7 @@ class Notifier {
   OwnChanges* own_;
   EchoState* echo_;
   std::function<bool(const std::string&, bool*)> is_dir_now_;
+  std::function<std::vector<std::string>(const std::string&)> children_now_;
   fuse_session* se_ = nullptr;
 
   mutable std::mutex mu_;
@@ -125,9 +136,10 @@ class Notifier {
   std::deque<Item> q_;
   std::unordered_set<std::string> queued_data_;  // coalesces repeated data changes of a path
   bool overflow_ = false;
+  bool drop_all_ = false;  // DropAll() asked
   bool stop_ = false;
   int64_t queued_zxid_ = 0, done_zxid_ = 0;
-  std::atomic<uint64_t> n_changes_{0}, n_echoes_{0}, n_invals_{0}, n_overflows_{0};
+  std::atomic<uint64_t> n_changes_{0}, n_echoes_{0}, n_invals_{0}, n_overflows_{0}, n_drops_{0};
   std::thread thread_;
 };
 

@@ -15,3 +15,11 @@ set_tests_properties(fuse_recipes fuse_faults PROPERTIES RUN_SERIAL TRUE)
 
 qfs_test(fusefs_unit_test ${CMAKE_CURRENT_LIST_DIR}/fusefs_unit_test.cc)
 target_link_libraries(fusefs_unit_test PRIVATE qfs_fusefs)
+
+# Issue 5 on a real 3-member ensemble (scripts/ensemble's library, with the link proxy): a mount
+# on every member; the recipes over the 3 mounts, election across a kill -9 of a member, watches
+# across members, @eph locks of a killed member, a member cut off from the quorum. One ensemble
+# at a time (RESOURCE_LOCK qfs_ensemble, like tests/ensemble/ensemble.cmake).
+add_test(NAME fuse_ensemble COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/ensemble_test.sh)
+set_tests_properties(fuse_ensemble PROPERTIES ENVIRONMENT "${QFS_FUSE_ENV}" TIMEOUT 600
+  RUN_SERIAL TRUE RESOURCE_LOCK qfs_ensemble)
