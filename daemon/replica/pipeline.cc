@@ -612,8 +612,7 @@ void Pipeline::Impl::HandlePeer(uint64_t from, peer::PeerMessage& msg) {
       if (msg.zab().has_sync_start()) {
         static const char* kModes[] = {"DIFF", "TRUNC", "SNAP"};
         const auto& ss = msg.zab().sync_start();
-        QLOG_INFO("member %llu syncs us by %s from zxid %s",
-                  static_cast<unsigned long long>(from),
+        QLOG_INFO("member %llu syncs us by %s from zxid %s", static_cast<unsigned long long>(from),
                   kModes[std::min<int>(2, std::max<int>(0, ss.mode()))], Hex(ss.zxid()).c_str());
       }
       core->Step(from, msg.zab());
