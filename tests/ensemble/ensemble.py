@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,29 +39,16 @@ class EnsembleError(Exception):
     pass
 
 
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+# The loopback helpers the single-server harness already has.
+sys.path.insert(0, os.path.join(REPO, "tests", "clients"))
+import server as _clients  # noqa: E402
+
+free_port = _clients.free_port
 
 
 def four_letter(port, word, timeout=2.0):
     """The reply to a four-letter word, or None if the port does not answer."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            s.sendall(word.encode())
-            chunks = []
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                chunks.append(b)
-            return b"".join(chunks).decode("utf-8", "replace")
-    except OSError:
-        return None
+    return _clients.four_letter(port, word, timeout)
 
 
 def proc_start_time(pid):
