@@ -611,6 +611,8 @@ TEST(PeerTransportTest, QueueOverCapBreaksTheLink) {
     cv.wait_for(l, kWait, [&] { return release; });
   });
   testing::internal::CaptureStderr();
+  // Counted before the break: the redial after it may finish before the checks below.
+  auto connects = c[1].stats().connects;
   for (int i = 0; i < 200000 && c.h(1).disconnects(2) == 0; ++i) c[1].Send(2, Msg(i, 1024));
   EXPECT_TRUE(c.h(1).WaitDisconnect(2));
   EXPECT_FALSE(c[1].is_open(2));
@@ -629,7 +631,6 @@ TEST(PeerTransportTest, QueueOverCapBreaksTheLink) {
   for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], i);
   // The link works again once reopened (a write was in flight when it broke).
   c.h(2).SetOnMessage(nullptr);
-  auto connects = c[1].stats().connects;
   ASSERT_TRUE(Eventually([&] { return c[1].stats().connects > connects; }));
   c[1].Reopen(2);
   c[1].Send(2, Msg(1 << 30));
