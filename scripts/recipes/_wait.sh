@@ -4,6 +4,7 @@
 # a safety net only; the tests check that hand-overs never take that long.
 
 # qfs_wait_until DIR CMD...: returns when CMD succeeds; re-checks on every change in DIR.
+# CMD runs again on every check, so pass a command or function, not an expanded "$(...)".
 qfs_wait_until() {
   local dir=$1; shift
   "$@" && return 0

@@ -60,7 +60,7 @@ ens status
 
 if want recipes; then
   echo "== recipes over the 3 mounts (recipes_test.sh)"
-  LOCK_SHELLS=30 LOCK_TOTAL=200 bash "$here/recipes_test.sh" "$(M 1)" "$(M 2)" "$(M 3)" 2>&1 | sed 's/^/   | /'
+  LOCK_SHELLS=30 LOCK_TOTAL=200 bash "$here/recipes_test.sh" "$(M 1)" "$(M 2)" "$(M 3)" 2>&1 | sed -u 's/^/   | /'
   check "recipes_test.sh over the ensemble's mounts passed" test "${PIPESTATUS[0]}" -eq 0
 fi
 
@@ -119,7 +119,7 @@ fi
 
 if want watch; then
   echo "== watches across members (A: mount of member 1; B: mount of member 2; kazoo on member 3)"
-  "$PY" "$here/watch_test.py" --mount-a "$(M 1)" --mount-b "$(M 2)" --hosts "127.0.0.1:$(port 3)" 2>&1 | sed 's/^/   | /'
+  "$PY" "$here/watch_test.py" --mount-a "$(M 1)" --mount-b "$(M 2)" --hosts "127.0.0.1:$(port 3)" 2>&1 | sed -u 's/^/   | /'
   check "watch_test.py across members passed" test "${PIPESTATUS[0]}" -eq 0
 fi
 

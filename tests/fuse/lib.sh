@@ -17,12 +17,25 @@ declare -a QFS_BG=()
 FAILS=0
 CHECKS=0
 
-qfs_cleanup() {
+# qfs_tree PID...: the PIDs and all their descendants (collected before any is signalled: an
+# orphan is re-parented and could no longer be found, and it may hold our output pipe open).
+qfs_tree() {
   local p
+  for p in "$@"; do
+    kill -0 "$p" 2>/dev/null || continue
+    echo "$p"
+    # shellcheck disable=SC2046
+    qfs_tree $(pgrep -P "$p")
+  done
+}
+
+qfs_cleanup() {
+  local p tree
   # TERM first: the recipes' exit traps release their nodes and stop their inotifywait.
-  for p in "${QFS_BG[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  tree=$(qfs_tree "${QFS_BG[@]}")
+  for p in $tree; do kill -TERM "$p" 2>/dev/null; done
   sleep 0.3
-  for p in "${QFS_BG[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  for p in $tree $(qfs_tree $tree); do kill -KILL "$p" 2>/dev/null; done
   for p in "${QFS_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
   for p in "${QFS_PIDS[@]}"; do
     for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done

@@ -132,6 +132,14 @@ check "all candidates left (nodes gone)" test -z "$(ls -A "${mounts[0]}$base/ele
 echo "== FIFO queue"
 mkdir "${mounts[0]}$base/q"
 for m in "${mounts[@]}"; do wait_for 10 test -d "$m$base/q"; done
+# A taker that finds the queue empty must wake up for an item put later (on another mount).
+"$R/queue" take "$(mnt 0)$base/q" >"$L/first-take" &
+first=$!
+QFS_BG+=("$first")
+sleep 0.5
+check "a taker waits while the queue is empty" kill -0 "$first"
+"$R/queue" put "$(mnt 1)$base/q" early
+wait_all 10 "the waiting taker" "$first" && check "  and takes the item put later" test "$(cat "$L/first-take")" = early
 pids=()
 for c in $(seq 0 3); do
   bash -c "for k in \$(seq 50); do '$R/queue' take '$(mnt "$c")$base/q' || exit 1; done" >"$L/consumer.$c" &
