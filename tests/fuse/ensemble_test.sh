@@ -235,6 +235,15 @@ PYEOF
   check "  whose ephemerals the other members see" wait_for 10 test -d "$Y$D/eph2"
 fi
 
+if [ "$FAILS" -gt 0 ]; then
+  # What CI cannot keep: the members' view and their logs' roles, syncs and mount lines.
+  echo "== after a failure: status and the members' logs"
+  ens status
+  for i in 1 2 3; do
+    echo "-- member $i"
+    grep -E 'WARN|ERROR|serving|syncs us|snapshot|session .* (opened|expired)|mount' "$(log $i)" | tail -60
+  done
+fi
 ens stop >/dev/null 2>&1
 for i in 1 2 3; do check "member $i unmounted cleanly at stop" sh -c "! grep -q ' $(M $i) fuse' /proc/mounts"; done
 finish
