@@ -3,8 +3,7 @@
 # scenarios (test_faults.py: kill -9 leader / follower, SIGSTOP leader past the session timeout,
 # leader cut off by the proxy, restart of every member, a session's failover with its ephemeral
 # node and watches). Apache ZooKeeper 3.8 is the reference: ensemble_faults_vs_zookeeper runs
-# the same scenarios against a 3-member ZooKeeper ensemble. The quorumfsd entries exit 77
-# (ctest: skipped) while quorumfsd refuses server.N lines, i.e. before its ensemble mode exists.
+# the same scenarios against a 3-member ZooKeeper ensemble.
 # QFS_ENSEMBLE_SOAK=1 runs longer loads, three rounds.
 set(QFS_ENSEMBLE_PY /usr/bin/python3)  # the python that has python3-kazoo
 set(QFS_ENSEMBLE_DIR ${CMAKE_CURRENT_LIST_DIR})
@@ -26,5 +25,5 @@ add_test(NAME ensemble_faults_linearizable
 set_tests_properties(ensemble_checker PROPERTIES TIMEOUT 300)
 # one ensemble at a time: they share 2 CPUs, and recovery times are measured
 set_tests_properties(ensemble_faults_vs_zookeeper ensemble_faults_3 ensemble_faults_5
-  ensemble_faults_linearizable PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 77
+  ensemble_faults_linearizable PROPERTIES TIMEOUT 900
   RESOURCE_LOCK qfs_ensemble)

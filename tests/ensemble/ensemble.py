@@ -32,7 +32,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 PY = "/usr/bin/python3"
 ZK_CLASSPATH = "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar"
-QFS_NO_ENSEMBLE = "ensemble keys are not supported"  # what a quorumfsd without ZAB says
 
 
 class EnsembleError(Exception):
@@ -495,9 +494,6 @@ class Ensemble:
         deadline = time.monotonic() + timeout
         st = []
         while True:
-            for i in (ids or self.ids()):
-                if self.kind == "quorumfsd" and not self.running(i):
-                    self._check_not_refused(i)
             st = [s for s in self.status() if ids is None or s["id"] in ids]
             want = [s for s in st if s["running"]]
             if not want:
@@ -514,17 +510,6 @@ class Ensemble:
             time.sleep(0.1)
         raise EnsembleError("ensemble not healthy after %.0f s: %s\n%s" % (
             timeout, self.describe(st), "\n".join(self.log_tail(i, 12) for i in self.ids())))
-
-    def _check_not_refused(self, i):
-        try:
-            with open(self.log_path(i), "rb") as f:
-                text = f.read().decode("utf-8", "replace")
-        except OSError:
-            return
-        if QFS_NO_ENSEMBLE in text:
-            raise QuorumfsdHasNoEnsemble("quorumfsd at %s refuses server.N lines (no ensemble "
-                                         "mode in this build):\n%s" % (self.s["quorumfsd"],
-                                                                       self.log_tail(i, 3)))
 
     def wait_converged(self, timeout=60):
         """Until every running member reports the same last zxid (and, for quorumfsd, the same
@@ -578,10 +563,6 @@ class Ensemble:
                     s["id"], s["mode"] or "-",
                     "0x%x" % s["zxid"] if s["zxid"] is not None else "-", s["digest"] or "-"))
         return "; ".join(out)
-
-
-class QuorumfsdHasNoEnsemble(EnsembleError):
-    pass
 
 
 # ---- command line (scripts/ensemble) ---------------------------------------------------------

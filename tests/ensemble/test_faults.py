@@ -25,8 +25,7 @@ on every peer link), with its own znode root and its own history:
 failover-session: a session with an ephemeral node and watches whose member is killed must
 resume on another member with its ephemeral node and its watches.
 
-Exit status 0 when every scenario passed, 1 otherwise, 77 when the quorumfsd binary has no
-ensemble mode (it refuses server.N lines). Every process is stopped by PID at the end (and dies
+Exit status 0 when every scenario passed, 1 otherwise. Every process is stopped by PID at the end (and dies
 with this process otherwise). On failure the history, the listings and the member logs are kept
 and their directory printed. QFS_ENSEMBLE_SOAK=1 (or --soak) runs longer loads, 3 rounds.
 """
@@ -440,8 +439,6 @@ class Runner:
                 rec = None
                 try:
                     recovery, info, errors, rec = getattr(self, "sc_" + name.replace("-", "_"))()
-                except E.QuorumfsdHasNoEnsemble:
-                    raise
                 except (Failed, E.EnsembleError) as e:
                     recovery, info, errors = None, "", [str(e)]
                 except Exception:
@@ -497,9 +494,6 @@ def main(argv):
     try:
         r.run(names)
         status = 0 if r.summary() else 1
-    except E.QuorumfsdHasNoEnsemble as e:
-        log("SKIP: %s" % e)
-        status = 77
     finally:
         if r.ens is not None:
             r.ens.stop()
