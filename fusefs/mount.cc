@@ -76,11 +76,17 @@ Result<std::unique_ptr<Mount>> Mount::Start(MountOptions options, Pipeline* pipe
   Impl& s = *m->impl_;
   s.o = std::move(options);
   s.pipeline = pipeline;
-  auto abs = PrepareMountpoint(s.o.dir);
-  if (!abs.ok()) return abs.status();
-  s.abs = *abs;
+  // The session first: opening it waits for a commit, and a stale mount's detach must come
+  // right before the new mount, or meanwhile the path is the plain directory beneath it and a
+  // shell's writes would land there.
   auto session = s.o.open_session(s.o.session_timeout_ms);
   if (!session.ok()) return session.status();
+  auto abs = PrepareMountpoint(s.o.dir);
+  if (!abs.ok()) {
+    s.o.close_session(*session);
+    return abs.status();
+  }
+  s.abs = *abs;
 
   Notifier::Options no;
   no.mountpoint = s.abs;
