@@ -989,6 +989,21 @@ struct Core::Impl {
     }
   }
 
+  // A snapshot for a learner is being written or streamed: the link is busy, not silent.
+  // initLimit bounds silence during a sync, not a transfer's total time (as in ZooKeeper,
+  // whose learner's read timeout is initLimit per read).
+  void Progress(PeerId p) {
+    if ((role == Role::kFollowing || role == Role::kObserving) && p == leader &&
+        lphase != LPhase::kServing) {
+      last_heard = follow_start = now;
+    } else if (role == Role::kLeading) {
+      auto it = learners.find(p);
+      if (it == learners.end() || it->second.phase == Learner::Phase::kUpToDate) return;
+      it->second.heard = now;
+      if (ldphase != LdPhase::kBroadcast) lead_start = now;
+    }
+  }
+
   void Persisted(Zxid z) {
     z = std::min(z, last_logged);
     if (z <= durable) return;
@@ -1085,6 +1100,9 @@ void Core::Disconnected(PeerId peer) {
 }
 void Core::Persisted(Zxid zxid) {
   impl_->Persisted(zxid);
+}
+void Core::Progress(PeerId peer) {
+  impl_->Progress(peer);
 }
 void Core::SnapshotInstalled(Zxid zxid) {
   impl_->SnapshotInstalled(zxid);

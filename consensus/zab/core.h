@@ -173,6 +173,9 @@ class Core {
   // install_snapshot, reports about entries appended before it must not be delivered (they may
   // name zxids above entries appended later).
   void Persisted(Zxid zxid);
+  // A snapshot transfer with `peer` made progress (the leader is writing or streaming it; the
+  // learner received a chunk or a keepalive): resets that side's initLimit silence timers.
+  void Progress(PeerId peer);
   // The snapshot asked for by Ready.install_snapshot is installed (tree and log restarted).
   void SnapshotInstalled(Zxid zxid);
 

@@ -29,6 +29,7 @@ int64_t WallMs() {
 constexpr int kBaseTickMs = 10;  // the core's tick; tickTime-based limits are converted to it
 constexpr size_t kChunkBytes = 1 << 20;
 constexpr size_t kStreamQueueBytes = 4 << 20;  // pace a snapshot stream to the peer's link
+constexpr int kKeepaliveMs = 100;  // while the leader writes a snapshot for a learner
 
 std::string Hex(uint64_t v) {
   char b[24];
@@ -134,6 +135,7 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
     uint64_t peer = 0;
     uint64_t zxid = 0;
     bool streaming = false;
+    Clock::time_point next_keepalive{};  // state-machine thread
     std::atomic<bool> abort{false};
     std::deque<peer::PeerMessage> held;  // guarded by hold_mu
   };
@@ -687,6 +689,8 @@ void Pipeline::Impl::DropReceive() {
 // The leader streams a snapshot ahead of the SyncStart(SNAP) that names it: store it, and install
 // it when the core asks (Ready.install_snapshot).
 void Pipeline::Impl::HandleChunk(uint64_t from, const peer::SnapshotChunk& c) {
+  core->Progress(from);
+  if (c.keepalive()) return;
   if (c.offset() == 0) {
     DropReceive();
     recv.active = true;
@@ -946,11 +950,26 @@ void Pipeline::Impl::StartTransfer(uint64_t peer) {
 
 void Pipeline::Impl::PollTransfers() {
   std::vector<std::shared_ptr<Transfer>> ready;
+  std::vector<uint64_t> busy;
   {
     std::lock_guard<std::mutex> l(hold_mu);
     if (transfers.empty()) return;
-    for (auto& [peer, t] : transfers)
+    for (auto& [peer, t] : transfers) {
+      busy.push_back(peer);
       if (!t->streaming) ready.push_back(t);
+    }
+  }
+  // A transfer in progress keeps both sides' initLimit timers from firing: the learner hears
+  // keepalives while the snapshot is written, then chunks.
+  auto now = Clock::now();
+  for (uint64_t peer : busy) core->Progress(peer);
+  for (auto& t : ready) {
+    if (now < t->next_keepalive) continue;
+    t->next_keepalive = now + std::chrono::milliseconds(kKeepaliveMs);
+    peer::PeerMessage m;
+    m.mutable_chunk()->set_zxid(t->zxid);
+    m.mutable_chunk()->set_keepalive(true);
+    net->Send(t->peer, m);
   }
   if (ready.empty()) return;
   Store& s = *p->store_;

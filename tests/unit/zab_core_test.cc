@@ -180,5 +180,43 @@ TEST(ZabCoreTest, EpochCounterExhaustionRefusesProposalsAndForcesANewEpoch) {
   EXPECT_EQ(f.core->role(), Role::kLooking);
 }
 
+// A snapshot that takes longer than initLimit to write and stream: the leader keeps the
+// learner while the shell reports progress, and drops it once the transfer goes silent.
+TEST(ZabCoreTest, SnapshotProgressKeepsASlowSnapLearnerUntilItGoesSilent) {
+  Config cfg;
+  cfg.init_ticks = 5;
+  cfg.sync_ticks = 1000;  // the up-to-date learner 2 keeps the quorum without pings here
+  Fixture f(cfg);
+  f.Join(2, MakeZxid(3, 5), {EE(3, MakeZxid(3, 5)), EE(1, MakeZxid(1, 10))});
+  f.core->Persisted(MakeZxid(3, 5));
+  f.Drain();
+  peer::ZabMessage nl_ack;
+  nl_ack.mutable_ack()->set_zxid(MakeZxid(4, 0));
+  f.core->Step(2, nl_ack);
+  f.Drain();
+  ASSERT_TRUE(f.core->serving());
+  auto msgs = f.Join(3, MakeZxid(2, 3), {EE(2, MakeZxid(2, 3))});  // needs a SNAP
+  auto dropped = [&] {
+    while (f.core->HasReady()) {
+      Ready r = f.core->TakeReady();
+      for (PeerId p : r.disconnect)
+        if (p == 3) return true;
+    }
+    return false;
+  };
+  for (int t = 0; t < 4 * cfg.init_ticks; t++) {
+    f.core->Progress(3);
+    f.core->Tick();
+    ASSERT_FALSE(dropped()) << "dropped at tick " << t << " while the transfer progressed";
+  }
+  bool gone = false;
+  for (int t = 0; t < 2 * cfg.init_ticks && !gone; t++) {
+    f.core->Tick();
+    gone = dropped();
+  }
+  EXPECT_TRUE(gone) << "a silent transfer must still be bounded by initLimit";
+  EXPECT_EQ(f.core->role(), Role::kLeading);
+}
+
 }  // namespace
 }  // namespace qfs::zab
