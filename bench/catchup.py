@@ -6,7 +6,7 @@
 Stops one follower (SIGTERM), loads NODES znodes of BYTES through the other members (zkbench
 -w fill, 4 sessions, 100 in flight each), notes the leader's last zxid, starts the follower again
 and measures start -> the follower serves (Mode: follower) and start -> its last zxid reaches
-the leader's. Greps the leader's log for how it synced the follower (DIFF / SNAP / TRUNC).
+the leader's. Greps the leader's and the follower's logs for how it was synced (DIFF / SNAP / TRUNC).
 Prints "RESULT catchup_s=... serving_s=... nodes=... load_s=... sync=...".
 """
 
@@ -57,7 +57,10 @@ def main(argv):
         print("RESULT catchup_s=- error=fill_failed")
         return 1
     target = max(s["zxid"] or 0 for s in ens.status() if s["running"])
-    logs_before = {i: os.path.getsize(ens.log_path(i)) for i in others}
+    # The leader's log (ZooKeeper: "Sending DIFF") and the follower's ("member 2 syncs us by
+    # SNAP") say how it was synced.
+    logs_before = {i: (os.path.getsize(ens.log_path(i)) if os.path.exists(ens.log_path(i)) else 0)
+                   for i in others + [fid]}
     t0 = time.monotonic()
     ens.start_member(fid)
     serving = caught = None
@@ -77,7 +80,7 @@ def main(argv):
         last = now
         time.sleep(0.05)
     sync = []
-    for i in others:
+    for i in others + [fid]:
         with open(ens.log_path(i), "rb") as f:
             f.seek(logs_before[i])
             for line in f.read().decode("utf-8", "replace").splitlines():
