@@ -535,7 +535,8 @@ int main(int argc, char** argv) {
     Conn fconn;
     zhandle_t* zh = Connect(o.servers, &fconn, o.connect_ms);
     if (!zh) Die("cannot reach the server at %s", o.servers.c_str());
-    int frc = zoo_create(zh, froot.c_str(), "", 0, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, nullptr, 0);
+    int frc =
+        zoo_create(zh, froot.c_str(), "", 0, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, nullptr, 0);
     if (frc != ZOK) Die("create %s: %s", froot.c_str(), zerror(frc));
     zookeeper_close(zh);
     const int64_t t0 = NowNs();
@@ -581,9 +582,11 @@ int main(int argc, char** argv) {
     }
     for (auto& t : threads) t.join();
     const double secs = static_cast<double>(NowNs() - t0) / 1e9;
-    printf("fill: %d nodes of %d B under %s by %d sessions in %.2f s (%.0f creates/s), %llu "
-           "failed\n", o.keys, o.bytes, froot.c_str(), o.clients, secs, o.keys / secs,
-           static_cast<unsigned long long>(failed.load()));
+    printf(
+        "fill: %d nodes of %d B under %s by %d sessions in %.2f s (%.0f creates/s), %llu "
+        "failed\n",
+        o.keys, o.bytes, froot.c_str(), o.clients, secs, o.keys / secs,
+        static_cast<unsigned long long>(failed.load()));
     printf("RESULT workload=fill root=%s nodes=%d seconds=%.3f ops_per_sec=%.0f errors=%llu\n",
            froot.c_str(), o.keys, secs, o.keys / secs,
            static_cast<unsigned long long>(failed.load()));

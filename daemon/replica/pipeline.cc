@@ -29,7 +29,7 @@ int64_t WallMs() {
 constexpr int kBaseTickMs = 10;  // the core's tick; tickTime-based limits are converted to it
 constexpr size_t kChunkBytes = 1 << 20;
 constexpr size_t kStreamQueueBytes = 4 << 20;  // pace a snapshot stream to the peer's link
-constexpr int kKeepaliveMs = 100;  // while the leader writes a snapshot for a learner
+constexpr int kKeepaliveMs = 100;              // while the leader writes a snapshot for a learner
 
 std::string Hex(uint64_t v) {
   char b[24];
