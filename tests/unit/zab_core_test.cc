@@ -91,6 +91,17 @@ struct Fixture {
       if (o.to == peer) out.push_back(o.msg);
     return out;
   }
+  // Member 2 joins with the leader's whole history and acknowledges NEWLEADER: the leader of
+  // epoch 4 serves.
+  void Establish() {
+    Join(2, MakeZxid(3, 5), {EE(3, MakeZxid(3, 5)), EE(1, MakeZxid(1, 10))});
+    core->Persisted(MakeZxid(3, 5));
+    Drain();
+    peer::ZabMessage nl_ack;
+    nl_ack.mutable_ack()->set_zxid(MakeZxid(4, 0));
+    core->Step(2, nl_ack);
+    Drain();
+  }
 };
 
 TEST(ZabCoreTest, TruncatesToTheLongestCommonPrefixNotToTheLeadersLastZxidBelow) {
@@ -156,13 +167,7 @@ TEST(ZabCoreTest, EpochCounterExhaustionRefusesProposalsAndForcesANewEpoch) {
   Config cfg;
   cfg.max_counter = 2;
   Fixture f(cfg);
-  f.Join(2, MakeZxid(3, 5), {EE(3, MakeZxid(3, 5)), EE(1, MakeZxid(1, 10))});
-  f.core->Persisted(MakeZxid(3, 5));
-  f.Drain();
-  peer::ZabMessage nl_ack;
-  nl_ack.mutable_ack()->set_zxid(MakeZxid(4, 0));
-  f.core->Step(2, nl_ack);
-  f.Drain();
+  f.Establish();
   ASSERT_TRUE(f.core->serving());
   EXPECT_EQ(f.core->NextZxid(), MakeZxid(4, 1));
   EXPECT_FALSE(f.core->Propose("a", 1, 1));
@@ -187,13 +192,7 @@ TEST(ZabCoreTest, SnapshotProgressKeepsASlowSnapLearnerUntilItGoesSilent) {
   cfg.init_ticks = 5;
   cfg.sync_ticks = 1000;  // the up-to-date learner 2 keeps the quorum without pings here
   Fixture f(cfg);
-  f.Join(2, MakeZxid(3, 5), {EE(3, MakeZxid(3, 5)), EE(1, MakeZxid(1, 10))});
-  f.core->Persisted(MakeZxid(3, 5));
-  f.Drain();
-  peer::ZabMessage nl_ack;
-  nl_ack.mutable_ack()->set_zxid(MakeZxid(4, 0));
-  f.core->Step(2, nl_ack);
-  f.Drain();
+  f.Establish();
   ASSERT_TRUE(f.core->serving());
   auto msgs = f.Join(3, MakeZxid(2, 3), {EE(2, MakeZxid(2, 3))});  // needs a SNAP
   auto dropped = [&] {
