@@ -198,24 +198,7 @@ if want cut; then
   ms=$(ms_since "$t0")
   check "sync DIR fails with ETIMEDOUT (got '$msg' after $ms ms)" test "$msg" = "Connection timed out"
   check "  within the bounded wait" test "$ms" -lt $((WRITE_MS + 2000))
-  "$PY" - "$X$D/interrupted" <<'PYEOF' >"$QFS_TMP/intr.out" 2>&1 &
-import ctypes, errno, os, signal, sys, time
-libc = ctypes.CDLL(None, use_errno=True)
-signal.signal(signal.SIGINT, lambda *a: None)  # like a shell's Ctrl-C, but we see the errno
-t0 = time.monotonic()
-rc = libc.mkdir(sys.argv[1].encode(), 0o755)
-e = ctypes.get_errno()
-print("rc=%d errno=%s after %.0f ms" % (rc, errno.errorcode.get(e, e), (time.monotonic() - t0) * 1000))
-PYEOF
-  py=$!
-  QFS_BG+=("$py")
-  sleep 1
-  kill -INT "$py"
-  wait_for 3 sh -c "! kill -0 $py 2>/dev/null"
-  echo "     $(cat "$QFS_TMP/intr.out")"
-  check "Ctrl-C (SIGINT) interrupts a blocked mkdir with EINTR" grep -q "rc=-1 errno=EINTR" "$QFS_TMP/intr.out"
-  timeout -s INT 1 mkdir "$X$D/shell-interrupted" 2>/dev/null
-  check "  a shell's mkdir killed by SIGINT returns at once (exit 124 from timeout)" test $? -eq 124
+  check_sigint_mkdir "$X$D"
   # Meanwhile the majority goes on: it expires the cut-off mount's session, and changes things.
   check "the majority expires the cut-off mount's session (its @eph node goes)" \
     wait_for 20 test ! -e "$Y$D/held"

@@ -60,24 +60,7 @@ check "  after the bounded wait (mount.writeTimeoutMs=3000; took $ms ms)" test "
 check "  with a log line that says why" grep -q "not answered within mount.writeTimeoutMs" "$LOG_b"
 check "reads still work: cat" test "$(timeout 2 cat "$M/f")" = before
 check "reads still work: ls" test "$(timeout 2 ls "$M" | tr '\n' ' ')" = "d f zookeeper "
-$PY - "$M/interrupted" <<'PYEOF' >"$QFS_TMP/intr.out" 2>&1 &
-import ctypes, errno, os, signal, sys, time
-libc = ctypes.CDLL(None, use_errno=True)
-signal.signal(signal.SIGINT, lambda *a: None)  # like a shell's Ctrl-C, but we see the errno
-t0 = time.monotonic()
-rc = libc.mkdir(sys.argv[1].encode(), 0o755)
-e = ctypes.get_errno()
-print("rc=%d errno=%s after %.0f ms" % (rc, errno.errorcode.get(e, e), (time.monotonic() - t0) * 1000))
-PYEOF
-py=$!
-QFS_BG+=("$py")
-sleep 1
-kill -INT "$py"
-wait_for 3 sh -c "! kill -0 $py 2>/dev/null"
-cat "$QFS_TMP/intr.out"
-check "Ctrl-C (SIGINT) interrupts a blocked mkdir with EINTR" grep -q "rc=-1 errno=EINTR" "$QFS_TMP/intr.out"
-timeout -s INT 1 mkdir "$M/shell-interrupted" 2>/dev/null
-check "  a shell's mkdir killed by SIGINT returns at once (exit 124 from timeout)" test $? -eq 124
+check_sigint_mkdir "$M"
 rm -f "$QFS_TMP/hold"
 check "writes work again once the disk answers" wait_for 10 mkdir "$M/after"
 check "  and the data is all there" test "$(cat "$M/f")" = before

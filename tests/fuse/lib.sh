@@ -133,6 +133,31 @@ wait_for() {
   return 1
 }
 
+# check_sigint_mkdir DIR: on a mount whose writes block (no quorum, stalled disk), SIGINT must
+# interrupt a blocked mkdir: EINTR for a process that handles the signal, and at once for a
+# shell's mkdir. Prints the python probe's line.
+check_sigint_mkdir() {
+  local dir=$1 py
+  "$PY" - "$dir/interrupted" <<'PYEOF' >"$QFS_TMP/intr.out" 2>&1 &
+import ctypes, errno, os, signal, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+signal.signal(signal.SIGINT, lambda *a: None)  # like a shell's Ctrl-C, but we see the errno
+t0 = time.monotonic()
+rc = libc.mkdir(sys.argv[1].encode(), 0o755)
+e = ctypes.get_errno()
+print("rc=%d errno=%s after %.0f ms" % (rc, errno.errorcode.get(e, e), (time.monotonic() - t0) * 1000))
+PYEOF
+  py=$!
+  QFS_BG+=("$py")
+  sleep 1
+  kill -INT "$py"
+  wait_for 3 sh -c "! kill -0 $py 2>/dev/null"
+  echo "     $(cat "$QFS_TMP/intr.out")"
+  check "Ctrl-C (SIGINT) interrupts a blocked mkdir with EINTR" grep -q "rc=-1 errno=EINTR" "$QFS_TMP/intr.out"
+  timeout -s INT 1 mkdir "$dir/shell-interrupted" 2>/dev/null
+  check "  a shell's mkdir killed by SIGINT returns at once (exit 124 from timeout)" test $? -eq 124
+}
+
 finish() {
   echo "== $CHECKS checks, $FAILS failed"
   [ "$FAILS" -eq 0 ]
