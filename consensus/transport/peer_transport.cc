@@ -213,6 +213,7 @@ struct PeerTransport::Impl {
 
   void Break(Link* l, const std::string& why);
   void Reset(Link* l);
+  void CloseConns(Link* l);
   void CleanUp();
 };
 
@@ -371,7 +372,8 @@ void PeerTransport::Close(uint64_t peer) {
   asio::post(im->io, [im, l] { im->Reset(l); });
 }
 
-void PeerTransport::Impl::Reset(Link* l) {
+// Closes and forgets both of the link's connections (io thread).
+void PeerTransport::Impl::CloseConns(Link* l) {
   if (l->in) {
     l->in->Close();
     l->in.reset();
@@ -380,6 +382,10 @@ void PeerTransport::Impl::Reset(Link* l) {
     l->out->Close();
     l->out.reset();
   }
+}
+
+void PeerTransport::Impl::Reset(Link* l) {
+  CloseConns(l);
   {
     std::lock_guard<std::mutex> g(l->mu);
     l->connected = false;
@@ -589,14 +595,7 @@ void PeerTransport::Impl::OutFailed(Link* l, const std::shared_ptr<OutConn>& oc,
 
 void PeerTransport::Impl::Break(Link* l, const std::string& why) {
   const bool had_in = l->in != nullptr;
-  if (l->in) {
-    l->in->Close();
-    l->in.reset();
-  }
-  if (l->out) {
-    l->out->Close();
-    l->out.reset();
-  }
+  CloseConns(l);
   bool was_open;
   {
     std::lock_guard<std::mutex> g(l->mu);
