@@ -98,7 +98,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  python3 "$repo/tests/clients/ports.py"  # outside the ephemeral range; see ports.py
 }
 four() {  # four PORT WORD
   { exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 0

@@ -39,7 +39,7 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  python3 "$(dirname "$0")/../clients/ports.py"  # outside the ephemeral range; see ports.py
 }
 port=$(free_port)
 dead_port=$(free_port)  # nothing listens here

@@ -36,6 +36,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ports import free_port  # noqa: E402,F401  (re-exported for the suites)
+
 ZK_CLASSPATH = "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar"
 ZK_SYSPROPS = {
     "znode.container.checkIntervalMs": "znode.container.checkIntervalMs",
@@ -48,16 +51,6 @@ STOP_TIMEOUT_S = 20.0
 _live = []  # every Server not yet cleaned up
 _live_lock = threading.Lock()
 _handlers_installed = False
-
-
-def free_port():
-    """A loopback port nothing listens on right now."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
 
 
 def four_letter(port, word, timeout=3.0):

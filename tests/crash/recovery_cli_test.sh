@@ -13,7 +13,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(python3 "$(dirname "$0")/../clients/ports.py") # outside the ephemeral range; see ports.py
 cat > "$dir/zoo.cfg" <<CFG
 dataDir=$dir/data
 dataLogDir=$dir/log

@@ -350,11 +350,17 @@ class Ensemble:
         return p.pid
 
     def start(self, wait=True, timeout=90):
-        for i in self.ids():
-            if not self.running(i):
-                self.start_member(i)
+        started = [i for i in self.ids() if not self.running(i)]
+        for i in started:
+            self.start_member(i)
         if wait:
             self.wait_healthy(timeout)
+            # wait_healthy looks at running members only; one that exited at start (say, its
+            # port was taken) must not leave a smaller ensemble that looks healthy.
+            dead = [i for i in started if not self.running(i)]
+            if dead:
+                raise EnsembleError("member(s) %s exited at start:\n%s" % (
+                    dead, "\n".join(self.log_tail(i, 12) for i in dead)))
         return self
 
     def _reap(self, i, timeout=20):

@@ -6,7 +6,8 @@
 FILE (--links) is JSON: [{"src": 1, "dst": 2, "kind": "peer", "target": 40123}, ...]. A link
 (src, dst, kind) is the path member src uses to reach member dst's port `kind` ("peer", and for
 Apache ZooKeeper also "election"): member src's config names the proxy's port for it, and the
-proxy forwards to 127.0.0.1:target. Every listening port is bound on 127.0.0.1 port 0; once all
+proxy forwards to 127.0.0.1:target. Every listening port comes from tests/clients/ports.py (outside the
+ephemeral range, so a link's port is still free when it listens again); once all
 are bound, --ports-out receives {"control": PORT, "links": {"SRC>DST/KIND": PORT, ...}} (written
 to a temp file and renamed, so a reader never sees half of it).
 
@@ -28,6 +29,10 @@ import os
 import signal
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "clients"))
+from ports import free_port  # noqa: E402
 
 
 class Link:
@@ -232,9 +237,9 @@ async def main_async(args):
     proxy = Proxy(links)
     for l in links:
         l.server = await asyncio.start_server(lambda r, w, l=l: _handle(l, r, w),
-                                              "127.0.0.1", 0)
+                                              "127.0.0.1", free_port())
         l.port = l.server.sockets[0].getsockname()[1]
-    ctl = await asyncio.start_server(proxy.control, "127.0.0.1", 0)
+    ctl = await asyncio.start_server(proxy.control, "127.0.0.1", free_port())
     asyncio.ensure_future(_mirror_targets(links))
     out = {"control": ctl.sockets[0].getsockname()[1], "pid": os.getpid(),
            "links": {l.name: l.port for l in links}}
