@@ -15,24 +15,14 @@
 
 #include "consensus/util/log.h"
 #include "daemon/replica/pipeline.h"
+#include "tests/unit/free_port.h"
 
 using namespace qfs;
 using tree::Err;
 
 namespace {
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  int port = ntohs(a.sin_port);
-  close(fd);
-  return port;
-}
+using testing_util::FreePort;
 
 tree::Request Create(const std::string& path, const std::string& data = "") {
   tree::Request r;

@@ -19,6 +19,7 @@
 #include "consensus/transport/handshake.h"
 #include "consensus/transport/peer_transport.h"
 #include "consensus/util/sha256.h"
+#include "tests/unit/free_port.h"
 
 namespace qfs::transport {
 namespace {
@@ -207,17 +208,7 @@ bool Eventually(const std::function<bool()>& pred) {
   return pred();
 }
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
+using testing_util::FreePort;
 
 // An ensemble of members 1..n on loopback; member i listens on ports[i].
 struct Cluster {
