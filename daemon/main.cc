@@ -1,4 +1,5 @@
 // quorumfsd: one member of a quorumfs ensemble.
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -41,11 +42,25 @@ void UseHugePagesForTheHeap(char** argv) {
   execv("/proc/self/exe", argv);  // on failure, carry on with small pages
 }
 
+// One malloc arena for every thread. The daemon's threads hand objects to each other (a message
+// built by the transport thread is freed by the state-machine thread, a reply the other way), so
+// with glibc's default of an arena per thread each arena keeps freed memory the others cannot
+// reuse, in huge pages too (above): a 3-member ensemble holding a million znodes used 25% more
+// memory that way. The threads that allocate are few, so the shared arena's lock costs nothing
+// measurable (bench: creates 16x32 on 3 members, within the run-to-run noise). MALLOC_ARENA_MAX
+// or glibc.malloc.arena_max in GLIBC_TUNABLES still decide, if set.
+void UseOneMallocArena() {
+  const char* t = getenv("GLIBC_TUNABLES");
+  if (getenv("MALLOC_ARENA_MAX") || (t && strstr(t, "glibc.malloc.arena_max"))) return;
+  mallopt(M_ARENA_MAX, 1);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace qfs;
   UseHugePagesForTheHeap(argv);
+  UseOneMallocArena();
   std::string config_path, data_dir, log_level, mount_dir;
   int client_port = -1;
   for (int i = 1; i < argc; i++) {
