@@ -11,6 +11,7 @@
 #include "daemon/config.h"
 #include "daemon/replica/pipeline.h"
 #include "daemon/server/client_port.h"
+#include "fusefs/guard.h"
 #include "fusefs/mount.h"
 
 namespace {
@@ -59,6 +60,8 @@ void UseOneMallocArena() {
 
 int main(int argc, char** argv) {
   using namespace qfs;
+  // The FUSE mount's guard process (fusefs/guard.h), started by the mount with this binary.
+  if (argc > 1 && strcmp(argv[1], "--mount-guard") == 0) return fusefs::RunMountGuard(argc, argv);
   UseHugePagesForTheHeap(argv);
   UseOneMallocArena();
   std::string config_path, data_dir, log_level, mount_dir;

@@ -2,7 +2,6 @@
 #include "fusefs/mount.h"
 
 #include <fuse_lowlevel.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -10,12 +9,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
-#include <fstream>
 #include <mutex>
 #include <thread>
 
 #include "consensus/util/log.h"
 #include "fusefs/fs.h"
+#include "fusefs/guard.h"
 #include "fusefs/inode_table.h"
 #include "fusefs/mountpoint.h"
 #include "fusefs/notifier.h"
@@ -41,6 +40,7 @@ struct Mount::Impl {
   std::condition_variable cv;
   bool loop_done = false;
   bool stopped = false;
+  int guard = -1;  // the guard's pipe (fusefs/guard.h)
   std::mutex session_mu;
 
   void ReopenSession(int64_t lost) {
@@ -61,11 +61,7 @@ struct Mount::Impl {
   // A connection the kernel keeps (a shell's cwd inside the lazily detached mount) would keep
   // the loop's threads waiting: abort it through fusectl.
   void AbortConnection() {
-    std::string dir = "/sys/fs/fuse/connections";
-    std::string abort = dir + "/" + std::to_string(minor(dev)) + "/abort";
-    if (access(abort.c_str(), F_OK) != 0) mount("fusectl", dir.c_str(), "fusectl", 0, nullptr);
-    std::ofstream f(abort);
-    if (f) f << "1";
+    AbortFuseConnection(minor(dev));
     QLOG_WARN("mount %s: still in use after unmount; aborted its FUSE connection", abs.c_str());
   }
 };
@@ -146,7 +142,10 @@ Result<std::unique_ptr<Mount>> Mount::Start(MountOptions options, Pipeline* pipe
     ip->cv.notify_all();
   });
   struct stat st;
-  if (stat(s.abs.c_str(), &st) == 0) s.dev = st.st_dev;
+  if (stat(s.abs.c_str(), &st) == 0) {
+    s.dev = st.st_dev;
+    s.guard = StartMountGuard(minor(s.dev), s.abs);
+  }
   QLOG_INFO("mounted the tree on %s (session 0x%llx, writeTimeoutMs=%d)", s.abs.c_str(),
             static_cast<unsigned long long>(*session), s.o.write_timeout_ms);
   return m;
@@ -165,6 +164,8 @@ void Mount::Stop() {
   Impl& s = *impl_;
   if (s.stopped || !s.se) return;  // stopped, or Start failed before mounting
   s.stopped = true;
+  DismissMountGuard(s.guard);  // a clean unmount: nothing for it to free
+  s.guard = -1;
   s.notifier->Stop();
   fuse_session_exit(s.se);
   fuse_session_unmount(s.se);  // lazy for root: a busy mount is detached

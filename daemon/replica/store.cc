@@ -85,9 +85,16 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   // One process per data directory: a second one would interleave writes into the same log.
   s->lock_fd_ = open((options.data_dir + "/LOCK").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (s->lock_fd_ < 0) return ErrnoStatus("cannot open " + options.data_dir + "/LOCK", errno);
-  if (flock(s->lock_fd_, LOCK_EX | LOCK_NB) != 0)
-    return Unavailable("data directory " + options.data_dir +
-                       " is in use by another process (it holds " + options.data_dir + "/LOCK)");
+  // A killed predecessor may still be exiting (a large heap takes a moment to free; a mount's
+  // guard may need 200 ms to unwedge it, fusefs/guard.h): wait a little before refusing.
+  for (int waited_ms = 0; flock(s->lock_fd_, LOCK_EX | LOCK_NB) != 0; waited_ms += 50) {
+    if (waited_ms == 0)
+      QLOG_INFO("waiting for the process that holds %s/LOCK to exit", options.data_dir.c_str());
+    if (waited_ms >= 3000)
+      return Unavailable("data directory " + options.data_dir +
+                         " is in use by another process (it holds " + options.data_dir + "/LOCK)");
+    usleep(50000);
+  }
   QFS_RETURN_IF_ERROR(storage::RemoveTempSnapshots(options.data_dir));
 
   auto t = LoadNewestSnapshot(options.data_dir, options.max_data_bytes, &s->recovery_);

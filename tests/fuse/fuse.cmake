@@ -23,3 +23,10 @@ target_link_libraries(fusefs_unit_test PRIVATE qfs_fusefs)
 add_test(NAME fuse_ensemble COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/ensemble_test.sh)
 set_tests_properties(fuse_ensemble PROPERTIES ENVIRONMENT "${QFS_FUSE_ENV}" TIMEOUT 600
   RUN_SERIAL TRUE RESOURCE_LOCK qfs_ensemble)
+
+# kill -9 of a member while its mount echoes remote changes: the member must finish exiting
+# (the mount's guard, fusefs/guard.h), its stale mount must not hang, and it must restart.
+# The wedge it guards against needs the kill to land inside an echo: 8 rounds hit it most runs.
+add_test(NAME fuse_kill COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/kill_test.sh)
+set_tests_properties(fuse_kill PROPERTIES ENVIRONMENT "${QFS_FUSE_ENV}" TIMEOUT 300
+  RUN_SERIAL TRUE RESOURCE_LOCK qfs_ensemble)
