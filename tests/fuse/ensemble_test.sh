@@ -17,36 +17,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 [ -n "$QFSD" ] || { echo "set QUORUMFSD to the quorumfsd binary" >&2; exit 2; }
 export QUORUMFSD=$QFSD
 R=$(cd "$here/../../scripts/recipes" && pwd)
-E=$QFS_TMP/ens
-ens() { "$PY" "$here/../ensemble/ensemble.py" --dir "$E" "$@"; }
+. "$here/ens_lib.sh"
 SESSION_MS=2000
 WRITE_MS=3000
 phases=${*:-recipes election watch eph cut}
 want() { [[ " $phases " == *" $1 "* ]]; }
 
-ens_cleanup() {
-  [ -f "$E/state.json" ] && ens stop >/dev/null 2>&1
-  local i
-  for i in 1 2 3; do
-    if grep -q " $QFS_TMP/m$i fuse" /proc/mounts 2>/dev/null; then
-      umount -l "$QFS_TMP/m$i" 2>/dev/null || fusermount3 -u -z "$QFS_TMP/m$i" 2>/dev/null
-    fi
-  done
-}
-trap 'ens_cleanup; qfs_cleanup' EXIT
-
-M() { echo "$QFS_TMP/m$1"; }
-log() { echo "$E/m$1/server.log"; }
-port() { "$PY" -c "import json; print(json.load(open('$E/state.json'))['members']['$1']['client_port'])"; }
 mounted() { grep -q " $(M "$1") fuse.quorumfs" /proc/mounts; }
-# Waits (bounded) until member $1's current run has mounted, and the mount answers. Neither
-# /proc/mounts nor stat tells a new mount from the stale one a killed member left (stat may be
-# answered from the kernel's cache), and between the two the path is the plain directory
-# beneath: so wait for this run's "mounted" log line (runs are separated by "==== start").
-wait_mount() {
-  wait_for 30 sh -c "[ \$(awk '/^==== start/{ n = 0 } /mounted the tree on/{ n++ } END{ print n + 0 }' '$(log "$1")') -gt 0 ] &&
-    grep -q ' $(M "$1") fuse.quorumfs' /proc/mounts && ls '$(M "$1")' >/dev/null 2>&1"
-}
 leader() { ens leader 2>/dev/null; }
 is_follower() { [ "$(ens status | awk -v k="$1" '$1==k{ print $2 }')" = follower ]; }
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }

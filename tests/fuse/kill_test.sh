@@ -16,29 +16,9 @@ export QUORUMFSD=$QFSD
 ZKBENCH=$(dirname "$(dirname "$QFSD")")/bench/zkbench
 [ -x "$ZKBENCH" ] || { echo "no zkbench next to quorumfsd ($ZKBENCH)" >&2; exit 2; }
 rounds=${1:-8}
-E=$QFS_TMP/ens
-ens() { "$PY" "$here/../ensemble/ensemble.py" --dir "$E" "$@"; }
-M() { echo "$QFS_TMP/m$1"; }
-log() { echo "$E/m$1/server.log"; }
+. "$here/ens_lib.sh"
 pid_of() { ens status | awk -v k="$1" '$1==k{ sub("pid=", "", $3); print $3 }'; }
-port() { "$PY" -c "import json; print(json.load(open('$E/state.json'))['members']['$1']['client_port'])"; }
 
-ens_cleanup() {
-  [ -f "$E/state.json" ] && ens stop >/dev/null 2>&1
-  local i
-  for i in 1 2 3; do
-    if grep -q " $(M "$i") fuse" /proc/mounts 2>/dev/null; then
-      umount -l "$(M "$i")" 2>/dev/null || fusermount3 -u -z "$(M "$i")" 2>/dev/null
-    fi
-  done
-}
-trap 'ens_cleanup; qfs_cleanup' EXIT
-
-# As in ensemble_test.sh: this run's "mounted" log line, then an ls that answers.
-wait_mount() {
-  wait_for 30 sh -c "[ \$(awk '/^==== start/{ n = 0 } /mounted the tree on/{ n++ } END{ print n + 0 }' '$(log "$1")') -gt 0 ] &&
-    grep -q ' $(M "$1") fuse.quorumfs' /proc/mounts && timeout 2 ls '$(M "$1")' >/dev/null 2>&1"
-}
 # The process has finished exiting: no /proc entry, or only its zombie leader.
 gone() {
   [ -d "/proc/$1" ] || return 0
