@@ -13,8 +13,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <map>
-#include <mutex>
 #include <sstream>
 
 #include "consensus/util/log.h"
@@ -40,9 +38,6 @@ bool ReadProcStat(pid_t pid, char* state, unsigned long long* start) {
   return true;
 }
 
-std::mutex guards_mu;
-std::map<int, pid_t> guards;  // write end -> guard pid
-
 }  // namespace
 
 bool AbortFuseConnection(unsigned conn_minor) {
@@ -56,17 +51,17 @@ bool AbortFuseConnection(unsigned conn_minor) {
   return static_cast<bool>(f);
 }
 
-int StartMountGuard(unsigned conn_minor, const std::string& mountpoint) {
+MountGuard StartMountGuard(unsigned conn_minor, const std::string& mountpoint) {
   char state = 0;
   unsigned long long start = 0;
   if (!ReadProcStat(getpid(), &state, &start)) {
     QLOG_WARN("mount %s: no guard (cannot read /proc/self/stat)", mountpoint.c_str());
-    return -1;
+    return {};
   }
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) {
     QLOG_WARN("mount %s: no guard (pipe: %s)", mountpoint.c_str(), strerror(errno));
-    return -1;
+    return {};
   }
   const std::string pid_s = std::to_string(getpid()), start_s = std::to_string(start),
                     minor_s = std::to_string(conn_minor);
@@ -90,33 +85,23 @@ int StartMountGuard(unsigned conn_minor, const std::string& mountpoint) {
   if (c < 0) {
     QLOG_WARN("mount %s: no guard (fork: %s)", mountpoint.c_str(), strerror(errno));
     close(p[1]);
-    return -1;
+    return {};
   }
-  std::lock_guard<std::mutex> l(guards_mu);
-  guards[p[1]] = c;
-  return p[1];
+  return {p[1], c};
 }
 
-void DismissMountGuard(int fd) {
-  if (fd < 0) return;
-  pid_t pid = 0;
-  {
-    std::lock_guard<std::mutex> l(guards_mu);
-    auto it = guards.find(fd);
-    if (it != guards.end()) {
-      pid = it->second;
-      guards.erase(it);
-    }
-  }
-  ssize_t ignored = write(fd, "q", 1);  // EPIPE if it is gone already: SIGPIPE is ignored
+void DismissMountGuard(MountGuard* g) {
+  if (g->fd < 0) return;
+  ssize_t ignored = write(g->fd, "q", 1);  // EPIPE if it is gone already: SIGPIPE is ignored
   (void)ignored;
-  close(fd);
+  close(g->fd);
   // Reap it (bounded: it exits as soon as it reads the byte).
-  for (int i = 0; pid > 0 && i < 200; i++) {
-    pid_t r = waitpid(pid, nullptr, WNOHANG);
-    if (r == pid || (r < 0 && errno == ECHILD)) break;
+  for (int i = 0; i < 200; i++) {
+    pid_t r = waitpid(g->pid, nullptr, WNOHANG);
+    if (r == g->pid || (r < 0 && errno == ECHILD)) break;
     usleep(5000);
   }
+  *g = MountGuard{};
 }
 
 int RunMountGuard(int argc, char** argv) {

@@ -24,12 +24,16 @@
 
 namespace qfs::fusefs {
 
-// Starts the guard for the connection `conn_minor` of the mount at `mountpoint`; returns the
-// pipe's write end (close-on-exec), or -1 (logged) if it could not be started. Call it from the
-// thread that lives as long as the process (main).
-int StartMountGuard(unsigned conn_minor, const std::string& mountpoint);
-// A clean unmount follows: the guard exits without acting. Closes `fd`.
-void DismissMountGuard(int fd);
+struct MountGuard {
+  int fd = -1;  // the pipe's write end (close-on-exec)
+  pid_t pid = 0;
+};
+// Starts the guard for the connection `conn_minor` of the mount at `mountpoint`; fd is -1
+// (logged) if it could not be started. Call it from the thread that lives as long as the
+// process (main).
+MountGuard StartMountGuard(unsigned conn_minor, const std::string& mountpoint);
+// A clean unmount follows: the guard exits without acting. Closes the pipe and reaps it.
+void DismissMountGuard(MountGuard* g);
 // The guard process: quorumfsd --mount-guard PID START_TIME MINOR MOUNTPOINT (fd 3 is the pipe).
 int RunMountGuard(int argc, char** argv);
 // Writes 1 to /sys/fs/fuse/connections/MINOR/abort (mounting fusectl there if needed).

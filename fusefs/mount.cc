@@ -40,7 +40,7 @@ struct Mount::Impl {
   std::condition_variable cv;
   bool loop_done = false;
   bool stopped = false;
-  int guard = -1;  // the guard's pipe (fusefs/guard.h)
+  MountGuard guard;  // fusefs/guard.h
   std::mutex session_mu;
 
   void ReopenSession(int64_t lost) {
@@ -164,8 +164,7 @@ void Mount::Stop() {
   Impl& s = *impl_;
   if (s.stopped || !s.se) return;  // stopped, or Start failed before mounting
   s.stopped = true;
-  DismissMountGuard(s.guard);  // a clean unmount: nothing for it to free
-  s.guard = -1;
+  DismissMountGuard(&s.guard);  // a clean unmount: nothing for it to free
   s.notifier->Stop();
   fuse_session_exit(s.se);
   fuse_session_unmount(s.se);  // lazy for root: a busy mount is detached
