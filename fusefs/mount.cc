@@ -21,6 +21,10 @@
 
 namespace qfs::fusefs {
 
+namespace {
+constexpr int kSessionWaitS = 60;  // at start, for a member that does not serve yet
+}  // namespace
+
 struct Mount::Impl {
   MountOptions o;
   Pipeline* pipeline = nullptr;
@@ -75,7 +79,18 @@ Result<std::unique_ptr<Mount>> Mount::Start(MountOptions options, Pipeline* pipe
   // The session first: opening it waits for a commit, and a stale mount's detach must come
   // right before the new mount, or meanwhile the path is the plain directory beneath it and a
   // shell's writes would land there.
+  // A restarted member may still be syncing with its leader (a DIFF under load can outlast
+  // writeWaitMs): wait for the ensemble rather than give up the whole start.
   auto session = s.o.open_session(s.o.session_timeout_ms);
+  for (int waited_s = 0;
+       !session.ok() && session.status().code() == Code::kUnavailable && waited_s < kSessionWaitS;
+       waited_s++) {
+    if (waited_s == 0)
+      QLOG_INFO("mount %s: waiting for the ensemble to open the mount's session (%s)",
+                s.o.dir.c_str(), session.status().ToString().c_str());
+    sleep(1);
+    session = s.o.open_session(s.o.session_timeout_ms);
+  }
   if (!session.ok()) return session.status();
   auto abs = PrepareMountpoint(s.o.dir);
   if (!abs.ok()) {
