@@ -1112,9 +1112,10 @@ bool Fs::IsDirView(const std::string& path, tree::Kind kind, const tree::Stat& s
   return st.data_length == 0;  // a network client's node: a directory unless it has data
 }
 
-bool Fs::IsDirNow(const std::string& path, bool* exists) const {
+bool Fs::IsDirNow(const std::string& path, bool* exists, uint64_t* data_length) const {
   View v = Impl::Look(*this, path);
   *exists = v.exists;
+  if (data_length) *data_length = v.exists ? v.stat.data_length : 0;
   return v.is_dir;
 }
 

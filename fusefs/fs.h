@@ -34,8 +34,9 @@ class Fs {
 
   // The view's rule for a node's type (see docs/fuse.md).
   static bool IsDirView(const std::string& path, tree::Kind kind, const tree::Stat& st);
-  // The type the mount shows for `path` now (exists = false if there is no such node).
-  bool IsDirNow(const std::string& path, bool* exists) const;
+  // The type the mount shows for `path` now (exists = false if there is no such node), and
+  // optionally its data length.
+  bool IsDirNow(const std::string& path, bool* exists, uint64_t* data_length = nullptr) const;
   // The names of the nodes under `path` in the tree now (none if it is gone).
   std::vector<std::string> ChildrenNow(const std::string& path) const;
 

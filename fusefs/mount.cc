@@ -103,9 +103,10 @@ Result<std::unique_ptr<Mount>> Mount::Start(MountOptions options, Pipeline* pipe
   no.mountpoint = s.abs;
   no.echo = s.o.echo;
   Impl* ip = &s;
-  s.notifier = std::make_unique<Notifier>(
-      no, &s.table, &s.own, &s.echo,
-      [ip](const std::string& p, bool* exists) { return ip->fs->IsDirNow(p, exists); });
+  s.notifier = std::make_unique<Notifier>(no, &s.table, &s.own, &s.echo,
+                                          [ip](const std::string& p, bool* exists, uint64_t* len) {
+                                            return ip->fs->IsDirNow(p, exists, len);
+                                          });
   FsOptions fo;
   fo.mountpoint = s.abs;
   fo.write_timeout_ms = s.o.write_timeout_ms;

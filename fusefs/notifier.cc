@@ -42,7 +42,7 @@ bool OwnChanges::Match(const tree::Change& c) const {
 }
 
 Notifier::Notifier(Options o, InodeTable* table, OwnChanges* own, EchoState* echo,
-                   std::function<bool(const std::string&, bool*)> is_dir_now)
+                   IsDirNow is_dir_now)
     : o_(std::move(o)), table_(table), own_(own), echo_(echo), is_dir_now_(std::move(is_dir_now)) {}
 
 Notifier::~Notifier() {
@@ -224,18 +224,14 @@ void Notifier::Process(const Item& it) {
     Inode in;
     bool exists = false;
     if (id && table_->Get(id, &in)) {
-      bool d = is_dir_now_(path, &exists);
+      bool d = is_dir_now_(path, &exists, nullptr);
       if (exists && d != in.is_dir) InvalEntry(path);
     }
   };
   switch (it.type) {
     case tree::Change::kCreated: {
       if (!it.own) InvalEntry(path);
-      if (echo) {
-        bool exists = false;
-        bool d = is_dir_now_(path, &exists);
-        if (exists) Echo(EchoState::kCreate, path, d);
-      }
+      if (echo) EchoCreate(path);
       break;
     }
     case tree::Change::kDeleted: {
@@ -263,7 +259,7 @@ void Notifier::Process(const Item& it) {
       drop_if_flipped();
       if (echo || (o_.echo && !it.own && did)) {
         bool exists = false;
-        bool d = is_dir_now_(path, &exists);
+        bool d = is_dir_now_(path, &exists, nullptr);
         if (exists) {
           Echo(EchoState::kModify, path, d);
           // Rule 3: the echo's write told the kernel about a 1-byte write; drop that too.
@@ -284,6 +280,21 @@ void Notifier::Process(const Item& it) {
   }
 }
 
+void Notifier::EchoCreate(const std::string& path) {
+  bool exists = false;
+  uint64_t len = 0;
+  bool d = is_dir_now_(path, &exists, &len);
+  if (!exists) return;  // deleted meanwhile: its delete comes next
+  Echo(EchoState::kCreate, path, d);
+  if (d && len == 0) return;  // an empty directory: IN_CREATE|IN_ISDIR only, as mkdir
+  // A file is written after it is created (`echo x > f`, `: > f`, `touch f` all end with
+  // IN_CLOSE_WRITE), and a watcher waiting for IN_CLOSE_WRITE must see a file made elsewhere.
+  Echo(len > 0 ? EchoState::kModify : EchoState::kOpenClose, path, d);
+  // Echo rule 3: the echo's write reached the kernel as a 1-byte write; drop what it cached.
+  if (uint64_t id = table_->Find(path)) InvalInode(id);
+  if (uint64_t did = table_->Find(path, true)) InvalInode(did);
+}
+
 void Notifier::Echo(EchoState::Op op, const std::string& path, bool is_dir) {
   {
     std::lock_guard<std::mutex> l(echo_->mu);
@@ -300,12 +311,13 @@ void Notifier::Echo(EchoState::Op op, const std::string& path, bool is_dir) {
     case EchoState::kDelete:
       rc = is_dir ? rmdir(full.c_str()) : unlink(full.c_str());
       break;
-    case EchoState::kModify: {
+    case EchoState::kModify:
+    case EchoState::kOpenClose: {
       std::string target = is_dir ? full + "/" + std::string(kDataName) : full;
       int fd = open(target.c_str(), O_WRONLY | O_CLOEXEC);
       rc = fd;
       if (fd >= 0) {
-        rc = write(fd, "", 1) == 1 ? 0 : -1;
+        if (op == EchoState::kModify) rc = write(fd, "", 1) == 1 ? 0 : -1;
         close(fd);
       }
       break;

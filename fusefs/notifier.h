@@ -1,9 +1,9 @@
 // The notifier thread: turns the local replica's applied changes into kernel cache invalidations
 // (fuse_lowlevel_notify_inval_*) and, for changes this mount did not make itself, into "echo"
-// syscalls on the mounted path so that inotify watchers see them (docs/design: inotify-on-fuse).
+// syscalls on the mounted path so that inotify watchers see them (docs/fuse-design.md).
 //
 // OnApply runs on the apply thread under the tree's write lock: it only queues. Everything that
-// touches the kernel runs here, never inside a FUSE handler (rule 1 of the echo note).
+// touches the kernel runs here, never inside a FUSE handler (echo rule 1).
 #pragma once
 
 #include <sys/types.h>
@@ -52,7 +52,9 @@ inline uint32_t Bit(tree::Change::Type t) {
 
 // What the notifier thread is doing right now, for the handlers that answer its syscalls.
 struct EchoState {
-  enum Op { kNone, kCreate, kDelete, kModify, kAttrib };
+  // kModify: open for writing, write 1 byte, close; kOpenClose: the same without the write (a
+  // created empty file). The handlers treat both alike (echo rule 3).
+  enum Op { kNone, kCreate, kDelete, kModify, kOpenClose, kAttrib };
   std::atomic<pid_t> tid{0};  // gettid() of the notifier thread (fuse_req_ctx()->pid is a tid)
   std::mutex mu;
   Op op = kNone;
@@ -74,9 +76,10 @@ class Notifier {
     size_t max_queue = 100000;
     bool echo = true;
   };
-  // `is_dir_now(path, &exists)` tells the type the mount shows for a node now.
-  Notifier(Options o, InodeTable* table, OwnChanges* own, EchoState* echo,
-           std::function<bool(const std::string&, bool*)> is_dir_now);
+  // `is_dir_now(path, &exists, &data_length)` tells the type the mount shows for a node now,
+  // and its data length.
+  using IsDirNow = std::function<bool(const std::string&, bool*, uint64_t*)>;
+  Notifier(Options o, InodeTable* table, OwnChanges* own, EchoState* echo, IsDirNow is_dir_now);
   ~Notifier();
   void Start(fuse_session* se);
   void Stop();
@@ -120,6 +123,9 @@ class Notifier {
   void Process(const Item& it);
   void InvalAll();
   void Echo(EchoState::Op op, const std::string& path, bool is_dir);
+  // The events a local create gives: IN_CREATE, then for a file IN_OPEN, IN_MODIFY (with data)
+  // and IN_CLOSE_WRITE, for a directory with data the same on its `.data`.
+  void EchoCreate(const std::string& path);
   void InvalEntry(const std::string& path);
   void InvalInode(uint64_t id, bool attrs_only = false);
 
@@ -127,7 +133,7 @@ class Notifier {
   InodeTable* table_;
   OwnChanges* own_;
   EchoState* echo_;
-  std::function<bool(const std::string&, bool*)> is_dir_now_;
+  IsDirNow is_dir_now_;
   std::function<std::vector<std::string>(const std::string&)> children_now_;
   fuse_session* se_ = nullptr;
 
