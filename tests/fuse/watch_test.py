@@ -100,6 +100,21 @@ def sh(cmd):
         raise RuntimeError("%s: exit %d: %s" % (cmd, r.returncode, r.stderr.strip()))
 
 
+def returned(fn, *args):
+    fn(*args)
+    return time.monotonic()
+
+
+def sh_ret(cmd):
+    """Runs `cmd` in bash and returns the monotonic time at which it returned inside the shell
+    (bash's $EPOCHREALTIME right after it, not the later exit of the process)."""
+    r = subprocess.run(["bash", "-c", cmd + ' && echo "$EPOCHREALTIME"'], capture_output=True,
+                       text=True, timeout=30)
+    if r.returncode != 0:
+        raise RuntimeError("%s: exit %d: %s" % (cmd, r.returncode, r.stderr.strip()))
+    return float(r.stdout.split()[-1]) - (time.time() - time.monotonic())
+
+
 def pct(v, q):
     v = sorted(v)
     return v[min(len(v) - 1, max(0, int(round(len(v) * q)) - 1))]
@@ -134,18 +149,19 @@ def close_write_phase(A, B, z):
         writers = []
         if B:
             writers.append(("echo x > f on mount B (bash)",
-                            lambda i: sh("echo %d > %s/w/cw/b%d" % (i, B, i)), "b%d"))
+                            lambda i: sh_ret("echo %d > %s/w/cw/b%d" % (i, B, i)), "b%d"))
             sh(": > %s/w/cw/blog" % B)
             seen(A + "/w/cw/blog", "an empty file created on mount B (: > f)")
             writers.append(("echo y >> f on mount B (bash)",
-                            lambda i: sh("echo %d >> %s/w/cw/blog" % (i, B)), "blog"))
-        writers.append(("kazoo create with data", lambda i: z.create("/w/cw/k%d" % i, b"k"), "k%d"))
-        writers.append(("kazoo set", lambda i: z.set("/w/cw/k0", b"s%d" % i), "k0"))
+                            lambda i: sh_ret("echo %d >> %s/w/cw/blog" % (i, B)), "blog"))
+        writers.append(("kazoo create with data",
+                        lambda i: returned(z.create, "/w/cw/k%d" % i, b"k"), "k%d"))
+        writers.append(("kazoo set", lambda i: returned(z.set, "/w/cw/k0", b"s%d" % i), "k0"))
         stats = []
         for desc, fn, name in writers:
             after = []
             for i in range(60):
-                _, t1 = timed(lambda: fn(i))
+                t1 = fn(i)  # the time the writer returned
                 path = A + "/w/cw/" + (name % i if "%" in name else name)
                 te = cw.expect("CLOSE_WRITE,CLOSE", path, timeout=3.0)
                 if te is None:
