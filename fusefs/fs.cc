@@ -33,7 +33,7 @@ namespace {
 // Longest name component, as statfs reports (FUSE itself allows 1024).
 constexpr size_t kNameMax = 255;
 
-// fi->fh of the notifier's echo opens: they store nothing.
+// fi->fh of the notifier's echo opens: they store nothing. Echo rules: docs/fuse-design.md.
 constexpr uint64_t kEchoFh = 0;
 
 // One open file: a private buffer committed as one update at flush/close/fsync.
