@@ -53,6 +53,7 @@ struct Handle {
   int error = 0;            // sticky: EFBIG poisons the handle, nothing is committed
   bool written = false;     // write() or ftruncate() since open
   bool registered = false;  // in the PendingCommits registry, under reg_path
+  bool unlinked = false;    // its name was removed (or replaced): nothing is committed
   std::string reg_path;
   std::string data;
 };
@@ -95,6 +96,44 @@ PendingCommits& Pending() {
   static PendingCommits p;
   return p;
 }
+
+// Fixed version for a handle whose node was renamed after someone else changed it: its
+// conditional commit then fails with ESTALE, as it would have at the old name.
+constexpr int32_t kStaleVersion = INT32_MAX;
+
+}  // namespace
+
+// Every open file handle of the mount, in open order; fi->fh points to one of them. The
+// owning references live here: a handler that finds a handle through this list keeps its copy
+// while it locks the handle, so a concurrent release cannot free it. Lock order: this list,
+// then (after letting go of it) handle mutexes; never this list while holding a handle's mutex.
+struct Fs::OpenFiles {
+  std::mutex mu;
+  std::vector<std::shared_ptr<Handle>> all;
+
+  uint64_t Add(std::unique_ptr<Handle> h) {
+    Handle* raw = h.get();
+    std::lock_guard<std::mutex> l(mu);
+    all.push_back(std::shared_ptr<Handle>(std::move(h)));
+    return reinterpret_cast<uint64_t>(raw);
+  }
+  void Remove(Handle* h) {
+    std::shared_ptr<Handle> last;  // freed after the lock is let go
+    std::lock_guard<std::mutex> l(mu);
+    for (auto it = all.begin(); it != all.end(); ++it) {
+      if (it->get() != h) continue;
+      last = std::move(*it);
+      all.erase(it);
+      break;
+    }
+  }
+  std::vector<std::shared_ptr<Handle>> Snapshot() {
+    std::lock_guard<std::mutex> l(mu);
+    return all;
+  }
+};
+
+namespace {
 
 struct DirHandle {
   struct Ent {
@@ -342,6 +381,93 @@ struct Fs::Impl {
     return false;
   }
 
+  // ---- open files (docs/fuse.md, "Open files") ----
+
+  // The pending create a name refers to on this mount (as Resolve: "x@eph" is also "x"),
+  // or 0. With `ref`, +1 lookup.
+  static uint64_t PendingName(Fs& fs, const std::string& parent, const char* name, bool ref) {
+    std::string path = JoinPath(parent, name);
+    CreateName cn = ParseCreateName(name);
+    std::string base = cn.ephemeral && !cn.sequential && !cn.base.empty()
+                           ? JoinPath(parent, cn.base)
+                           : std::string();
+    for (const std::string& p : {path, base}) {
+      if (p.empty()) continue;
+      if (uint64_t id = ref ? fs.table_->RefPending(p) : fs.table_->FindPending(p)) return id;
+    }
+    return 0;
+  }
+  static uint64_t RefPendingName(Fs& fs, const std::string& parent, const char* name) {
+    return PendingName(fs, parent, name, true);
+  }
+
+  // A lookup of a file this mount is creating: its pending inode, with its buffer's size.
+  static void ReplyPending(Fs& fs, fuse_req_t req, uint64_t id, const char* name) {
+    Inode in;
+    struct stat a;
+    if (!fs.table_->Get(id, &in) || AttrOf(fs, id, nullptr, &a) != 0) {
+      fs.table_->Forget(id, 1);
+      return ReplyNegative(fs, req, true);
+    }
+    tree::Stat st;
+    st.data_length = static_cast<int32_t>(a.st_size);
+    ReplyEntry(fs, req, id, in, st, ParseCreateName(name).has_suffix());
+  }
+
+  // Registers a new handle with the mount's open files; the value for fi->fh.
+  static uint64_t Track(Fs& fs, std::unique_ptr<Handle> h) {
+    return fs.open_files_->Add(std::move(h));
+  }
+  static void Untrack(Fs& fs, fuse_file_info* fi) { fs.open_files_->Remove(H(fi)); }
+
+  // The name of the handles of inode `id` (or, with id 0, at `path`) was removed or replaced:
+  // they stay readable and writable, and commit nothing.
+  static void MarkUnlinked(Fs& fs, uint64_t id, const std::string& path) {
+    for (auto& sh : fs.open_files_->Snapshot()) {
+      std::lock_guard<std::mutex> l(sh->mu);
+      if (id ? sh->id == id : (sh->path == path && !sh->is_data)) sh->unlinked = true;
+    }
+  }
+
+  // A pending create that will not be created (its commit failed): its name goes from this
+  // mount, and the kernel's entry for it too.
+  static void DropPendingName(Fs& fs, uint64_t id, const std::string& path) {
+    fs.table_->DropPending(id);
+    if (uint64_t parent = fs.table_->Find(std::string(tree::ParentPath(path))))
+      fs.notifier_->InvalidateName(parent, std::string(tree::BaseName(path)));
+  }
+
+  // open() of a file this mount is creating. Read-only: a snapshot of the newest writable
+  // handle's buffer (replied here; false). Writable: waits (at most 1 s) for the creator's
+  // commit, then true (open it as committed, `in` is updated), else EBUSY (false).
+  static bool OpenPending(Fs& fs, fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, Inode* in) {
+    if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+      for (int i = 0; i < 100 && in->pending; i++) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        if (!fs.table_->Get(ino, in)) break;
+      }
+      if (in->pending) fuse_reply_err(req, EBUSY);
+      return !in->pending;
+    }
+    auto h = std::make_unique<Handle>();
+    bool found = false;
+    auto hs = fs.open_files_->Snapshot();
+    for (auto it = hs.rbegin(); it != hs.rend() && !found; ++it) {
+      std::lock_guard<std::mutex> l((*it)->mu);
+      if ((*it)->id != ino || !(*it)->writable) continue;
+      h->data = (*it)->data;
+      found = true;
+    }
+    if (!found) return fuse_reply_err(req, ENOENT), false;
+    h->id = ino;
+    h->path = in->path;
+    h->mzxid = -1;
+    fi->keep_cache = 0;
+    fi->fh = Track(fs, std::move(h));
+    if (fuse_reply_open(req, fi) != 0) Untrack(fs, fi);
+    return false;
+  }
+
   // ---- lookups and attributes ----
 
   static void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -378,6 +504,7 @@ struct Fs::Impl {
       uint64_t id = fs.table_->Ref(p.path, v.stat.czxid, false, true);
       return ReplyEntry(fs, req, id, in, v.stat, false);
     }
+    if (uint64_t id = RefPendingName(fs, p.path, name)) return ReplyPending(fs, req, id, name);
     Pending().WaitPath(path);
     View v;
     std::string real = Resolve(fs, p.path, name, &v);
@@ -401,43 +528,79 @@ struct Fs::Impl {
     fuse_reply_none(req);
   }
 
-  // Attributes of an inode now; 0 or an errno.
-  static int AttrOf(Fs& fs, fuse_ino_t ino, fuse_file_info* fi, struct stat* a) {
+  // What the open handles of inode `id` say about its content (docs/fuse.md, "Writing"): the
+  // newest writable handle with uncommitted writes is the file's content on this mount.
+  struct OpenView {
+    bool any = false;       // some handle is open
+    bool dirty = false;     // `size` is a writable handle's uncommitted buffer
+    size_t size = 0;        // that buffer's size, else the newest handle's
+    bool unlinked = false;  // the handles' name was removed
+  };
+  static OpenView OpenViewOf(Fs& fs, uint64_t id) {
+    OpenView ov;
+    auto hs = fs.open_files_->Snapshot();
+    for (auto it = hs.rbegin(); it != hs.rend(); ++it) {
+      Handle* h = it->get();
+      std::lock_guard<std::mutex> l(h->mu);
+      if (h->id != id) continue;
+      if (!ov.any) {
+        ov.any = true;
+        ov.size = h->data.size();
+        ov.unlinked = h->unlinked;
+      }
+      if (h->writable && h->dirty && !h->error) {
+        ov.dirty = true;
+        ov.size = h->data.size();
+        ov.unlinked = h->unlinked;
+        break;
+      }
+    }
+    return ov;
+  }
+
+  // Attributes of an inode now; 0 or an errno. `from_handle`: the size is an open handle's
+  // (not to be cached by the kernel).
+  static int AttrOf(Fs& fs, fuse_ino_t ino, fuse_file_info* fi, struct stat* a,
+                    bool* from_handle = nullptr) {
     Inode in;
     if (!fs.table_->Get(ino, &in)) return ESTALE;
-    Handle* h = fi && fi->fh != kEchoFh ? H(fi) : nullptr;
     tree::Stat st;
     if (in.ghost) {
       FillAttr(fs, in, st, a);
       return 0;
     }
-    if (in.pending) {
-      if (h) {
-        std::lock_guard<std::mutex> l(h->mu);
-        st.data_length = static_cast<int32_t>(h->data.size());
+    OpenView ov = OpenViewOf(fs, ino);
+    if (Handle* h = fi && fi->fh != kEchoFh ? H(fi) : nullptr) {
+      std::lock_guard<std::mutex> l(h->mu);  // ftruncate: the size of that handle
+      if (h->dirty && !h->error) {
+        ov.dirty = true;
+        ov.size = h->data.size();
       }
-      FillAttr(fs, in, st, a);
-      return 0;
     }
-    View v = Look(fs, in.path);
-    if (!v.exists || v.stat.czxid != in.czxid) return ENOENT;
-    st = v.stat;
-    if (h) {
-      std::lock_guard<std::mutex> l(h->mu);
-      if (h->dirty) st.data_length = static_cast<int32_t>(h->data.size());
+    bool gone = in.pending;
+    if (!in.pending) {
+      View v = Look(fs, in.path);
+      gone = !v.exists || v.stat.czxid != in.czxid;
+      if (!gone) st = v.stat;
     }
+    // A node that is gone (unlinked, or never committed) lives on while a handle is open.
+    if (gone && !ov.any) return ENOENT;
+    if (gone || ov.dirty) st.data_length = static_cast<int32_t>(ov.size);
     FillAttr(fs, in, st, a);
+    if ((gone && !in.pending) || ov.unlinked) a->st_nlink = 0;
+    if (from_handle) *from_handle = gone || ov.dirty;
     return 0;
   }
 
   static void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     Fs& fs = F(req);
     struct stat a;
-    int rc = AttrOf(fs, ino, fi, &a);
+    bool from_handle = false;
+    int rc = AttrOf(fs, ino, fi, &a, &from_handle);
     if (rc) return (void)fuse_reply_err(req, rc);
     Inode in;
     fs.table_->Get(ino, &in);
-    fuse_reply_attr(req, &a, in.pending || in.ghost ? 0 : fs.o_.cache_timeout_s);
+    fuse_reply_attr(req, &a, in.pending || in.ghost || from_handle ? 0 : fs.o_.cache_timeout_s);
   }
 
   static void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
@@ -565,6 +728,14 @@ struct Fs::Impl {
       op.path = p.path;
       marks.push_back({p.path, Bit(tree::Change::kDataChanged)});
     } else {
+      if (!dir) {
+        if (uint64_t id = PendingName(fs, p.path, name, false)) {
+          // A file this mount is creating: its name goes for good, its handles stay open.
+          fs.table_->DropPending(id);
+          MarkUnlinked(fs, id, "");
+          return (void)fuse_reply_err(req, 0);
+        }
+      }
       View v;
       std::string path = Resolve(fs, p.path, name, &v);
       if (!v.exists) return (void)fuse_reply_err(req, ENOENT);
@@ -575,7 +746,9 @@ struct Fs::Impl {
       op.path = path;
       marks.push_back({path, Bit(tree::Change::kDeleted)});
     }
+    std::string removed = op.type == tree::OpType::kDelete && !dir ? op.path : "";
     int rc = Call(fs, req, One(std::move(op)), std::move(marks), nullptr);
+    if (rc == 0 && !removed.empty()) MarkUnlinked(fs, 0, removed);  // open handles commit nothing
     fuse_reply_err(req, rc);
   }
 
@@ -584,6 +757,52 @@ struct Fs::Impl {
   }
   static void Rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
     Remove(req, parent, name, true);
+  }
+
+  // rename of a file this mount is creating: the create moves to the new name (an existing
+  // target is deleted now, as a rename replaces it); other mounts see it at its commit.
+  static void RenamePending(Fs& fs, fuse_req_t req, uint64_t id, const Inode& np,
+                            fuse_ino_t newparent, const char* newname, unsigned int flags) {
+    CreateName cn;
+    std::string dst;
+    if (int rc = PrepareCreate(np, newname, &cn, &dst)) return (void)fuse_reply_err(req, rc);
+    Inode in;
+    if (!fs.table_->Get(id, &in)) return (void)fuse_reply_err(req, ENOENT);
+    if (dst == in.path) return (void)fuse_reply_err(req, 0);
+    View tv = Look(fs, dst);
+    if (tv.exists && tv.is_dir) return (void)fuse_reply_err(req, EISDIR);
+    uint64_t other = fs.table_->FindPending(dst);
+    if ((tv.exists || other) && (flags & RENAME_NOREPLACE))
+      return (void)fuse_reply_err(req, EEXIST);
+    if (tv.exists && !cn.sequential) {
+      tree::Op del;
+      del.type = tree::OpType::kDelete;
+      del.path = dst;
+      del.version = tv.stat.version;
+      int rc = Call(fs, req, One(std::move(del)), {{dst, Bit(tree::Change::kDeleted)}}, nullptr);
+      if (rc) return (void)fuse_reply_err(req, rc);
+      MarkUnlinked(fs, 0, dst);
+    }
+    if (other && !cn.sequential) {
+      fs.table_->DropPending(other);
+      MarkUnlinked(fs, other, "");
+    }
+    for (auto& sh : fs.open_files_->Snapshot()) {
+      std::lock_guard<std::mutex> l(sh->mu);
+      if (sh->id != id) continue;
+      sh->path = dst;
+      if (sh->pending) {
+        sh->eph = sh->eph || cn.ephemeral;
+        sh->seq = cn.sequential;
+      }
+    }
+    if (cn.sequential) {
+      fs.table_->DropPending(id);  // the name is known at the commit only
+    } else {
+      fs.table_->MovePending(id, dst);
+    }
+    if (cn.has_suffix()) fs.notifier_->InvalidateName(newparent, newname);
+    fuse_reply_err(req, 0);
   }
 
   // A file moves by one multi: [delete the target,] create the target with the source's data,
@@ -598,6 +817,8 @@ struct Fs::Impl {
       return (void)fuse_reply_err(req, ENOTDIR);
     // A directory's data moves by copy (mv falls back to copying on EXDEV).
     if (name == kDataName || newname == kDataName) return (void)fuse_reply_err(req, EXDEV);
+    if (uint64_t id = PendingName(fs, p.path, name, false))
+      return RenamePending(fs, req, id, np, newparent, newname, flags);
     View sv;
     std::string src = Resolve(fs, p.path, name, &sv);
     if (!sv.exists) return (void)fuse_reply_err(req, ENOENT);
@@ -624,6 +845,16 @@ struct Fs::Impl {
     });
     if (e != Err::kOk) return (void)fuse_reply_err(req, ErrnoOf(e));
     if (st.czxid != sv.stat.czxid) return (void)fuse_reply_err(req, kConflictErrno);
+    // The handles open on the source follow it (docs/fuse.md, "Open files"); held across the
+    // multi so that none of them commits to the old name meanwhile.
+    std::vector<std::shared_ptr<Handle>> moving;
+    std::vector<std::unique_lock<std::mutex>> held;
+    for (auto& sh : fs.open_files_->Snapshot()) {
+      std::unique_lock<std::mutex> l(sh->mu);
+      if (sh->path != src || sh->is_data || sh->pending) continue;
+      moving.push_back(sh);
+      held.push_back(std::move(l));
+    }
     tree::Request r;
     r.type = tree::RequestType::kMulti;
     if (tv.exists) {
@@ -650,6 +881,17 @@ struct Fs::Impl {
                   &rep);
     if (rc) return (void)fuse_reply_err(req, rc);
     const tree::OpResult& res = rep.results.at(tv.exists ? 1 : 0);
+    for (auto& h : moving) {
+      h->path = res.path;
+      h->mzxid = res.stat.mzxid;
+      h->version = h->version == st.version ? res.stat.version : kStaleVersion;
+    }
+    held.clear();
+    if (tv.exists) MarkUnlinked(fs, 0, dst);  // the replaced file's handles: as after an unlink
+    if (uint64_t id = fs.table_->FindPending(dst)) {
+      fs.table_->DropPending(id);
+      MarkUnlinked(fs, id, "");
+    }
     // The kernel moves the source's inode to the new name: it is the new node now.
     if (uint64_t id = fs.table_->Find(src)) fs.table_->Rebind(id, res.path, res.stat.czxid);
     if (cn.has_suffix()) fs.notifier_->InvalidateName(newparent, newname);
@@ -676,7 +918,8 @@ struct Fs::Impl {
       return (void)fuse_reply_open(req, fi);
     }
     if (in.is_dir) return (void)fuse_reply_err(req, EISDIR);
-    if (in.pending || in.ghost) return (void)fuse_reply_err(req, ENOENT);
+    if (in.ghost) return (void)fuse_reply_err(req, ENOENT);
+    if (in.pending && !OpenPending(fs, req, ino, fi, &in)) return;
     Pending().WaitPath(in.path);
     int acc = fi->flags & O_ACCMODE;
     bool writable = acc != O_RDONLY;
@@ -703,8 +946,8 @@ struct Fs::Impl {
       h->conditional = writable;
     }
     fi->keep_cache = !trunc && in.page_mzxid == st.mzxid;
-    fi->fh = reinterpret_cast<uint64_t>(h.get());
-    if (fuse_reply_open(req, fi) == 0) h.release();
+    fi->fh = Track(fs, std::move(h));
+    if (fuse_reply_open(req, fi) != 0) Untrack(fs, fi);
   }
 
   static void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
@@ -753,10 +996,9 @@ struct Fs::Impl {
           h->dirty = true;
           h->conditional = false;
         }
-        fi->fh = reinterpret_cast<uint64_t>(h.get());
-        if (fuse_reply_create(req, &e, fi) == 0) {
-          h.release();
-        } else {
+        fi->fh = Track(fs, std::move(h));
+        if (fuse_reply_create(req, &e, fi) != 0) {
+          Untrack(fs, fi);
           fs.table_->Forget(id, 1);
         }
         return;
@@ -767,6 +1009,7 @@ struct Fs::Impl {
     in.path = path;
     in.pending = true;
     uint64_t id = fs.table_->RefDetached(in);
+    if (!cn.sequential) fs.table_->AddPending(id);  // visible here from now on
     auto h = std::make_unique<Handle>();
     h->id = id;
     h->path = path;
@@ -781,10 +1024,9 @@ struct Fs::Impl {
     e.ino = id;
     e.generation = 1;
     FillAttr(fs, in, tree::Stat(), &e.attr);
-    fi->fh = reinterpret_cast<uint64_t>(h.get());
-    if (fuse_reply_create(req, &e, fi) == 0) {
-      h.release();
-    } else {
+    fi->fh = Track(fs, std::move(h));
+    if (fuse_reply_create(req, &e, fi) != 0) {
+      Untrack(fs, fi);
       fs.table_->Forget(id, 1);
     }
   }
@@ -817,10 +1059,9 @@ struct Fs::Impl {
     tree::Stat st = v.stat;
     st.data_length = 0;
     FillAttr(fs, in, st, &e.attr);
-    fi->fh = reinterpret_cast<uint64_t>(h.get());
-    if (fuse_reply_create(req, &e, fi) == 0) {
-      h.release();
-    } else {
+    fi->fh = Track(fs, std::move(h));
+    if (fuse_reply_create(req, &e, fi) != 0) {
+      Untrack(fs, fi);
       fs.table_->Forget(id, 1);
     }
   }
@@ -866,6 +1107,10 @@ struct Fs::Impl {
   }
 
   static int CommitInner(Fs& fs, fuse_req_t req, Handle* h) {
+    if (h->unlinked) {  // docs/fuse.md, "Open files": nothing to commit, close() returns 0
+      h->dirty = false;
+      return 0;
+    }
     if (h->error) {
       h->dirty = false;
       return h->error;
@@ -893,6 +1138,7 @@ struct Fs::Impl {
         QLOG_INFO("mount: write to %s refused: changed by another client since it was opened",
                   h->path.c_str());
       fs.notifier_->InvalidateInode(h->id);  // the page cache may hold the refused data
+      if (h->pending) DropPendingName(fs, h->id, h->path);
       return rc;
     }
     const tree::OpResult& res = rep.results.at(0);
@@ -903,6 +1149,9 @@ struct Fs::Impl {
       h->pending = false;
       h->path = res.path;
       fs.table_->Rebind(h->id, res.path, res.stat.czxid);
+      // A negative entry cached before the create must not hide it (docs/fuse.md).
+      if (uint64_t parent = fs.table_->Find(std::string(tree::ParentPath(res.path))))
+        fs.notifier_->InvalidateName(parent, std::string(tree::BaseName(res.path)));
     }
     return 0;
   }
@@ -939,8 +1188,9 @@ struct Fs::Impl {
         if (rc) QLOG_INFO("mount: commit at release of %s: %s", h->path.c_str(), strerror(rc));
       }
       if (h->registered) Pending().Remove(h->reg_path);
+      if (h->pending && !h->unlinked) DropPendingName(fs, h->id, h->path);  // never created
     }
-    delete h;
+    fs.open_files_->Remove(h);
     fuse_reply_err(req, 0);
   }
 
@@ -966,6 +1216,7 @@ struct Fs::Impl {
     if (!GetInode(fs, req, ino, &in)) return;
     if (!in.is_dir) return (void)fuse_reply_err(req, ENOTDIR);
     Pending().WaitParent(in.path);
+    auto pending = fs.table_->PendingUnder(in.path);  // files this mount is creating there
     auto d = std::make_unique<DirHandle>();
     Err e = fs.pipeline_->Read([&](const tree::DataTree& t) {
       std::vector<std::string> names;
@@ -982,6 +1233,12 @@ struct Fs::Impl {
         data.is_data = true;
         data.is_dir = false;
         d->ents.push_back({std::string(kDataName), InoOf(data), false});
+      }
+      for (auto& [n, id] : pending) {
+        if (std::binary_search(names.begin(), names.end(), n)) continue;
+        Inode c;
+        c.path = JoinPath(in.path, n);
+        d->ents.push_back({n, InoOf(c), false});
       }
       for (auto& n : names) {
         Inode c;
@@ -1139,7 +1396,10 @@ Fs::Fs(FsOptions o, Pipeline* pipeline, int64_t session_id, InodeTable* table, O
       echo_(echo),
       notifier_(notifier),
       uid_(geteuid()),
-      gid_(getegid()) {}
+      gid_(getegid()),
+      open_files_(std::make_unique<OpenFiles>()) {}
+
+Fs::~Fs() = default;
 
 const fuse_lowlevel_ops* Fs::Ops() {
   static const fuse_lowlevel_ops ops = [] {

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,7 @@ class Fs {
  public:
   Fs(FsOptions o, Pipeline* pipeline, int64_t session_id, InodeTable* table, OwnChanges* own,
      EchoState* echo, Notifier* notifier);
+  ~Fs();
   static const fuse_lowlevel_ops* Ops();
 
   // The view's rule for a node's type (see docs/fuse.md).
@@ -46,6 +48,8 @@ class Fs {
   void set_on_session_lost(std::function<void()> fn) { on_session_lost_ = std::move(fn); }
 
   struct Impl;  // the handlers (fs.cc)
+  // The open file handles, for stat, rename and unlink (fs.cc).
+  struct OpenFiles;
 
  private:
   friend struct Impl;
@@ -59,6 +63,7 @@ class Fs {
   std::function<void()> on_session_lost_;
   uid_t uid_;
   gid_t gid_;
+  std::unique_ptr<OpenFiles> open_files_;
 };
 
 }  // namespace qfs::fusefs

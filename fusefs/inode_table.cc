@@ -52,6 +52,7 @@ void InodeTable::Rebind(uint64_t id, const std::string& path, int64_t czxid) {
   std::string old_key = Key(in.path, in.is_data);
   auto p = by_path_.find(old_key);
   if (p != by_path_.end() && p->second == id) by_path_.erase(p);
+  ErasePendingLocked(id, in.path);
   in.path = path;
   in.czxid = czxid;
   in.pending = false;
@@ -77,6 +78,7 @@ void InodeTable::Forget(uint64_t id, uint64_t n) {
   if (in.nlookup > 0) return;
   auto p = by_path_.find(Key(in.path, in.is_data));
   if (p != by_path_.end() && p->second == id) by_path_.erase(p);
+  ErasePendingLocked(id, in.path);
   by_id_.erase(it);
 }
 
@@ -84,6 +86,60 @@ uint64_t InodeTable::Find(const std::string& path, bool is_data) const {
   std::lock_guard<std::mutex> l(mu_);
   auto it = by_path_.find(Key(path, is_data));
   return it == by_path_.end() ? 0 : it->second;
+}
+
+void InodeTable::ErasePendingLocked(uint64_t id, const std::string& path) {
+  auto p = pending_.find(path);
+  if (p != pending_.end() && p->second == id) pending_.erase(p);
+}
+
+void InodeTable::AddPending(uint64_t id) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = by_id_.find(id);
+  if (it == by_id_.end() || !it->second.pending) return;
+  pending_[it->second.path] = id;
+}
+
+uint64_t InodeTable::RefPending(const std::string& path) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto p = pending_.find(path);
+  if (p == pending_.end()) return 0;
+  by_id_.at(p->second).nlookup++;
+  return p->second;
+}
+
+uint64_t InodeTable::FindPending(const std::string& path) const {
+  std::lock_guard<std::mutex> l(mu_);
+  auto p = pending_.find(path);
+  return p == pending_.end() ? 0 : p->second;
+}
+
+void InodeTable::DropPending(uint64_t id) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = by_id_.find(id);
+  if (it != by_id_.end()) ErasePendingLocked(id, it->second.path);
+}
+
+void InodeTable::MovePending(uint64_t id, const std::string& path) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = by_id_.find(id);
+  if (it == by_id_.end() || !it->second.pending) return;
+  ErasePendingLocked(id, it->second.path);
+  it->second.path = path;
+  pending_[path] = id;
+}
+
+std::vector<std::pair<std::string, uint64_t>> InodeTable::PendingUnder(
+    const std::string& dir) const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::string prefix = dir == "/" ? "/" : dir + "/";
+  std::vector<std::pair<std::string, uint64_t>> out;
+  for (const auto& [path, id] : pending_) {
+    if (path.size() <= prefix.size() || !path.starts_with(prefix)) continue;
+    std::string name = path.substr(prefix.size());
+    if (name.find('/') == std::string::npos) out.emplace_back(std::move(name), id);
+  }
+  return out;
 }
 
 void InodeTable::SetPageMzxid(uint64_t id, int64_t mzxid) {

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace qfs::fusefs {
@@ -43,16 +44,31 @@ class InodeTable {
   // Someone may watch it: the kernel holds the current inode of `path`.
   bool Held(const std::string& path) const { return Find(path) != 0; }
   void SetPageMzxid(uint64_t id, int64_t mzxid);
+
+  // Pending creates by name (docs/fuse.md, "Creating"): a file created through the mount is
+  // visible on it from its open(O_CREAT) on. Rebind (the commit) and Forget drop the name.
+  void AddPending(uint64_t id);
+  // The pending create named `path` (+1 lookup), or 0.
+  uint64_t RefPending(const std::string& path);
+  uint64_t FindPending(const std::string& path) const;
+  // The name goes (an unlink, or a commit that failed); the inode lives on for its handles.
+  void DropPending(uint64_t id);
+  // A rename of a pending create: it will be created under `path`.
+  void MovePending(uint64_t id, const std::string& path);
+  // The pending creates directly under directory `dir`: (name, id).
+  std::vector<std::pair<std::string, uint64_t>> PendingUnder(const std::string& dir) const;
   size_t size() const;
   std::vector<uint64_t> Ids() const;
 
  private:
+  void ErasePendingLocked(uint64_t id, const std::string& path);
   static std::string Key(const std::string& path, bool is_data) {
     return is_data ? path + std::string("\0d", 2) : path;
   }
   mutable std::mutex mu_;
   std::unordered_map<uint64_t, Inode> by_id_;
   std::unordered_map<std::string, uint64_t> by_path_;
+  std::unordered_map<std::string, uint64_t> pending_;  // path of a pending create -> its id
   uint64_t next_ = 2;
 };
 

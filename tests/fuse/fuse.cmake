@@ -30,3 +30,13 @@ set_tests_properties(fuse_ensemble PROPERTIES ENVIRONMENT "${QFS_FUSE_ENV}" TIME
 add_test(NAME fuse_kill COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/kill_test.sh)
 set_tests_properties(fuse_kill PROPERTIES ENVIRONMENT "${QFS_FUSE_ENV}" TIMEOUT 300
   RUN_SERIAL TRUE RESOURCE_LOCK qfs_ensemble)
+
+# Open files behave as on a local disk while they are open (docs/fuse.md, "Open files"): a file
+# being created is visible at once, fstat/lseek report the handle's size, writes follow mv, and
+# rm of an open file is for good; on one member and across a 3-member ensemble.
+add_executable(openfile_probe ${CMAKE_CURRENT_LIST_DIR}/openfile_probe.c)
+set_target_properties(openfile_probe PROPERTIES C_STANDARD 11 C_EXTENSIONS ON)
+add_test(NAME fuse_openfile COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/openfile_test.sh)
+set_tests_properties(fuse_openfile PROPERTIES
+  ENVIRONMENT "${QFS_FUSE_ENV};OPENFILE_PROBE=$<TARGET_FILE:openfile_probe>" TIMEOUT 300
+  RUN_SERIAL TRUE RESOURCE_LOCK qfs_ensemble)
