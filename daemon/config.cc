@@ -229,6 +229,14 @@ Result<Config> ParseConfig(const std::string& text) {
     } else if (key == "mount.sessionTimeoutMs") {
       if (!num(1, 1 << 30)) return range(1, 1 << 30);
       c.mount_session_timeout_ms = static_cast<int>(n);
+    } else if (key == "mount.auth") {
+      // Only the digest scheme: ip and unix ids are the mount's own, world needs no auth.
+      if (!val.starts_with("digest:") || val.size() == 7)
+        return err("expected digest:user:password");
+      c.mount_auth = val;
+    } else if (key == "mount.rootIsSuper") {
+      if (val != "true" && val != "false") return err("expected true or false");
+      c.mount_root_is_super = val == "true";
       // --- end FUSE mount ---
     } else {
       return err("unknown key '" + key + "'");

@@ -64,6 +64,8 @@ struct Config {
   std::string mount_dir;                 // mount: mount the tree here ("": no mount)
   int mount_write_timeout_ms = 10000;    // mount.writeTimeoutMs: bounded wait of a write
   int mount_session_timeout_ms = 10000;  // mount.sessionTimeoutMs: the mount's session
+  std::string mount_auth;                // mount.auth: "digest:user:pw" for every local caller
+  bool mount_root_is_super = false;      // mount.rootIsSuper: uid 0 passes every ACL check
   // --- end FUSE mount ---
 
   int min_session_timeout() const {

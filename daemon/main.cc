@@ -10,6 +10,7 @@
 #include "consensus/util/log.h"
 #include "daemon/config.h"
 #include "daemon/replica/pipeline.h"
+#include "daemon/server/auth.h"
 #include "daemon/server/client_port.h"
 #include "fusefs/guard.h"
 #include "fusefs/mount.h"
@@ -164,6 +165,17 @@ int main(int argc, char** argv) {
     mo.write_timeout_ms = config.mount_write_timeout_ms;
     mo.session_timeout_ms = config.mount_session_timeout_ms;
     mo.max_data_bytes = config.max_data_bytes;
+    mo.root_is_super = config.mount_root_is_super;
+    if (!config.mount_auth.empty()) {
+      // As a client's addauth: the digest id, and super if it is superDigest's.
+      std::string scheme = config.mount_auth.substr(0, config.mount_auth.find(':'));
+      std::string cred = config.mount_auth.substr(scheme.size() + 1);
+      if (server::Authenticate(scheme, cred, "127.0.0.1", config.super_digest, &mo.extra_ids) !=
+          tree::Err::kOk) {
+        QLOG_ERROR("cannot start: mount.auth: unknown scheme '%s'", scheme.c_str());
+        return 1;
+      }
+    }
     mo.open_session = [&port](int32_t t) { return port.OpenLocalSession(t); };
     mo.close_session = [&port](int64_t id) { return port.CloseLocalSession(id); };
     auto m = fusefs::Mount::Start(std::move(mo), pipeline.get());

@@ -19,6 +19,7 @@
 
 #include "consensus/util/checksum.h"
 #include "consensus/util/log.h"
+#include "daemon/service/reads.h"
 #include "daemon/tree/prepare.h"
 #include "fusefs/errno_map.h"
 #include "fusefs/names.h"
@@ -56,6 +57,7 @@ struct Handle {
   bool unlinked = false;    // its name was removed (or replaced): nothing is committed
   std::string reg_path;
   std::string data;
+  std::vector<tree::Id> auth;  // the opener's ids: a commit at close/release is checked with them
 };
 
 // Creates and truncations whose commit waits for the first write or the last close. A shell's
@@ -214,6 +216,25 @@ struct Fs::Impl {
     return fs.echo_->IsNotifier(fuse_req_ctx(req)->pid);
   }
 
+  // The caller's ids (docs/fuse.md, "Identities and ACLs on the mount"): the mount's address,
+  // its uid and every group, mount.auth's ids, and super for root with mount.rootIsSuper.
+  static std::vector<tree::Id> CallerIds(const Fs& fs, fuse_req_t req) {
+    std::vector<tree::Id> ids = {{"ip", "127.0.0.1"}};
+    const fuse_ctx* c = fuse_req_ctx(req);
+    ids.push_back({"unix", std::to_string(c->uid)});
+    ids.push_back({"unix", "g:" + std::to_string(c->gid)});
+    gid_t groups[64];
+    int n = fuse_req_getgroups(req, 64, groups);  // from /proc: fails if the caller is gone
+    for (int i = 0; i < std::min(n, 64); i++) {
+      tree::Id g{"unix", "g:" + std::to_string(groups[i])};
+      if (std::find(ids.begin(), ids.end(), g) == ids.end()) ids.push_back(std::move(g));
+    }
+    for (const auto& id : fs.o_.extra_ids)
+      if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+    if (c->uid == 0 && fs.o_.root_is_super) ids.push_back({"super", ""});
+    return ids;
+  }
+
   static View Look(const Fs& fs, const std::string& path) {
     View v;
     if (tree::ValidatePath(path) != Err::kOk) return v;
@@ -322,6 +343,7 @@ struct Fs::Impl {
       submitted = true;
     } else {
       r.session_id = fs.session_;
+      if (r.auth.empty() && req) r.auth = CallerIds(fs, req);
       // TrySubmit, not Submit: a full pipeline must not make the wait uninterruptible.
       while (!(submitted = fs.pipeline_->TrySubmit(r, cb))) {
         {
@@ -926,9 +948,15 @@ struct Fs::Impl {
     bool trunc = writable && (fi->flags & O_TRUNC);
     if (writable && IsReserved(in.path)) return (void)fuse_reply_err(req, EPERM);
     auto h = std::make_unique<Handle>();
+    h->auth = CallerIds(fs, req);
     tree::Stat st;
+    // open() always reaches us (the kernel keeps no open permission), so checking here keeps
+    // the page cache of a reader from serving another user.
     Err e = fs.pipeline_->Read([&](const tree::DataTree& t) {
-      return t.GetData(in.path, trunc ? nullptr : &h->data, &st);
+      Err r = acc == O_WRONLY ? t.GetData(in.path, trunc ? nullptr : &h->data, &st)
+                              : service::GetData(t, in.path, h->auth, &h->data, &st);
+      if (r == Err::kOk && writable) r = service::Check(t, in.path, tree::perm::kWrite, h->auth);
+      return r;
     });
     if (e != Err::kOk) return (void)fuse_reply_err(req, ErrnoOf(e));
     if (st.czxid != in.czxid) return (void)fuse_reply_err(req, ENOENT);  // re-created since
@@ -976,10 +1004,16 @@ struct Fs::Impl {
         e.generation = 1;
         FillAttr(fs, in, v.stat, &e.attr);
         auto h = std::make_unique<Handle>();
+        h->auth = CallerIds(fs, req);
         std::string data;
         tree::Stat st;
-        Err err = fs.pipeline_->Read(
-            [&](const tree::DataTree& t) { return t.GetData(path, &h->data, &st); });
+        Err err = fs.pipeline_->Read([&](const tree::DataTree& t) {
+          Err r = (fi->flags & O_ACCMODE) == O_WRONLY
+                      ? t.GetData(path, &h->data, &st)
+                      : service::GetData(t, path, h->auth, &h->data, &st);
+          if (r == Err::kOk) r = service::Check(t, path, tree::perm::kWrite, h->auth);
+          return r;
+        });
         if (err != Err::kOk) {
           fs.table_->Forget(id, 1);
           return (void)fuse_reply_err(req, ErrnoOf(err));
@@ -1004,7 +1038,13 @@ struct Fs::Impl {
         return;
       }
     }
-    // The node is created at the first flush/close/fsync, with its full content.
+    // The node is created at the first flush/close/fsync, with its full content; CREATE is
+    // checked now too, so that `echo x > new` fails at open(), which the shell reports.
+    std::vector<tree::Id> ids = CallerIds(fs, req);
+    Err ce = fs.pipeline_->Read([&](const tree::DataTree& t) {
+      return service::Check(t, p.path, tree::perm::kCreate, ids);
+    });
+    if (ce != Err::kOk) return (void)fuse_reply_err(req, ErrnoOf(ce));
     Inode in;
     in.path = path;
     in.pending = true;
@@ -1019,6 +1059,7 @@ struct Fs::Impl {
     h->dirty = true;
     h->eph = cn.ephemeral;
     h->seq = cn.sequential;
+    h->auth = std::move(ids);
     fuse_entry_param e;
     memset(&e, 0, sizeof e);
     e.ino = id;
@@ -1036,6 +1077,11 @@ struct Fs::Impl {
     if (IsReserved(p.path)) return (void)fuse_reply_err(req, EPERM);
     View v = Look(fs, p.path);
     if (!v.exists) return (void)fuse_reply_err(req, ENOENT);
+    std::vector<tree::Id> ids = CallerIds(fs, req);
+    Err we = fs.pipeline_->Read([&](const tree::DataTree& t) {
+      return service::Check(t, p.path, tree::perm::kWrite, ids);
+    });
+    if (we != Err::kOk) return (void)fuse_reply_err(req, ErrnoOf(we));
     Inode in;
     in.path = p.path;
     in.czxid = v.stat.czxid;
@@ -1049,6 +1095,7 @@ struct Fs::Impl {
     h->append = fi->flags & O_APPEND;
     h->dirty = true;
     h->conditional = false;
+    h->auth = std::move(ids);
     h->version = v.stat.version;
     h->mzxid = v.stat.mzxid;
     fuse_entry_param e;
@@ -1131,6 +1178,7 @@ struct Fs::Impl {
       r = One(std::move(op));
       marks.push_back({h->path, Bit(tree::Change::kDataChanged)});
     }
+    r.auth = h->auth;
     Reply rep;
     int rc = Call(fs, req, std::move(r), std::move(marks), &rep);
     if (rc) {
@@ -1218,10 +1266,11 @@ struct Fs::Impl {
     Pending().WaitParent(in.path);
     auto pending = fs.table_->PendingUnder(in.path);  // files this mount is creating there
     auto d = std::make_unique<DirHandle>();
+    std::vector<tree::Id> ids = CallerIds(fs, req);
     Err e = fs.pipeline_->Read([&](const tree::DataTree& t) {
       std::vector<std::string> names;
       tree::Stat st;
-      Err r = t.GetChildren(in.path, &names, &st);
+      Err r = service::GetChildren(t, in.path, ids, &names, &st);
       if (r != Err::kOk) return r;
       if (st.czxid != in.czxid) return Err::kNoNode;
       std::sort(names.begin(), names.end());
@@ -1293,14 +1342,41 @@ struct Fs::Impl {
     if (in.pending || in.ghost) return (void)fuse_reply_err(req, ENODATA);
     tree::Stat st;
     std::vector<tree::Acl> acl;
-    Err e =
-        fs.pipeline_->Read([&](const tree::DataTree& t) { return t.GetAcl(in.path, &acl, &st); });
+    // The ACL needs READ or ADMIN and hides digest hashes without ADMIN, as getACL; the Stat
+    // fields need nothing, as exists. (The kernel caches no xattr: every call reaches us.)
+    bool want_acl = std::string(name) == kAclXattr;
+    std::vector<tree::Id> ids = want_acl ? CallerIds(fs, req) : std::vector<tree::Id>{};
+    Err e = fs.pipeline_->Read([&](const tree::DataTree& t) {
+      return want_acl ? service::GetAcl(t, in.path, ids, &acl, &st) : t.Exists(in.path, &st);
+    });
     if (e != Err::kOk) return (void)fuse_reply_err(req, ErrnoOf(e));
     std::string v;
     if (!XattrValue(name, st, acl, &v)) return (void)fuse_reply_err(req, ENODATA);
     if (size == 0) return (void)fuse_reply_xattr(req, v.size());
     if (size < v.size()) return (void)fuse_reply_err(req, ERANGE);
     fuse_reply_buf(req, v.data(), v.size());
+  }
+
+  // access(2) from the ACL, so that `test -r` tells the truth: R_OK needs READ, W_OK needs
+  // WRITE (on a directory CREATE: making entries), X_OK is a directory's (nothing needed).
+  static void Access(fuse_req_t req, fuse_ino_t ino, int mask) {
+    Fs& fs = F(req);
+    Inode in;
+    if (!GetInode(fs, req, ino, &in)) return;
+    if (in.ghost) return (void)fuse_reply_err(req, ENOENT);
+    if (in.pending) return (void)fuse_reply_err(req, 0);  // its creator's until the commit
+    bool dir = in.is_dir && !in.is_data;
+    if ((mask & X_OK) && !dir) return (void)fuse_reply_err(req, EACCES);
+    std::vector<tree::Id> ids = CallerIds(fs, req);
+    Err e = fs.pipeline_->Read([&](const tree::DataTree& t) {
+      tree::Stat st;
+      Err r = t.Exists(in.path, &st);
+      if (r == Err::kOk && (mask & R_OK)) r = service::Check(t, in.path, tree::perm::kRead, ids);
+      if (r == Err::kOk && (mask & W_OK))
+        r = service::Check(t, in.path, dir ? tree::perm::kCreate : tree::perm::kWrite, ids);
+      return r;
+    });
+    fuse_reply_err(req, e == Err::kOk ? 0 : ErrnoOf(e));
   }
 
   static void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
@@ -1433,6 +1509,7 @@ const fuse_lowlevel_ops* Fs::Ops() {
     o.setxattr = Impl::SetXattr;
     o.getxattr = Impl::GetXattr;
     o.listxattr = Impl::ListXattr;
+    o.access = Impl::Access;
     o.removexattr = Impl::RemoveXattr;
     o.create = Impl::Create;
     return o;

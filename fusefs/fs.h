@@ -25,6 +25,8 @@ struct FsOptions {
   int write_timeout_ms = 10000;    // mount.writeTimeoutMs: bounded wait for a write's reply
   double cache_timeout_s = 86400;  // entry/attr cache: long, changes are invalidated precisely
   size_t max_data_bytes = 1 << 20;
+  std::vector<tree::Id> extra_ids;  // mount.auth's ids, carried by every caller's requests
+  bool root_is_super = false;       // mount.rootIsSuper
 };
 
 class Fs {

@@ -111,6 +111,8 @@ Result<std::unique_ptr<Mount>> Mount::Start(MountOptions options, Pipeline* pipe
   fo.mountpoint = s.abs;
   fo.write_timeout_ms = s.o.write_timeout_ms;
   fo.max_data_bytes = s.o.max_data_bytes;
+  fo.extra_ids = s.o.extra_ids;
+  fo.root_is_super = s.o.root_is_super;
   s.fs = std::make_unique<Fs>(fo, pipeline, *session, &s.table, &s.own, &s.echo, s.notifier.get());
   s.fs->set_on_session_lost([ip] { ip->ReopenSession(ip->fs->session()); });
   s.notifier->set_children_now([ip](const std::string& p) { return ip->fs->ChildrenNow(p); });

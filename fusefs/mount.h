@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "consensus/util/result.h"
 #include "daemon/replica/pipeline.h"
@@ -18,6 +19,9 @@ struct MountOptions {
   int session_timeout_ms = 10000;   // mount.sessionTimeoutMs (clamped to the session bounds)
   size_t max_data_bytes = 1 << 20;  // jute.maxbuffer
   bool echo = true;                 // surface remote changes to inotify
+  // Ids every request of the mount carries besides the caller's own (mount.auth).
+  std::vector<tree::Id> extra_ids;
+  bool root_is_super = false;  // mount.rootIsSuper
   // The mount's session (ClientPort::OpenLocalSession / CloseLocalSession in quorumfsd).
   std::function<Result<int64_t>(int32_t timeout_ms)> open_session;
   std::function<Status(int64_t session_id)> close_session;

@@ -23,6 +23,7 @@
 #include "daemon/server/protocol.h"
 #include "daemon/server/session_tracker.h"
 #include "daemon/server/watch_manager.h"
+#include "daemon/service/reads.h"
 #include "daemon/tree/prepare.h"
 
 namespace qfs {
@@ -564,14 +565,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
   }
 
   // ---- Reads (under the tree's shared lock, so watches are set atomically with the read) ----
-
-  static bool Allowed(const tree::DataTree& t, const std::string& path, int32_t perm,
-                      const std::vector<tree::Id>& ids) {
-    std::vector<tree::Acl> acl;
-    tree::Stat st;
-    if (t.GetAcl(path, &acl, &st) != Err::kOk) return true;  // the read reports NONODE itself
-    return tree::AclAllows(acl, perm, ids);
-  }
+  // The ACL rules of every read are the service layer's (daemon/service/reads.h).
 
   std::string Checked(std::string frame, int32_t xid, int64_t zxid) {
     if (frame.size() > srv->max_packet + 4) {
@@ -613,9 +607,8 @@ struct Conn : std::enable_shared_from_this<Conn> {
         const auto& r = std::get<zk::PathWatchRequest>(req.body);
         if (Err v = tree::ValidatePath(r.path); v != Err::kOk) return err(v);
         zk::GetDataResponse resp;
-        Err e = t.GetData(r.path, &resp.data, &resp.stat, &resp.data_null);
+        Err e = service::GetData(t, r.path, auth, &resp.data, &resp.stat, &resp.data_null);
         if (e != Err::kOk) return err(e);
-        if (!Allowed(t, r.path, tree::perm::kRead, auth)) return err(Err::kNoAuth);
         if (r.watch && !watch(r.path, WatchKind::kData)) return err(server::kWatchLimitErr);
         return Checked(zk::EncodeReply(ok, resp), xid, z);
       }
@@ -624,9 +617,8 @@ struct Conn : std::enable_shared_from_this<Conn> {
         const auto& r = std::get<zk::PathWatchRequest>(req.body);
         if (Err v = tree::ValidatePath(r.path); v != Err::kOk) return err(v);
         zk::GetChildren2Response resp;
-        Err e = t.GetChildren(r.path, &resp.children, &resp.stat);
+        Err e = service::GetChildren(t, r.path, auth, &resp.children, &resp.stat);
         if (e != Err::kOk) return err(e);
-        if (!Allowed(t, r.path, tree::perm::kRead, auth)) return err(Err::kNoAuth);
         if (r.watch && !watch(r.path, WatchKind::kChild)) return err(server::kWatchLimitErr);
         if (req.type() == zk::op::kGetChildren)
           return Checked(zk::EncodeReply(ok, zk::StringListResponse{resp.children}), xid, z);
@@ -636,27 +628,16 @@ struct Conn : std::enable_shared_from_this<Conn> {
         const auto& r = std::get<zk::PathRequest>(req.body);
         if (Err v = tree::ValidatePath(r.path); v != Err::kOk) return err(v);
         zk::GetAclResponse resp;
-        Err e = t.GetAcl(r.path, &resp.acl, &resp.stat);
+        Err e = service::GetAcl(t, r.path, auth, &resp.acl, &resp.stat);
         if (e != Err::kOk) return err(e);
-        if (!tree::AclAllows(resp.acl, tree::perm::kRead, auth) &&
-            !tree::AclAllows(resp.acl, tree::perm::kAdmin, auth))
-          return err(Err::kNoAuth);
-        if (!tree::AclAllows(resp.acl, tree::perm::kAdmin, auth)) {
-          // Without ADMIN, digest hashes stay secret: ZooKeeper shows "user:x".
-          for (auto& a : resp.acl) {
-            if (a.id.scheme != "digest") continue;
-            a.id.id = a.id.id.substr(0, a.id.id.find(':')) + ":x";
-          }
-        }
         return zk::EncodeReply(ok, resp);
       }
       case zk::op::kGetAllChildrenNumber: {
         const auto& r = std::get<zk::PathRequest>(req.body);
         if (Err v = tree::ValidatePath(r.path); v != Err::kOk) return err(v);
         int32_t n = 0;
-        Err e = t.GetAllChildrenNumber(r.path, &n);
+        Err e = service::GetAllChildrenNumber(t, r.path, auth, &n);
         if (e != Err::kOk) return err(e);
-        if (!Allowed(t, r.path, tree::perm::kRead, auth)) return err(Err::kNoAuth);
         return zk::EncodeReply(ok, zk::IntResponse{n});
       }
       case zk::op::kGetEphemerals: {
@@ -676,10 +657,8 @@ struct Conn : std::enable_shared_from_this<Conn> {
         const auto& r = std::get<zk::PathVersionRequest>(req.body);
         if (Err v = tree::ValidatePath(r.path); v != Err::kOk) return err(v);
         tree::Stat st;
-        Err e = t.Exists(r.path, &st);
+        Err e = service::CheckVersion(t, r.path, r.version, auth, &st);
         if (e != Err::kOk) return err(e);
-        if (!Allowed(t, r.path, tree::perm::kRead, auth)) return err(Err::kNoAuth);
-        if (r.version != -1 && r.version != st.version) return err(Err::kBadVersion);
         return zk::EncodeReply(ok, zk::StatResponse{st});
       }
       case zk::op::kMultiRead: {
@@ -691,12 +670,11 @@ struct Conn : std::enable_shared_from_this<Conn> {
           Err e = tree::ValidatePath(r.path);
           if (e == Err::kOk) {
             if (op.type == zk::op::kGetChildren) {
-              e = t.GetChildren(r.path, &res.children, &res.stat);
+              e = service::GetChildren(t, r.path, auth, &res.children, &res.stat);
             } else {
-              e = t.GetData(r.path, &res.data, &res.stat, &res.data_null);
+              e = service::GetData(t, r.path, auth, &res.data, &res.stat, &res.data_null);
             }
           }
-          if (e == Err::kOk && !Allowed(t, r.path, tree::perm::kRead, auth)) e = Err::kNoAuth;
           res.type = e == Err::kOk ? op.type : zk::op::kError;
           res.err = e;
           results.push_back(std::move(res));
@@ -740,10 +718,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
       }
       case zk::op::kWhoAmI: {
         zk::WhoAmIResponse resp;
-        // As ZooKeeper's providers' getUserName: a digest id shows only its user name.
-        for (const auto& a : auth)
-          resp.client_info.push_back(
-              {a.scheme, a.scheme == "digest" ? a.id.substr(0, a.id.find(':')) : a.id});
+        for (const auto& a : service::WhoAmI(auth)) resp.client_info.push_back({a.scheme, a.id});
         return zk::EncodeReply(ok, resp);
       }
       case zk::op::kReconfig:

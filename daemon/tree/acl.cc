@@ -111,6 +111,19 @@ bool ValidDigestId(std::string_view id) {
   return parts.size() == 2;
 }
 
+// A unix id (docs/fuse.md, "Identities and ACLs on the mount"): "<uid>" or "g:<gid>", the
+// number in canonical decimal (no sign, no leading zero) so that ids compare as strings.
+bool ValidUnixId(std::string_view id) {
+  std::string_view n = id.starts_with("g:") ? id.substr(2) : id;
+  if (n.empty() || n.size() > 10 || (n.size() > 1 && n[0] == '0')) return false;
+  uint64_t v = 0;
+  for (char c : n) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return v < 0xffffffffull;  // (uid_t)-1 means "no id" to the kernel
+}
+
 // Identities that "auth" expands to: those of authenticating schemes. ip is not one (as in
 // ZooKeeper), and world / super have no provider there.
 bool IsAuthenticatedScheme(std::string_view scheme) {
@@ -169,6 +182,9 @@ Err FixupAcl(const std::vector<Acl>& in, const std::vector<Id>& auth, std::vecto
       rv.push_back(a);
     } else if (id.scheme == "ip") {
       if (!ParseCidr(id.id)) return Err::kInvalidAcl;
+      rv.push_back(a);
+    } else if (id.scheme == "unix") {
+      if (!ValidUnixId(id.id)) return Err::kInvalidAcl;
       rv.push_back(a);
     } else {
       return Err::kInvalidAcl;  // unknown scheme (including world:<not anyone> and super)

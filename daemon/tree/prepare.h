@@ -50,7 +50,9 @@ std::string_view ParentPath(std::string_view path);  // "/" for "/a"
 std::string_view BaseName(std::string_view path);
 
 // ACL helpers (ZooKeeper's rules).
-// True if `acl` grants `perm` to any of `auth` (world:anyone, auth ids, digest, ip, super).
+// True if `acl` grants `perm` to any of `auth` (world:anyone, auth ids, digest, ip, unix,
+// super). A unix id ("1000" = uid 1000, "g:100" = gid 100) is only ever held by the FUSE
+// mount's requests (docs/fuse.md, "Identities and ACLs on the mount").
 bool AclAllows(const std::vector<Acl>& acl, int32_t perm, const std::vector<Id>& auth);
 // Validates an ACL for create/setAcl and expands the "auth" scheme to the session's ids.
 // Returns kInvalidAcl for an empty or malformed list or "auth" with no authenticated ids.

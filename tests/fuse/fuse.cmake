@@ -10,6 +10,9 @@ add_test(NAME fuse_recipes COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/recipes_test.s
 add_test(NAME fuse_faults COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/faults_test.sh)
 set_tests_properties(fuse_contract fuse_watch fuse_recipes fuse_faults PROPERTIES
   ENVIRONMENT "${QFS_FUSE_ENV}" TIMEOUT 600)
+# ACLs per local user (docs/fuse.md, "Identities and ACLs on the mount"): creates two Unix users.
+add_test(NAME fuse_acl COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/acl_test.sh)
+set_tests_properties(fuse_acl PROPERTIES ENVIRONMENT "${QFS_FUSE_ENV}" TIMEOUT 600)
 # Mount-heavy and timing-sensitive: not in parallel with each other.
 set_tests_properties(fuse_recipes fuse_faults PROPERTIES RUN_SERIAL TRUE)
 

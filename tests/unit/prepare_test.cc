@@ -618,6 +618,44 @@ TEST(AclTest, IpMatching) {
   EXPECT_FALSE(allows("10.0.0.5", "not-an-address"));
 }
 
+// The mount's unix scheme (docs/fuse.md, "Identities and ACLs on the mount"): "<uid>" names a
+// user, "g:<gid>" a group; the mount's requests carry ("unix", uid) and ("unix", "g:" gid) for
+// every group of the caller.
+TEST(AclTest, UnixScheme) {
+  std::vector<Acl> out;
+  auto fix = [&](const char* id) {
+    out.clear();
+    return FixupAcl(Only(perm::kRead, Id{"unix", id}), {}, &out);
+  };
+  for (const char* ok : {"0", "1000", "4294967294", "g:0", "g:100", "g:4294967294"}) {
+    EXPECT_EQ(fix(ok), Err::kOk) << ok;
+    EXPECT_EQ(out, Only(perm::kRead, Id{"unix", ok}));
+  }
+  for (const char* bad : {"", "g:", "g", "-1", "+5", "01", "g:01", "1000 ", "4294967295",
+                          "99999999999", "alice", "u:1000", "g:g:1", "1000:", "g:-1", "1.0"}) {
+    EXPECT_EQ(fix(bad), Err::kInvalidAcl) << bad;
+  }
+  const std::vector<Id> alice = {Id{"unix", "1000"}, Id{"unix", "g:1000"}, Id{"unix", "g:27"}};
+  auto allows = [&](const char* acl_id, int32_t acl_perms, int32_t want) {
+    return AclAllows(Only(acl_perms, Id{"unix", acl_id}), want, alice);
+  };
+  EXPECT_TRUE(allows("1000", perm::kRead, perm::kRead));
+  EXPECT_FALSE(allows("1000", perm::kRead, perm::kWrite));
+  EXPECT_FALSE(allows("1001", perm::kAll, perm::kRead));
+  EXPECT_TRUE(allows("g:27", perm::kWrite, perm::kWrite));  // a supplementary group
+  EXPECT_FALSE(allows("g:28", perm::kAll, perm::kRead));
+  // A uid never matches a gid of the same number, nor a digest/ip id of the same text.
+  EXPECT_FALSE(allows("27", perm::kAll, perm::kRead));
+  EXPECT_FALSE(
+      AclAllows(Only(perm::kAll, Id{"unix", "g:1000"}), perm::kRead, {Id{"unix", "1000"}}));
+  EXPECT_FALSE(
+      AclAllows(Only(perm::kAll, Id{"unix", "1000"}), perm::kRead, {Id{"digest", "1000"}}));
+  // auth expands to the mount caller's unix ids as to any authenticated id.
+  EXPECT_EQ(FixupAcl(Only(perm::kAll, Id{"auth", ""}), {Id{"ip", "127.0.0.1"}, alice[0]}, &out),
+            Err::kOk);
+  EXPECT_EQ(out, Only(perm::kAll, alice[0]));
+}
+
 TEST(AclTest, FixupValidatesAndExpands) {
   std::vector<Acl> out;
   auto fix = [&](std::vector<Acl> in, std::vector<Id> auth = {}) {
