@@ -338,7 +338,12 @@ struct Fs::Impl {
     auto deadline =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(fs.o_.write_timeout_ms);
     bool submitted = false;
-    if (sync) {
+    // docs/fuse.md, "Write errors": without a serving leader nothing is sent, so a write that
+    // failed here never turns up once the quorum returns.
+    const bool serving = WaitServing(fs, w.get(), deadline);
+    if (!serving) {
+      // falls through: not submitted, answered ETIMEDOUT (or EINTR) below
+    } else if (sync) {
       fs.pipeline_->Sync(cb, /*linearizable=*/true);
       submitted = true;
     } else {
@@ -369,7 +374,12 @@ struct Fs::Impl {
     }
     if (req) fuse_req_interrupt_func(req, nullptr, nullptr);
     std::string what = sync ? std::string("sync") : (r.ops.empty() ? "" : r.ops[0].path);
-    if (rc == kNoQuorumErrno) {
+    if (rc == kNoQuorumErrno && !serving) {
+      QLOG_WARN(
+          "mount: %s failed: this member had no serving leader for mount.writeTimeoutMs=%d "
+          "ms; nothing was sent",
+          what.c_str(), fs.o_.write_timeout_ms);
+    } else if (rc == kNoQuorumErrno) {
       if (w->done)
         QLOG_WARN("mount: %s failed: %s (this member has no quorum)", what.c_str(),
                   tree::ErrName(err));
@@ -386,6 +396,20 @@ struct Fs::Impl {
       if (fs.on_session_lost_) fs.on_session_lost_();
     }
     return rc;
+  }
+
+  // Waits until this member serves (follows a leader with a quorum), polling: losing the quorum
+  // is rare and the wait is bounded by the caller's deadline. False on the deadline or an
+  // interrupt.
+  static bool WaitServing(Fs& fs, Waiter* w, std::chrono::steady_clock::time_point deadline) {
+    while (!fs.pipeline_->member().serving) {
+      {
+        std::lock_guard<std::mutex> l(w->mu);
+        if (w->interrupted || std::chrono::steady_clock::now() >= deadline) return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return true;
   }
 
   // A barrier for linearizable reads: every write committed before it is applied locally and
@@ -1131,16 +1155,130 @@ struct Fs::Impl {
     Handle* h = H(fi);
     std::lock_guard<std::mutex> l(h->mu);
     if (h->error) return (void)fuse_reply_err(req, h->error);
+    if (h->append && !h->unlinked) return AppendWrite(fs, req, h, std::string(buf, size));
     size_t at = h->append ? h->data.size() : static_cast<size_t>(off);
     if (at + size > fs.o_.max_data_bytes) {
       h->error = EFBIG;  // nothing of this handle will be committed
       return (void)fuse_reply_err(req, EFBIG);
+    }
+    if (!h->written && !h->unlinked) {
+      // The handle's first write: confirm with a quorum round that this member can commit at
+      // all, so that a cut-off member fails the write() a shell checks rather than only the
+      // close() it ignores (docs/fuse.md, "Write errors"). The error is sticky: nothing of this
+      // handle is committed. (No wait for the notifier here, unlike SyncBarrier: it may be
+      // waiting for the page this write holds locked.)
+      Reply rep;
+      if (int rc = Call(fs, req, {}, {}, &rep, /*sync=*/true)) {
+        if (rc != EINTR) h->error = rc;
+        return (void)fuse_reply_err(req, rc);
+      }
     }
     if (h->data.size() < at + size) h->data.resize(at + size);
     memcpy(h->data.data() + at, buf, size);
     h->dirty = true;
     h->written = true;
     fuse_reply_write(req, size);
+  }
+
+  // One write() of an O_APPEND handle, committed by itself (docs/fuse.md, "Appends"): the bytes
+  // go at the end of the node's data as the leader has it, whatever other mounts and clients
+  // appended meanwhile. A new file is created with them, or appended to if another writer
+  // created it first. A pending truncation (O_TRUNC, ftruncate) is committed with the bytes as
+  // one update. The result is the write()'s: EFBIG, ETIMEDOUT, EACCES, ... Called with h->mu.
+  static void AppendWrite(Fs& fs, fuse_req_t req, Handle* h, std::string bytes) {
+    const size_t size = bytes.size();
+    int rc = 0;
+    if (h->pending && !h->seq) {
+      rc = CommitCreateOrAppend(fs, req, h, h->data + bytes);
+    } else if (h->dirty) {
+      if (h->data.size() + size > fs.o_.max_data_bytes) {
+        rc = EFBIG;
+      } else {
+        h->data += bytes;
+        h->written = true;
+        rc = CommitLocked(fs, req, h);
+      }
+    } else {
+      rc = SubmitAppend(fs, req, h, std::move(bytes));
+    }
+    if (h->registered) {
+      h->registered = false;
+      Pending().Remove(h->reg_path);
+    }
+    if (rc) {
+      // Nothing of this write is in the tree; later writes may still succeed (a shell loop
+      // that appends again once the quorum is back), so the error is not sticky.
+      h->dirty = false;
+      return (void)fuse_reply_err(req, rc);
+    }
+    h->written = true;
+    fuse_reply_write(req, size);
+  }
+
+  // A pending create of an append handle: create it with `data`; if someone created the name
+  // first, append `data` to theirs (what `>>` does on a local disk). 0 or an errno.
+  static int CommitCreateOrAppend(Fs& fs, fuse_req_t req, Handle* h, std::string data) {
+    if (data.size() > fs.o_.max_data_bytes) return EFBIG;
+    tree::Request r = One(CreateOp(h->path, data, tree::Kind::kFile, h->eph, false));
+    r.auth = h->auth;
+    Reply rep;
+    int rc = Call(fs, req, std::move(r), {{h->path, Bit(tree::Change::kCreated)}}, &rep);
+    if (rc == EEXIST) return SubmitAppend(fs, req, h, std::move(data));
+    if (rc) {
+      fs.notifier_->InvalidateInode(h->id);
+      return rc;
+    }
+    h->data = std::move(data);
+    h->dirty = false;
+    Committed(fs, h, rep.results.at(0));
+    return 0;
+  }
+
+  // Sends one append txn of `bytes` for the handle's node; 0 or an errno.
+  static int SubmitAppend(Fs& fs, fuse_req_t req, Handle* h, std::string bytes) {
+    const size_t n = bytes.size();
+    tree::Op op;
+    op.type = tree::OpType::kAppend;
+    op.path = h->path;
+    op.data = std::move(bytes);
+    tree::Request r = One(std::move(op));
+    r.auth = h->auth;
+    Reply rep;
+    int rc = Call(fs, req, std::move(r), {{h->path, Bit(tree::Change::kDataChanged)}}, &rep);
+    if (rc) {
+      fs.notifier_->InvalidateInode(h->id);  // the page cache may hold the refused bytes
+      return rc;
+    }
+    const tree::OpResult& res = rep.results.at(0);
+    // The handle's copy: the node as this write left it, if nothing changed it since.
+    std::string data;
+    tree::Stat st;
+    bool same = fs.pipeline_->Read([&](const tree::DataTree& t) {
+      return t.GetData(res.path, &data, &st) == Err::kOk && st.mzxid == res.stat.mzxid;
+    });
+    if (same) {
+      h->data = std::move(data);
+    } else {
+      h->data.resize(h->data.size() + n);  // a later change: reads show it after reopening
+    }
+    h->dirty = false;
+    Committed(fs, h, res);
+    return 0;
+  }
+
+  // The handle's node is at `res` now (created or updated by this handle).
+  static void Committed(Fs& fs, Handle* h, const tree::OpResult& res) {
+    h->version = res.stat.version;
+    h->mzxid = res.stat.mzxid;
+    h->conditional = true;
+    if (h->pending) {
+      h->pending = false;
+      h->path = res.path;
+      fs.table_->Rebind(h->id, res.path, res.stat.czxid);
+      // A negative entry cached before the create must not hide it (docs/fuse.md).
+      if (uint64_t parent = fs.table_->Find(std::string(tree::ParentPath(res.path))))
+        fs.notifier_->InvalidateName(parent, std::string(tree::BaseName(res.path)));
+    }
   }
 
   // Commits a handle's buffer as one update; 0 or an errno. Called with h->mu held.
@@ -1181,6 +1319,11 @@ struct Fs::Impl {
     r.auth = h->auth;
     Reply rep;
     int rc = Call(fs, req, std::move(r), std::move(marks), &rep);
+    if (rc == EEXIST && h->pending && h->append && h->data.empty()) {
+      // `: >> f` raced with another creator: f exists, and appending nothing to it is done.
+      DropPendingName(fs, h->id, h->path);
+      return 0;
+    }
     if (rc) {
       if (rc == kConflictErrno)
         QLOG_INFO("mount: write to %s refused: changed by another client since it was opened",
@@ -1189,18 +1332,7 @@ struct Fs::Impl {
       if (h->pending) DropPendingName(fs, h->id, h->path);
       return rc;
     }
-    const tree::OpResult& res = rep.results.at(0);
-    h->version = res.stat.version;
-    h->mzxid = res.stat.mzxid;
-    h->conditional = true;
-    if (h->pending) {
-      h->pending = false;
-      h->path = res.path;
-      fs.table_->Rebind(h->id, res.path, res.stat.czxid);
-      // A negative entry cached before the create must not hide it (docs/fuse.md).
-      if (uint64_t parent = fs.table_->Find(std::string(tree::ParentPath(res.path))))
-        fs.notifier_->InvalidateName(parent, std::string(tree::BaseName(res.path)));
-    }
+    Committed(fs, h, rep.results.at(0));
     return 0;
   }
 

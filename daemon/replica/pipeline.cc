@@ -75,8 +75,7 @@ bool FromProto(const member::Request& p, tree::Request* r) {
   r->session_timeout_ms = p.session_timeout_ms();
   for (const auto& a : p.auth()) r->auth.push_back({a.scheme(), a.id()});
   for (const auto& o : p.ops()) {
-    if (o.type() > static_cast<uint32_t>(tree::OpType::kDeleteContainer) || o.kind() > 2)
-      return false;
+    if (o.type() > static_cast<uint32_t>(tree::OpType::kAppend) || o.kind() > 2) return false;
     tree::Op op;
     op.type = static_cast<tree::OpType>(o.type());
     op.path = o.path();

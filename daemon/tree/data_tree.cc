@@ -278,6 +278,31 @@ struct DataTree::Impl {
     return {Err::kOk, OpType::kSetData, s.path(), st};
   }
 
+  OpResult Append(const txn::AppendTxn& a, int64_t zxid, int64_t time_ms,
+                  std::vector<Change>* changes) {
+    QFS_CHECK(Walkable(a.path()));
+    Node* parent = nullptr;
+    Node* n = Lookup(a.path(), &parent);
+    QFS_CHECK(n != nullptr);
+    int32_t creates = 0;
+    Stat st = GetStat(n, &creates);
+    uint64_t ph = PathHash(a.path());
+    digest -= NodeDigest(ph, n, st, creates);
+    std::string joined(n->data());
+    joined += a.data();
+    st.version = a.version();
+    st.mzxid = zxid;
+    st.mtime = time_ms;
+    st.data_length = static_cast<int32_t>(joined.size());
+    std::string_view data = joined;
+    n = internal::UpdateNode(parent, n, st, creates, &data);
+    n->kind = static_cast<uint8_t>(n->kind & ~kNullDataBit);
+    if (!parent) root = n;
+    digest += NodeDigest(ph, n, st, creates);
+    changes->push_back({Change::kDataChanged, a.path()});
+    return {Err::kOk, OpType::kAppend, a.path(), st};
+  }
+
   OpResult SetAcl(const txn::SetAclTxn& s, std::vector<Change>* changes) {
     QFS_CHECK(Walkable(s.path()));
     QFS_CHECK(s.acl_size() > 0);
@@ -384,6 +409,9 @@ ApplyResult DataTree::Apply(const txn::Txn& t) {
       break;
     case txn::Txn::kSetAcl:
       r.results.push_back(im.SetAcl(t.set_acl(), &r.changes));
+      break;
+    case txn::Txn::kAppend:
+      r.results.push_back(im.Append(t.append(), zxid, time, &r.changes));
       break;
     case txn::Txn::kMulti:
       r.results.reserve(t.multi().ops_size());

@@ -303,6 +303,28 @@ Err PrepareSetData(View& v, const Request& req, const Op& op, txn::SetDataTxn* o
   return Err::kOk;
 }
 
+// As setData, but the size checked is the node's size once every earlier txn is applied plus the
+// appended bytes; a limit crossed is MARSHALLINGERROR (the mount's EFBIG), a whole write refused.
+// The version must be -1: an append never races on a version, that is its point.
+Err PrepareAppend(View& v, const Request& req, const Op& op, txn::AppendTxn* out) {
+  if (ValidatePath(op.path) != Err::kOk || op.version != -1) return Err::kBadArguments;
+  const NodeRec* node = v.Get(op.path);
+  if (node == nullptr) return Err::kNoNode;
+  if (!AclAllows(node->acl, perm::kWrite, req.auth)) return Err::kNoAuth;
+  const uint64_t size = static_cast<uint64_t>(node->stat.data_length) + op.data.size();
+  if (size > v.tree().options().max_data_bytes) return Err::kMarshallingError;
+  NodeRec rec = *node;
+  rec.stat.version = NextVersion(node->stat.version);
+  rec.stat.mtime = v.time_ms();
+  rec.stat.mzxid = v.zxid();
+  rec.stat.data_length = static_cast<int32_t>(size);
+  out->set_path(op.path);
+  out->set_data(op.data);
+  out->set_version(rec.stat.version);
+  v.Put(op.path, std::move(rec));
+  return Err::kOk;
+}
+
 // ZooKeeper order: path, ACL fixup, node, ADMIN, aversion.
 Err PrepareSetAcl(View& v, const Request& req, const Op& op, txn::SetAclTxn* out) {
   if (ValidatePath(op.path) != Err::kOk) return Err::kBadArguments;
@@ -346,6 +368,8 @@ Err PrepareSingle(View& v, const Request& req, const Op& op, txn::Txn* t) {
       return PrepareSetAcl(v, req, op, t->mutable_set_acl());
     case OpType::kDeleteContainer:
       return PrepareDeleteContainer(v, op, t->mutable_delete_());
+    case OpType::kAppend:
+      return PrepareAppend(v, req, op, t->mutable_append());
     case OpType::kCheck:
       return Err::kUnimplemented;  // only inside a multi, as ZooKeeper 3.9
   }
@@ -364,6 +388,7 @@ Err PrepareMultiOp(View& v, const Request& req, const Op& op, txn::MultiOp* m) {
       return PrepareCheck(v, req, op, m->mutable_check());
     case OpType::kSetAcl:
     case OpType::kDeleteContainer:
+    case OpType::kAppend:
       return Err::kUnimplemented;  // not multi ops
   }
   return Err::kUnimplemented;

@@ -123,6 +123,9 @@ enum class OpType : uint8_t {
   kSetAcl,
   kCheck,            // only inside a multi
   kDeleteContainer,  // reaper: delete a container or TTL node if it is still expired and empty
+  // The mount's O_APPEND write: `data` goes at the end of the node's data as it is when the
+  // leader prepares it (docs/fuse.md, "Appends"). Not a ZooKeeper op; never inside a multi.
+  kAppend,
 };
 
 struct Op {

@@ -43,3 +43,10 @@ add_test(NAME fuse_openfile COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/openfile_test
 set_tests_properties(fuse_openfile PROPERTIES
   ENVIRONMENT "${QFS_FUSE_ENV};OPENFILE_PROBE=$<TARGET_FILE:openfile_probe>" TIMEOUT 300
   RUN_SERIAL TRUE RESOURCE_LOCK qfs_ensemble)
+
+# Appends and write errors (docs/fuse.md, "Appends", "Write errors") on a 3-member ensemble:
+# 12 shells appending on 3 mounts, with and without a kill -9; EFBIG/EACCES at write(); builtin
+# echo on a member without quorum exits non-zero and nothing appears once the quorum is back.
+add_test(NAME fuse_append COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/append_test.sh)
+set_tests_properties(fuse_append PROPERTIES ENVIRONMENT "${QFS_FUSE_ENV}" TIMEOUT 600
+  RUN_SERIAL TRUE RESOURCE_LOCK qfs_ensemble)

@@ -1120,8 +1120,10 @@ class Sim {
       tree::Op o = op(tree::OpType::kCreate, "/e" + std::to_string(rng_.U(4)));
       o.mode = rng_.P(0.5) ? tree::CreateMode::kEphemeral : tree::CreateMode::kEphemeralSequential;
       r.ops.push_back(o);
-    } else if (k < 70) {
+    } else if (k < 64) {
       r.ops.push_back(op(tree::OpType::kSetData, node));
+    } else if (k < 70) {
+      r.ops.push_back(op(tree::OpType::kAppend, node));
     } else if (k < 82) {
       r.ops.push_back(op(tree::OpType::kDelete, node));
     } else if (k < 95) {

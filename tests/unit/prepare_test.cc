@@ -49,6 +49,11 @@ Op SetAclOp(std::string path, std::vector<Acl> acl, int32_t version = -1) {
   op.version = version;
   return op;
 }
+Op AppendOp(std::string path, std::string data, int32_t version = -1) {
+  Op op = SetDataOp(std::move(path), std::move(data), version);
+  op.type = OpType::kAppend;
+  return op;
+}
 Op CheckOp(std::string path, int32_t version) {
   Op op;
   op.type = OpType::kCheck;
@@ -431,6 +436,47 @@ TEST_F(PrepareTest, DataSizeLimit) {
   std::string data;
   ASSERT_EQ(tree_->GetData("/a", &data, nullptr), Err::kOk);
   EXPECT_EQ(data, "87654321");
+}
+
+// --- append (the mount's O_APPEND writes) ---
+
+TEST_F(PrepareTest, AppendGoesAtTheEndOfThePendingData) {
+  Reinit(TreeOptions{8});
+  ASSERT_EQ(Run(CreateOp("/a", "ab")), Err::kOk);
+  // Three appends in flight at once: each lands after the one prepared before it, and the size
+  // limit counts the pending ones.
+  ASSERT_EQ(Prep(Single(AppendOp("/a", "cd"))).err, Err::kOk);
+  ASSERT_EQ(Prep(Single(SetDataOp("/a", "xyz"))).err, Err::kOk);
+  ASSERT_EQ(Prep(Single(AppendOp("/a", "12345"))).err, Err::kOk);
+  EXPECT_EQ(Prep(Single(AppendOp("/a", "!"))).err, Err::kMarshallingError);
+  std::vector<ApplyResult> a = ApplyAll();
+  ASSERT_EQ(a.size(), 3u);
+  std::string data;
+  Stat st;
+  ASSERT_EQ(tree_->GetData("/a", &data, &st), Err::kOk);
+  EXPECT_EQ(data, "xyz12345");
+  EXPECT_EQ(st.version, 3);
+  EXPECT_EQ(st.data_length, 8);
+  EXPECT_EQ(st.mzxid, last_zxid());
+  EXPECT_EQ(a.back().results[0].stat, st);
+  ASSERT_EQ(a.back().changes.size(), 1u);
+  EXPECT_EQ(a.back().changes[0].type, Change::kDataChanged);
+}
+
+TEST_F(PrepareTest, AppendRules) {
+  const std::vector<Id> alice{kAlice};
+  ASSERT_EQ(Run(CreateOp("/r", "", CreateMode::kPersistent, Only(perm::kRead, kAlice))), Err::kOk);
+  ASSERT_EQ(Run(CreateOp("/w", "", CreateMode::kPersistent, Only(perm::kWrite, kAlice))), Err::kOk);
+  EXPECT_EQ(Run(AppendOp("/missing", "x")), Err::kNoNode);
+  EXPECT_EQ(Run(AppendOp("/r", "x"), 0, alice), Err::kNoAuth);
+  EXPECT_EQ(Run(AppendOp("/w", "x")), Err::kNoAuth);
+  EXPECT_EQ(Run(AppendOp("/w", "x"), 0, alice), Err::kOk);
+  EXPECT_EQ(Run(AppendOp("/w", "x", 1)), Err::kBadArguments);  // appends take no version
+  EXPECT_EQ(Run(AppendOp("/w/", "x")), Err::kBadArguments);
+  EXPECT_EQ(Run(Multi({AppendOp("/w", "x")}), nullptr), Err::kUnimplemented);
+  std::string data;
+  ASSERT_EQ(tree_->GetData("/w", &data, nullptr), Err::kOk);
+  EXPECT_EQ(data, "x");
 }
 
 // --- delete ---

@@ -238,6 +238,22 @@ class Model {
         if (op.version != -1 && op.version != n->stat.version) return Err::kBadVersion;
         return Err::kOk;
       }
+      case OpType::kAppend: {
+        if (in_multi) return Err::kUnimplemented;
+        if (!ModelValid(op.path, false) || op.version != -1) return Err::kBadArguments;
+        auto it = nodes.find(op.path);
+        if (it == nodes.end()) return Err::kNoNode;
+        MNode& n = it->second;
+        if (!AclAllows(n.acl, perm::kWrite, r.auth)) return Err::kNoAuth;
+        if (n.data.size() + op.data.size() > kMaxData) return Err::kMarshallingError;
+        n.data += op.data;
+        n.stat.version = Next(n.stat.version);
+        n.stat.mzxid = zxid;
+        n.stat.mtime = time;
+        n.stat.data_length = static_cast<int32_t>(n.data.size());
+        res->stat = n.stat;
+        return Err::kOk;
+      }
       case OpType::kDeleteContainer: {
         if (in_multi) return Err::kUnimplemented;
         if (!ModelValid(op.path, false) || Special(op.path)) return Err::kBadArguments;
@@ -373,7 +389,8 @@ class Workload {
     const int k = Pick(100);
     if (k < 40) return Single(RandomCreate(m), m);
     if (k < 57) return Single(RandomDelete(m), m);
-    if (k < 68) return Single(RandomSetData(m), m);
+    if (k < 64) return Single(RandomSetData(m), m);
+    if (k < 68) return Single(RandomAppend(m), m);
     if (k < 74) return Single(RandomSetAcl(m), m);
     if (k < 86) return RandomMulti(m);
     if (k < 90) return Single(RandomDeleteContainer(m), m);
@@ -534,6 +551,16 @@ class Workload {
     op.path = RandomPath(m);
     op.data = RandomData();
     op.version = RandomVersion(m, op.path, false);
+    return op;
+  }
+
+  // Mostly -1 (the only version an append takes); big enough now and then to cross the limit.
+  Op RandomAppend(const Model& m) {
+    Op op;
+    op.type = OpType::kAppend;
+    op.path = RandomPath(m);
+    op.data = Pick(8) == 0 ? std::string(kMaxData / 2 + 1, 'a') : RandomData();
+    op.version = Pick(10) == 0 ? 0 : -1;
     return op;
   }
 
@@ -711,6 +738,7 @@ void RunSeed(uint64_t seed, int requests) {
       if (t.has_delete_()) kinds["delete"]++;
       if (t.has_set_data()) kinds["set_data"]++;
       if (t.has_set_acl()) kinds["set_acl"]++;
+      if (t.has_append()) kinds["append"]++;
       if (t.has_create_session()) kinds["create_session"]++;
       batch.push_back(InFlight{std::move(*p.txn), want, model.nodes, model.sessions});
     }
@@ -769,12 +797,12 @@ void RunSeed(uint64_t seed, int requests) {
   // The workload must reach the interesting outcomes, or the test proves little.
   for (Err e : {Err::kOk, Err::kNoNode, Err::kNodeExists, Err::kBadVersion, Err::kNotEmpty,
                 Err::kNoAuth, Err::kBadArguments, Err::kInvalidAcl, Err::kSessionExpired,
-                Err::kNoChildrenForEphemerals, Err::kUnimplemented}) {
+                Err::kNoChildrenForEphemerals, Err::kUnimplemented, Err::kMarshallingError}) {
     EXPECT_GT(outcomes[e], 0) << ErrName(e);
   }
   for (const char* k :
        {"multi", "close_with_ephemerals", "delete_container", "sequential", "create", "ttl",
-        "ephemeral", "delete", "set_data", "set_acl", "create_session"}) {
+        "ephemeral", "delete", "set_data", "set_acl", "create_session", "append"}) {
     EXPECT_GT(kinds[k], 0) << k;
   }
   std::printf("tree_property_test: seed %llu: %zu txns, %zu nodes, %zu snapshot trees;",
