@@ -112,7 +112,7 @@ echo "     hand-over: p50 ${p50gap} ms, max ${maxgap} ms; $ftotal acquisitions i
 check "no lost wake-up (every hand-over < 5 s)" awk -v g="$maxgap" 'BEGIN{ exit !(g < 5000) }'
 check "  no node left in the queue" test -z "$(ls -A "${mounts[0]}$base/flocks/F")"
 
-echo "== fair lock: kill -9 of a waiting shell and of the holding shell"
+echo "== fair lock: SIGTERM and kill -9 of a waiting shell, kill -9 of the holding shell"
 : >"$L/fk.log"
 fhold() {  # ID [GATE]: logs in/out; with GATE, holds until the file GATE exists
   echo "in $1 $(date +%s%N)" >>"$L/fk.log"
@@ -134,6 +134,13 @@ wait_for 10 sh -c "[ \$(ls '${mounts[0]}$K' | wc -l) -eq 3 ]"
 bg "$R/lock" --fair "$(mnt 0)$base/flocks" K fhold W3
 w3=$!
 check "a holder and 3 waiters queued (4 nodes)" wait_for 10 sh -c "[ \$(ls '${mounts[0]}$K' | wc -l) -eq 4 ]"
+bg "$R/lock" --fair "$(mnt 1)$base/flocks" K fhold W4
+w4=$!
+wait_for 10 sh -c "[ \$(ls '${mounts[0]}$K' | wc -l) -eq 5 ]"
+kill -TERM "$w4"
+wait_all 10 "the waiter stopped by SIGTERM" "$w4"
+check "SIGTERM of the last waiter: it exits and its node goes" \
+  wait_for 10 sh -c "[ \$(ls '${mounts[0]}$K' | wc -l) -eq 4 ]"
 w1node=$(ls "${mounts[0]}$K" | awk '{ print substr($0, length($0) - 9) " " $0 }' | sort | sed -n '2s/.* //p')
 kill -KILL "$w1"; wait "$w1" 2>/dev/null
 check "kill -9 of the first waiter (mount 1): its node goes (no daemon died)" \
@@ -145,7 +152,7 @@ check "kill -9 of the holding shell while its CMD runs: the lock stays with CMD"
 check "  (its node is still there)" test "$(nodes)" -eq 3
 touch "$L/go.H"
 wait_all 20 "the waiters after the kills" "$w2" "$w3"
-check "when CMD ends the next live waiter takes it: H, W2, W3 in order (W1 never)" \
+check "when CMD ends the next live waiter takes it: H, W2, W3 in order (W1, W4 never)" \
   test "$(awk '$1=="in"{ printf "%s ", $2 }' "$L/fk.log")" = "H W2 W3 "
 bad=$(awk '$1=="in"{ if (held) bad++; held=1 } $1=="out"{ held=0 } END{ print bad+0 }' "$L/fk.log")
 check "  one holder at a time (violations: $bad)" test "$bad" -eq 0
