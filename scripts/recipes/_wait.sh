@@ -5,14 +5,22 @@
 
 # qfs_wait_until DIR CMD...: returns when CMD succeeds; re-checks on every change in DIR.
 # CMD runs again on every check, so pass a command or function, not an expanded "$(...)".
+# QFS_EVENTS (inotifywait -e list, comma-separated) replaces the default set of events; CMD
+# finds the event that woke it in QFS_EVENT ("EVENTS NAME"; empty on the first check, a timeout).
 qfs_wait_until() {
   local dir=$1; shift
+  QFS_EVENT=""
   "$@" && return 0
-  local fifo line
+  local fifo line ev=() e
+  for e in ${QFS_EVENTS:-create,delete,moved_to,moved_from,close_write}; do ev+=(-e "$e"); done
   fifo=$(mktemp -u "${TMPDIR:-/tmp}/qfs-wait-XXXXXX")
   mkfifo "$fifo"
-  inotifywait -m -q -e create -e delete -e moved_to -e moved_from -e close_write \
-    --format '%e %f' "$dir" >"$fifo" 2>/dev/null &
+  # inotifywait must not keep a QFS_HOLD pipe open (it could outlive a killed shell).
+  if [ -n "${QFS_HOLD:-}" ]; then
+    inotifywait -m -q "${ev[@]}" --format '%e %f' "$dir" >"$fifo" 2>/dev/null {QFS_HOLD}>&- &
+  else
+    inotifywait -m -q "${ev[@]}" --format '%e %f' "$dir" >"$fifo" 2>/dev/null &
+  fi
   local iw=$!
   QFS_IW=$iw  # killed by qfs_on_exit if this shell is stopped while waiting
   exec {fd}<"$fifo"
@@ -20,17 +28,34 @@ qfs_wait_until() {
   # -q hides "Watches established."; a short pause lets inotifywait set its watch up before
   # the re-check. A change in that window is still seen by the re-check itself.
   for _ in $(seq 200); do
-    [ -r "/proc/$iw/fdinfo" ] && grep -q inotify "/proc/$iw/fdinfo/"* 2>/dev/null && break
+    kill -0 "$iw" 2>/dev/null || break  # no watch (DIR is gone): the re-check decides
+    grep -q inotify "/proc/$iw/fdinfo/"* 2>/dev/null && break
     sleep 0.005
   done
+  QFS_EVENT=""
   while ! "$@"; do
-    read -r -t "${QFS_RECHECK_S:-60}" line <&"$fd" || true
+    # EOF (inotifywait gone, e.g. DIR deleted): poll instead of spinning.
+    line=""
+    read -r -t "${QFS_RECHECK_S:-60}" line <&"$fd" || { [ $? -gt 128 ] || sleep 0.05; }
+    QFS_EVENT=$line
   done
   kill "$iw" 2>/dev/null
   wait "$iw" 2>/dev/null
   QFS_IW=""
   exec {fd}<&-
   return 0
+}
+
+# qfs_wait_gone NODE: returns when NODE no longer exists. A delete made elsewhere gives IN_DELETE
+# on the parent's watch but no IN_DELETE_SELF on the node's (docs/fuse.md), so this watches the
+# parent for deletes only and looks NODE up again only when its own name is reported (or on
+# QFS_RECHECK_S): other deletes in the parent cost the waiter a read, not a request to the mount.
+qfs_wait_gone() {
+  local _qg_node=$1 _qg_name=${1##*/}
+  _qfs_gone() {
+    case "$QFS_EVENT" in "" | *" $_qg_name") test ! -e "$_qg_node" ;; *) return 1 ;; esac
+  }
+  QFS_EVENTS=delete,moved_from qfs_wait_until "${_qg_node%/*}" _qfs_gone
 }
 
 # qfs_seq_sorted DIR PREFIX: the names in DIR starting with PREFIX, by their 10-digit suffix.
@@ -44,6 +69,7 @@ qfs_token() { echo "$(hostname)-$$-$RANDOM"; }
 
 # Cleanup on exit, also when stopped by TERM/INT: QFS_RELEASE (a command) and a pending waiter.
 QFS_IW=""
+QFS_EVENT=""
 QFS_RELEASE=":"
 qfs_on_exit() {
   [ -n "$QFS_IW" ] && kill "$QFS_IW" 2>/dev/null

@@ -5,8 +5,8 @@
 #      whose mount holds the leadership (it is also the ZAB leader);
 #   2. watch_test.py: changes through member B's mount and by a kazoo client on member C give
 #      the right inotify events on member A's mount (delays printed);
-#   3. faults: kill -9 of a member whose mount holds @eph locks (the other mounts' shells get
-#      them after mount.sessionTimeoutMs); a member cut off from the quorum (proxy `isolate`):
+#   3. faults: kill -9 of a member whose mount holds @eph locks and a fair lock (the other
+#      mounts' shells get them after mount.sessionTimeoutMs); a member cut off from the quorum (proxy `isolate`):
 #      writes fail with ETIMEDOUT after mount.writeTimeoutMs, cat/ls answer from the local
 #      replica, `sync DIR` fails with ETIMEDOUT, SIGINT interrupts a blocked write (EINTR); after
 #      the cut outlived the mount's session: ECONNRESET once, then a new session, and the
@@ -116,8 +116,16 @@ if want eph; then
   mkdir "$(M "$k")$D" "$(M "$k")$D/l1@eph" "$(M "$k")$D/l2@eph"
   for i in "${others[@]}"; do wait_for 10 test -d "$(M "$i")$D/l2"; done
   check "the locks are held (seen from another member's mount)" test -d "$(M "${others[0]}")$D/l1"
+  # A fair lock held by a shell on member k (its CMD runs on): its node is k's session's too.
+  "$R/lock" --fair "$(M "$k")$D" F sleep 600 &
+  QFS_BG+=($!)
+  check "  and a fair lock (lock --fair) held on member $k" \
+    wait_for 10 sh -c "ls '$(M "${others[1]}")$D/F' 2>/dev/null | grep -q '^lock-'"
   rm -f "$QFS_TMP"/got.*
   pids=()
+  timeout 30 "$R/lock" --fair "$(M "${others[1]}")$D" F sh -c "date +%s%N >'$QFS_TMP/got.f'" &
+  pids+=($!)
+  QFS_BG+=($!)
   for j in 0 1; do
     i=${others[$j]}
     timeout 30 "$R/lock" "$(M "$i")$D" "l$((j + 1))" sh -c "date +%s%N >'$QFS_TMP/got.$j'; sleep 0.2" &
@@ -125,7 +133,7 @@ if want eph; then
     QFS_BG+=($!)
   done
   sleep 0.5
-  check "the other members' shells wait" test ! -e "$QFS_TMP/got.0" -a ! -e "$QFS_TMP/got.1"
+  check "the other members' shells wait" test ! -e "$QFS_TMP/got.0" -a ! -e "$QFS_TMP/got.1" -a ! -e "$QFS_TMP/got.f"
   tk=$(date +%s%N)
   ens kill "$k"
   for p in "${pids[@]}"; do wait "$p"; done
@@ -135,6 +143,10 @@ if want eph; then
     [ "$t" -gt 0 ] && echo "     acquired $(((t - tk) / 1000000)) ms after the kill -9 (mount.sessionTimeoutMs=$SESSION_MS)"
     [ "$t" -gt 0 ] && check "  not before the session timeout" test $(((t - tk) / 1000000)) -ge $((SESSION_MS - 200))
   done
+  t=$(cat "$QFS_TMP/got.f" 2>/dev/null || echo 0)
+  check "a fair-lock waiter on member ${others[1]} acquires F after the session timeout" test "$t" -gt 0
+  [ "$t" -gt 0 ] && echo "     acquired $(((t - tk) / 1000000)) ms after the kill -9"
+  [ "$t" -gt 0 ] && check "  not before the session timeout" test $(((t - tk) / 1000000)) -ge $((SESSION_MS - 200))
   ens start-member "$k"
   check "the killed member comes back with its mount" wait_mount "$k"
   check "  where the expired locks are gone" wait_for 20 test ! -e "$(M "$k")$D/l1"

@@ -2,7 +2,8 @@
 # The recipes of scripts/recipes/ with many concurrent shells spread over a LIST of mounts.
 #   QUORUMFSD=.../quorumfsd recipes_test.sh                 # starts one member with a mount
 #   QUORUMFSD=.../quorumfsd recipes_test.sh MNT1 MNT2 MNT3  # existing mounts (an ensemble's)
-# Environment: LOCK_SHELLS (30), LOCK_TOTAL (200).
+# Environment: LOCK_SHELLS (30), LOCK_TOTAL (200); for lock --fair FAIR_SHELLS (LOCK_SHELLS),
+# FAIR_TOTAL (90).
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 R=$(cd "$here/../../scripts/recipes" && pwd)
@@ -69,6 +70,93 @@ maxgap=$(tail -1 <<<"$gaps")
 p50gap=$(sed -n "$(( ($(wc -l <<<"$gaps") + 1) / 2 ))p" <<<"$gaps")
 echo "     hand-over: p50 ${p50gap} ms, max ${maxgap} ms; $total acquisitions in $(((t1 - t0) / 1000000)) ms"
 check "no lost wake-up (every hand-over < 5 s)" awk -v g="$maxgap" 'BEGIN{ exit !(g < 5000) }'
+
+echo "== fair lock (lock --fair: ephemeral sequential nodes, each waiter watches its predecessor)"
+fshells=${FAIR_SHELLS:-$shells}
+ftotal=${FAIR_TOTAL:-90}
+mkdir "${mounts[0]}$base/flocks"
+for m in "${mounts[@]}"; do wait_for 10 test -d "$m$base/flocks"; done
+: >"$L/fair.log"
+fholder() {  # ID: a local mark that only one holder may have (mkdir is atomic on local disk)
+  mkdir "$L/fair.mark" 2>/dev/null || echo "overlap $1" >>"$L/fair.log"
+  echo "in $1 ${QFS_LOCK_NODE: -10} $(date +%s%N)" >>"$L/fair.log"
+  sleep 0.00$((RANDOM % 5))
+  echo "out $1 ${QFS_LOCK_NODE: -10} $(date +%s%N)" >>"$L/fair.log"
+  rmdir "$L/fair.mark"
+}
+export -f fholder
+pids=()
+t0=$(date +%s%N)
+for i in $(seq 0 $((fshells - 1))); do
+  n=$((ftotal / fshells + (i < ftotal % fshells ? 1 : 0)))
+  m=$(mnt "$i")
+  bash -c "for k in \$(seq $n); do QFS_RECHECK_S=30 '$R/lock' --fair '$m$base/flocks' F fholder $i-\$k || exit 1; done" &
+  pids+=($!)
+  QFS_BG+=($!)
+done
+wait_all 300 "fair lock shells" "${pids[@]}"
+t1=$(date +%s%N)
+acq=$(grep -c '^in ' "$L/fair.log")
+check "$ftotal acquisitions by $fshells shells over $nm mount(s) (got $acq)" test "$acq" -eq "$ftotal"
+check "never two holders at once (no 'overlap' in the log)" sh -c "! grep -q '^overlap' '$L/fair.log'"
+overlaps=$(awk '$1=="in"{ if (held) bad++; held=1; id=$2 } $1=="out"{ if (!held || $2!=id) bad++; held=0 } END{ print bad+0 }' "$L/fair.log")
+check "  in/out strictly alternate (violations: $overlaps)" test "$overlaps" -eq 0
+# FIFO: the lock goes by sequence number, so the acquisitions (in log order) have increasing
+# numbers — whichever mount and shell each came from.
+unfair=$(awk '$1=="in"{ s = $3 + 0; if (n++ && s <= last) bad++; last = s } END{ print bad+0 }' "$L/fair.log")
+check "acquired in the order of the sequence numbers (FIFO; out of order: $unfair)" test "$unfair" -eq 0
+gaps=$(awk '$1=="out"{ t=$4 } $1=="in" && t{ print ($4 - t) / 1e6 }' "$L/fair.log" | sort -n)
+maxgap=$(tail -1 <<<"$gaps")
+p50gap=$(sed -n "$(( ($(wc -l <<<"$gaps") + 1) / 2 ))p" <<<"$gaps")
+echo "     hand-over: p50 ${p50gap} ms, max ${maxgap} ms; $ftotal acquisitions in $(((t1 - t0) / 1000000)) ms"
+check "no lost wake-up (every hand-over < 5 s)" awk -v g="$maxgap" 'BEGIN{ exit !(g < 5000) }'
+check "  no node left in the queue" test -z "$(ls -A "${mounts[0]}$base/flocks/F")"
+
+echo "== fair lock: SIGTERM and kill -9 of a waiting shell, kill -9 of the holding shell"
+: >"$L/fk.log"
+fhold() {  # ID [GATE]: logs in/out; with GATE, holds until the file GATE exists
+  echo "in $1 $(date +%s%N)" >>"$L/fk.log"
+  if [ -n "${2:-}" ]; then while [ ! -e "$2" ]; do sleep 0.05; done; fi
+  echo "out $1 $(date +%s%N)" >>"$L/fk.log"
+}
+export -f fhold
+K=$base/flocks/K
+nodes() { ls "${mounts[0]}$K" 2>/dev/null | wc -l; }
+bg "$R/lock" --fair "$(mnt 0)$base/flocks" K fhold H "$L/go.H"
+h=$!
+wait_for 10 grep -q "^in H" "$L/fk.log"
+bg "$R/lock" --fair "$(mnt 1)$base/flocks" K fhold W1
+w1=$!
+wait_for 10 sh -c "[ \$(ls '${mounts[0]}$K' | wc -l) -eq 2 ]"
+bg "$R/lock" --fair "$(mnt 2)$base/flocks" K fhold W2
+w2=$!
+wait_for 10 sh -c "[ \$(ls '${mounts[0]}$K' | wc -l) -eq 3 ]"
+bg "$R/lock" --fair "$(mnt 0)$base/flocks" K fhold W3
+w3=$!
+check "a holder and 3 waiters queued (4 nodes)" wait_for 10 sh -c "[ \$(ls '${mounts[0]}$K' | wc -l) -eq 4 ]"
+bg "$R/lock" --fair "$(mnt 1)$base/flocks" K fhold W4
+w4=$!
+wait_for 10 sh -c "[ \$(ls '${mounts[0]}$K' | wc -l) -eq 5 ]"
+kill -TERM "$w4"
+wait_all 10 "the waiter stopped by SIGTERM" "$w4"
+check "SIGTERM of the last waiter: it exits and its node goes" \
+  wait_for 10 sh -c "[ \$(ls '${mounts[0]}$K' | wc -l) -eq 4 ]"
+w1node=$(ls "${mounts[0]}$K" | awk '{ print substr($0, length($0) - 9) " " $0 }' | sort | sed -n '2s/.* //p')
+kill -KILL "$w1"; wait "$w1" 2>/dev/null
+check "kill -9 of the first waiter (mount 1): its node goes (no daemon died)" \
+  wait_for 10 sh -c "[ ! -e '${mounts[0]}$K/$w1node' ] && [ \$(ls '${mounts[0]}$K' | wc -l) -eq 3 ]"
+kill -KILL "$h"; wait "$h" 2>/dev/null
+sleep 1
+check "kill -9 of the holding shell while its CMD runs: the lock stays with CMD" \
+  test "$(grep -c '^in ' "$L/fk.log")" -eq 1
+check "  (its node is still there)" test "$(nodes)" -eq 3
+touch "$L/go.H"
+wait_all 20 "the waiters after the kills" "$w2" "$w3"
+check "when CMD ends the next live waiter takes it: H, W2, W3 in order (W1, W4 never)" \
+  test "$(awk '$1=="in"{ printf "%s ", $2 }' "$L/fk.log")" = "H W2 W3 "
+bad=$(awk '$1=="in"{ if (held) bad++; held=1 } $1=="out"{ held=0 } END{ print bad+0 }' "$L/fk.log")
+check "  one holder at a time (violations: $bad)" test "$bad" -eq 0
+check "  the queue is empty" wait_for 10 sh -c "[ -z \"\$(ls -A '${mounts[0]}$K')\" ]"
 
 echo "== shared read / write lock"
 mkdir "${mounts[0]}$base/rw"
