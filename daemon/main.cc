@@ -12,6 +12,7 @@
 #include "daemon/replica/pipeline.h"
 #include "daemon/server/auth.h"
 #include "daemon/server/client_port.h"
+#include "daemon/service/sessions.h"
 #include "fusefs/guard.h"
 #include "fusefs/mount.h"
 
@@ -142,10 +143,18 @@ int main(int argc, char** argv) {
     QLOG_ERROR("cannot start: %s", st.ToString().c_str());
     return 1;
   }
-  ClientPort port(config, pipeline.get());
+  // The session service first: both front ends (the client port, the mount) take theirs from it.
+  service::Sessions sessions(config, pipeline.get());
+  ClientPort port(config, pipeline.get(), &sessions);
+  if (Status ss = sessions.Start(); !ss.ok()) {
+    QLOG_ERROR("cannot start: %s", ss.ToString().c_str());
+    return 1;
+  }
   auto bound = port.Start(2);
   if (!bound.ok()) {
     QLOG_ERROR("cannot start: %s", bound.status().ToString().c_str());
+    sessions.Stop();
+    pipeline->Stop();  // answers the service's txns in flight while it still exists
     return 1;
   }
   if (config.ensemble()) {
@@ -176,12 +185,12 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
-    mo.open_session = [&port](int32_t t) { return port.OpenLocalSession(t); };
-    mo.close_session = [&port](int64_t id) { return port.CloseLocalSession(id); };
+    mo.sessions = &sessions;
     auto m = fusefs::Mount::Start(std::move(mo), pipeline.get());
     if (!m.ok()) {
       QLOG_ERROR("cannot start: %s", m.status().ToString().c_str());
       port.Stop();
+      sessions.Stop();
       pipeline->Stop();
       return 1;
     }
@@ -194,6 +203,7 @@ int main(int argc, char** argv) {
   QLOG_INFO("received %s: shutting down", strsignal(sig));
   if (mount) mount->Stop();  // FUSE mount: unmount, then close its session
   port.Stop();
+  sessions.Stop();
   pipeline->Stop();
   auto s = pipeline->stats();
   QLOG_INFO("stopped cleanly at zxid 0x%llx (%llu writes applied this run)",

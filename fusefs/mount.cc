@@ -50,7 +50,7 @@ struct Mount::Impl {
   void ReopenSession(int64_t lost) {
     std::lock_guard<std::mutex> l(session_mu);
     if (fs->session() != lost) return;
-    auto s = o.open_session(o.session_timeout_ms);
+    auto s = o.sessions->OpenLocal(o.session_timeout_ms);
     if (s.ok()) {
       fs->set_session(*s);
       QLOG_WARN("mount %s: session 0x%llx was lost; now using 0x%llx (its ephemerals are gone)",
@@ -81,7 +81,7 @@ Result<std::unique_ptr<Mount>> Mount::Start(MountOptions options, Pipeline* pipe
   // shell's writes would land there.
   // A restarted member may still be syncing with its leader (a DIFF under load can outlast
   // writeWaitMs): wait for the ensemble rather than give up the whole start.
-  auto session = s.o.open_session(s.o.session_timeout_ms);
+  auto session = s.o.sessions->OpenLocal(s.o.session_timeout_ms);
   for (int waited_s = 0;
        !session.ok() && session.status().code() == Code::kUnavailable && waited_s < kSessionWaitS;
        waited_s++) {
@@ -89,12 +89,12 @@ Result<std::unique_ptr<Mount>> Mount::Start(MountOptions options, Pipeline* pipe
       QLOG_INFO("mount %s: waiting for the ensemble to open the mount's session (%s)",
                 s.o.dir.c_str(), session.status().ToString().c_str());
     sleep(1);
-    session = s.o.open_session(s.o.session_timeout_ms);
+    session = s.o.sessions->OpenLocal(s.o.session_timeout_ms);
   }
   if (!session.ok()) return session.status();
   auto abs = PrepareMountpoint(s.o.dir);
   if (!abs.ok()) {
-    s.o.close_session(*session);
+    s.o.sessions->CloseLocal(*session);
     return abs.status();
   }
   s.abs = *abs;
@@ -124,13 +124,13 @@ Result<std::unique_ptr<Mount>> Mount::Start(MountOptions options, Pipeline* pipe
   s.se = fuse_session_new(&args, Fs::Ops(), sizeof(fuse_lowlevel_ops), s.fs.get());
   fuse_opt_free_args(&args);
   if (!s.se) {
-    s.o.close_session(*session);
+    s.o.sessions->CloseLocal(*session);
     return Internal("mount: fuse_session_new failed");
   }
   if (fuse_session_mount(s.se, s.abs.c_str()) != 0) {
     fuse_session_destroy(s.se);
     s.se = nullptr;
-    s.o.close_session(*session);
+    s.o.sessions->CloseLocal(*session);
     return Unavailable("mount: cannot mount on " + s.abs + " (is /dev/fuse usable?)");
   }
   Notifier* n = s.notifier.get();
@@ -196,7 +196,7 @@ void Mount::Stop() {
   s.loop.join();
   s.pipeline->RemoveApplyListener(s.listener);
   s.pipeline->RemoveRoleListener(s.role_listener);
-  Status st = s.o.close_session(s.fs->session());
+  Status st = s.o.sessions->CloseLocal(s.fs->session());
   if (!st.ok()) QLOG_WARN("mount %s: %s", s.abs.c_str(), st.ToString().c_str());
   fuse_session_destroy(s.se);
   s.se = nullptr;

@@ -3,13 +3,13 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "consensus/util/result.h"
 #include "daemon/replica/pipeline.h"
+#include "daemon/service/sessions.h"
 
 namespace qfs::fusefs {
 
@@ -22,9 +22,8 @@ struct MountOptions {
   // Ids every request of the mount carries besides the caller's own (mount.auth).
   std::vector<tree::Id> extra_ids;
   bool root_is_super = false;  // mount.rootIsSuper
-  // The mount's session (ClientPort::OpenLocalSession / CloseLocalSession in quorumfsd).
-  std::function<Result<int64_t>(int32_t timeout_ms)> open_session;
-  std::function<Status(int64_t session_id)> close_session;
+  // Where the mount's session comes from (a local session: kept alive while the daemon runs).
+  service::Sessions* sessions = nullptr;
 };
 
 class Mount {

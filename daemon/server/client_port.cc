@@ -1,29 +1,23 @@
 #include "daemon/server/client_port.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <asio.hpp>
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
 #include <deque>
-#include <future>
 #include <mutex>
 #include <sstream>
 #include <thread>
 #include <unordered_map>
 
-#include "consensus/storage/file_util.h"
-#include "consensus/util/checksum.h"
 #include "consensus/util/log.h"
 #include "daemon/server/auth.h"
 #include "daemon/server/four_letter.h"
 #include "daemon/server/metrics.h"
 #include "daemon/server/protocol.h"
-#include "daemon/server/session_tracker.h"
 #include "daemon/server/watch_manager.h"
 #include "daemon/service/reads.h"
+#include "daemon/service/sessions.h"
 #include "daemon/tree/prepare.h"
 
 namespace qfs {
@@ -61,9 +55,9 @@ struct Conn;
 struct ClientPort::Impl {
   Config config;
   Pipeline* pipeline = nullptr;
+  service::Sessions* sessions = nullptr;
   asio::io_context io;
   tcp::acceptor acceptor{io};
-  asio::steady_timer expiry_timer{io};
   asio::steady_timer reaper_timer{io};
   std::vector<std::thread> threads;
   std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work;
@@ -72,18 +66,14 @@ struct ClientPort::Impl {
   server::WatchManager watches;
   server::Metrics metrics;
   tcp::acceptor metrics_acceptor{io};
-  std::unique_ptr<server::SessionTracker> tracker;
-  uint64_t secret = 0;
 
   std::mutex mu;  // the maps below
   std::unordered_map<uint64_t, std::weak_ptr<Conn>> conns;
   std::unordered_map<int64_t, uint64_t> by_session;
   std::unordered_map<std::string, int> per_ip;
-  std::unordered_map<int64_t, int32_t> local_sessions;  // id -> timeout ms
   std::atomic<uint64_t> next_conn_id{1};
   std::atomic<bool> stopping{false};
   int listener = 0, role_listener = 0;
-  std::atomic<bool> leading{true};  // expire sessions only on the leader
 
   void OnRoleChange(const MemberStatus& m);
   void CloseAll(const char* why);
@@ -93,12 +83,12 @@ struct ClientPort::Impl {
   void Deliver(const std::vector<server::Delivery>& ds);
   std::shared_ptr<Conn> Find(uint64_t conn_id);
   void BindSession(int64_t session, uint64_t conn_id);
-  void ScheduleExpiry();
+  void OpenSessions(SessionTouches* out);
+  void CloseExpired(int64_t sid);
   void ScheduleReaper();
   std::string FourLetter(const std::string& word);
   void AcceptMetrics();
   std::string MetricsText();
-  Status LoadSecret();
 };
 
 struct Conn : std::enable_shared_from_this<Conn> {
@@ -300,16 +290,9 @@ struct Conn : std::enable_shared_from_this<Conn> {
                 Hex(cr->last_zxid_seen).c_str(), Hex(last).c_str());
       return Close(nullptr);
     }
-    int32_t timeout = std::clamp(cr->timeout_ms, srv->config.min_session_timeout(),
-                                 srv->config.max_session_timeout());
+    int32_t timeout = srv->sessions->ClampTimeout(cr->timeout_ms);
     if (cr->session_id != 0) {
-      bool known = srv->pipeline->Read(
-          [&](const tree::DataTree& t) { return t.sessions().count(cr->session_id) > 0; });
-      if (known && server::SessionTracker::CheckPassword(cr->session_id, srv->secret, cr->passwd) &&
-          (srv->tracker->Touch(cr->session_id, timeout, WallMs()) ||
-           !srv->tracker->Contains(cr->session_id))) {
-        if (!srv->tracker->Contains(cr->session_id))
-          srv->tracker->Track(cr->session_id, timeout, WallMs());
+      if (srv->sessions->Resume(cr->session_id, cr->passwd, timeout)) {
         Established(*cr, cr->session_id, timeout);
         return;
       }
@@ -320,22 +303,16 @@ struct Conn : std::enable_shared_from_this<Conn> {
       Finish();
       return;
     }
-    int64_t sid = srv->tracker->NextSessionId();
-    tree::Request r;
-    r.type = tree::RequestType::kCreateSession;
-    r.session_id = sid;
-    r.session_timeout_ms = timeout;
     connecting = true;
     auto self = shared_from_this();
     zk::ConnectRequest req = *cr;
-    bool ok = srv->pipeline->TrySubmit(std::move(r), [self, req, sid, timeout](Reply&& rep) {
-      asio::post(self->strand, [self, req, sid, timeout, err = rep.err] {
+    bool ok = srv->sessions->Create(timeout, [self, req, timeout](Err err, int64_t sid) {
+      asio::post(self->strand, [self, req, sid, timeout, err] {
         self->connecting = false;
         if (err != Err::kOk) {
           QLOG_WARN("creating a session for %s failed: %s", self->ip.c_str(), tree::ErrName(err));
           return self->Close(nullptr);
         }
-        self->srv->tracker->Track(sid, timeout, WallMs());
         if (self->closed) return;  // the session expires on its own
         self->Established(req, sid, timeout);
       });
@@ -351,7 +328,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
     timeout_ms = timeout;
     handshaken = true;
     srv->BindSession(sid, id);
-    SendConnectResponse(cr, timeout, sid, server::SessionTracker::Password(sid, srv->secret));
+    SendConnectResponse(cr, timeout, sid, srv->sessions->Password(sid));
     QLOG_DEBUG("session %s established for %s (timeout %d ms)", Hex(sid).c_str(), ip.c_str(),
                timeout);
     ReadHeader();
@@ -366,7 +343,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
   void HandleRequest() {
     auto hdr = zk::DecodeRequestHeader(body);
     if (!hdr.ok()) return Close("malformed request header");
-    srv->tracker->Touch(session_id, timeout_ms, WallMs());
+    srv->sessions->Touch(session_id, timeout_ms);
     auto req = zk::DecodeRequest(body, srv->max_packet);
     if (!req.ok()) {
       QLOG_WARN("session %s from %s sent a malformed request (%s); closing its connection",
@@ -529,7 +506,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
         s->frame = std::move(frame);
         s->done = true;
         if (s->req.type() == zk::op::kCloseSession) {
-          self->srv->tracker->Remove(self->session_id);
+          self->srv->sessions->Closed(self->session_id);
           QLOG_DEBUG("session %s closed by its client", Hex(self->session_id).c_str());
         }
         self->Pump();
@@ -798,60 +775,26 @@ void ClientPort::Impl::Deliver(const std::vector<server::Delivery>& ds) {
   }
 }
 
-void ClientPort::Impl::ScheduleExpiry() {
-  expiry_timer.expires_after(std::chrono::milliseconds(std::max(10, config.tick_time_ms / 2)));
-  expiry_timer.async_wait([this](std::error_code ec) {
-    if (ec || stopping) return;
-    MemberStatus ms = pipeline->member();
-    SessionTouches alive;
-    {
-      std::lock_guard<std::mutex> l(mu);
-      for (auto& [sid, timeout] : local_sessions) {
-        tracker->Touch(sid, timeout, WallMs());
-        alive.emplace_back(sid, timeout);
-      }
-      for (auto& [sid, conn_id] : by_session) {
-        auto c = conns.find(conn_id);
-        auto conn = c == conns.end() ? nullptr : c->second.lock();
-        if (conn) alive.emplace_back(sid, conn->timeout_ms);
-      }
+void ClientPort::Impl::OpenSessions(SessionTouches* out) {
+  std::lock_guard<std::mutex> l(mu);
+  for (auto& [sid, conn_id] : by_session) {
+    auto c = conns.find(conn_id);
+    auto conn = c == conns.end() ? nullptr : c->second.lock();
+    if (conn) out->emplace_back(sid, conn->timeout_ms);
+  }
+}
+
+void ClientPort::Impl::CloseExpired(int64_t sid) {
+  std::shared_ptr<Conn> c;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    auto it = by_session.find(sid);
+    if (it != by_session.end()) {
+      auto ci = conns.find(it->second);
+      if (ci != conns.end()) c = ci->second.lock();
     }
-    if (!ms.serving || ms.role != zab::Role::kLeading) {
-      // A learner: the leader's tracker decides expiry; tell it who is alive here.
-      leading = false;
-      pipeline->ForwardSessionTouches(std::move(alive));
-      ScheduleExpiry();
-      return;
-    }
-    leading = true;
-    // Sessions created through another member that never touched us yet get a full timeout.
-    pipeline->Read([&](const tree::DataTree& t) {
-      for (auto& [sid, to] : t.sessions())
-        if (!tracker->Contains(sid)) tracker->Track(sid, to, WallMs());
-      return 0;
-    });
-    for (int64_t sid : tracker->PopExpired(WallMs())) {
-      QLOG_INFO("session %s expired", Hex(sid).c_str());
-      tree::Request r;
-      r.type = tree::RequestType::kCloseSession;
-      r.session_id = sid;
-      pipeline->Submit(std::move(r), [this, sid](Reply&& rep) {
-        if (rep.err != Err::kOk && rep.err != Err::kSessionExpired)
-          QLOG_WARN("closing expired session %s: %s", Hex(sid).c_str(), tree::ErrName(rep.err));
-        std::shared_ptr<Conn> c;
-        {
-          std::lock_guard<std::mutex> l(mu);
-          auto it = by_session.find(sid);
-          if (it != by_session.end()) {
-            auto ci = conns.find(it->second);
-            if (ci != conns.end()) c = ci->second.lock();
-          }
-        }
-        if (c) asio::post(c->strand, [c] { c->Close("its session expired"); });
-      });
-    }
-    ScheduleExpiry();
-  });
+  }
+  if (c) asio::post(c->strand, [c] { c->Close("its session expired"); });
 }
 
 void ClientPort::Impl::ScheduleReaper() {
@@ -982,30 +925,15 @@ void ClientPort::Impl::AcceptMetrics() {
   });
 }
 
-Status ClientPort::Impl::LoadSecret() {
-  // Session passwords are derived from this secret, so a member can check a password after a
-  // restart. Random per data directory; the ensemble will replicate it.
-  std::string path = config.data_dir + "/sessionSecret";
-  auto text = storage::ReadFile(path);
-  if (text.ok() && !text->empty()) {
-    secret = strtoull(text->c_str(), nullptr, 16);
-    if (secret != 0) return Status::Ok();
-  }
-  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || read(fd, &secret, sizeof secret) != static_cast<ssize_t>(sizeof secret)) {
-    if (fd >= 0) close(fd);
-    return IoError("cannot read /dev/urandom for the session secret");
-  }
-  close(fd);
-  char buf[32];
-  snprintf(buf, sizeof buf, "%016" PRIx64 "\n", secret);
-  return storage::WriteFileAtomic(config.data_dir, "sessionSecret", buf);
-}
-
-ClientPort::ClientPort(const Config& config, Pipeline* pipeline) : impl_(new Impl) {
+ClientPort::ClientPort(const Config& config, Pipeline* pipeline, service::Sessions* sessions)
+    : impl_(new Impl) {
   impl_->config = config;
   impl_->pipeline = pipeline;
+  impl_->sessions = sessions;
   impl_->max_packet = config.max_data_bytes + kPacketSlack;
+  Impl* s = impl_.get();
+  sessions->SetHolder({[s](SessionTouches* out) { s->OpenSessions(out); },
+                       [s](int64_t sid) { s->CloseExpired(sid); }});
 }
 
 ClientPort::~ClientPort() {
@@ -1014,27 +942,9 @@ ClientPort::~ClientPort() {
 
 Result<int> ClientPort::Start(int threads) {
   Impl& s = *impl_;
-  if (s.config.ensemble()) {
-    // Every member must check the passwords of sessions created on another: derive the
-    // password secret from the ensemble's shared secret.
-    s.secret = Hash64(s.config.quorum_secret.data(), s.config.quorum_secret.size()) | 1;
-  } else {
-    QFS_RETURN_IF_ERROR(s.LoadSecret());
-  }
-  s.tracker = std::make_unique<server::SessionTracker>(
-      s.config.tick_time_ms, static_cast<int64_t>(s.pipeline->member().self), WallMs());
-  // Sessions survive restarts in the tree; each gets a full timeout from now (as a new leader).
-  s.pipeline->Read([&](const tree::DataTree& t) {
-    for (auto& [sid, to] : t.sessions()) s.tracker->Track(sid, to, WallMs());
-    return 0;
-  });
   s.listener = s.pipeline->AddApplyListener(
       [&s](int64_t zxid, const std::vector<tree::Change>& c) { s.OnApply(zxid, c); });
   s.role_listener = s.pipeline->AddRoleListener([&s](const MemberStatus& m) { s.OnRoleChange(m); });
-  s.pipeline->SetSessionTouchHandler([&s](const SessionTouches& t) {
-    for (auto& [sid, to] : t)
-      if (!s.tracker->Touch(sid, to, WallMs())) s.tracker->Track(sid, to, WallMs());
-  });
 
   std::error_code ec;
   auto addr = asio::ip::make_address(s.config.client_address, ec);
@@ -1067,22 +977,13 @@ Result<int> ClientPort::Start(int threads) {
   s.work = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
       s.io.get_executor());
   s.Accept();
-  s.ScheduleExpiry();
   s.ScheduleReaper();
   for (int i = 0; i < threads; i++) s.threads.emplace_back([&s] { s.io.run(); });
   return port;
 }
 
 void ClientPort::Impl::OnRoleChange(const MemberStatus& m) {
-  if (!m.serving) {
-    CloseAll("this member lost its leader");
-    return;
-  }
-  if (m.role == zab::Role::kLeading) {
-    // A new leader gives every session a full timeout from now (ZooKeeper does the same).
-    // (On the pipeline thread, the only writer of the tree: no lock needed to read it.)
-    for (auto& [sid, to] : pipeline->store().tree().sessions()) tracker->Track(sid, to, WallMs());
-  }
+  if (!m.serving) CloseAll("this member lost its leader");
 }
 
 void ClientPort::Impl::CloseAll(const char* why) {
@@ -1096,61 +997,16 @@ void ClientPort::Impl::CloseAll(const char* why) {
   for (auto& c : all) asio::post(c->strand, [c, why] { c->Close(why); });
 }
 
-Result<int64_t> ClientPort::OpenLocalSession(int32_t timeout_ms) {
-  Impl& s = *impl_;
-  int32_t timeout =
-      std::clamp(timeout_ms, s.config.min_session_timeout(), s.config.max_session_timeout());
-  int64_t sid = s.tracker->NextSessionId();
-  tree::Request r;
-  r.type = tree::RequestType::kCreateSession;
-  r.session_id = sid;
-  r.session_timeout_ms = timeout;
-  std::promise<Err> done;
-  auto fut = done.get_future();
-  s.pipeline->Submit(std::move(r), [&done](Reply&& rep) { done.set_value(rep.err); });
-  Err err = fut.get();
-  if (err != Err::kOk)
-    return Unavailable(std::string("cannot create a session: ") + tree::ErrName(err));
-  {
-    std::lock_guard<std::mutex> l(s.mu);
-    s.local_sessions[sid] = timeout;
-  }
-  s.tracker->Track(sid, timeout, WallMs());
-  QLOG_INFO("local session %s opened (timeout %d ms)", Hex(sid).c_str(), timeout);
-  return sid;
-}
-
-Status ClientPort::CloseLocalSession(int64_t session_id) {
-  Impl& s = *impl_;
-  {
-    std::lock_guard<std::mutex> l(s.mu);
-    s.local_sessions.erase(session_id);
-  }
-  tree::Request r;
-  r.type = tree::RequestType::kCloseSession;
-  r.session_id = session_id;
-  std::promise<Err> done;
-  auto fut = done.get_future();
-  s.pipeline->Submit(std::move(r), [&done](Reply&& rep) { done.set_value(rep.err); });
-  Err err = fut.get();
-  if (err != Err::kOk && err != Err::kSessionExpired)
-    return Unavailable(std::string("cannot close session: ") + tree::ErrName(err));
-  QLOG_INFO("local session %s closed", Hex(session_id).c_str());
-  return Status::Ok();
-}
-
 void ClientPort::Stop() {
   if (!impl_ || impl_->threads.empty()) return;
   Impl& s = *impl_;
   s.stopping = true;
   s.pipeline->RemoveApplyListener(s.listener);
   s.pipeline->RemoveRoleListener(s.role_listener);
-  s.pipeline->SetSessionTouchHandler(nullptr);
   asio::post(s.io, [&s] {
     std::error_code ec;
     s.acceptor.close(ec);
     s.metrics_acceptor.close(ec);
-    s.expiry_timer.cancel();
     s.reaper_timer.cancel();
   });
   std::vector<std::shared_ptr<Conn>> cs;

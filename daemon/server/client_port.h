@@ -1,7 +1,8 @@
 // The client port: ZooKeeper's wire protocol (and its four-letter words) on Asio, served by a
 // small thread pool. Writes go through the pipeline; reads are answered from the local tree in
 // the order the session sent them; watch events are queued while the tree lock of the apply
-// that caused them is held, so no later reply can overtake them.
+// that caused them is held, so no later reply can overtake them. Only translation lives here:
+// the session rules (timeouts, passwords, expiry) are the service's (daemon/service/sessions.h).
 #pragma once
 
 #include <memory>
@@ -9,24 +10,20 @@
 #include "consensus/util/result.h"
 #include "daemon/config.h"
 #include "daemon/replica/pipeline.h"
+#include "daemon/service/sessions.h"
 
 namespace qfs {
 
 class ClientPort {
  public:
-  ClientPort(const Config& config, Pipeline* pipeline);
+  // Becomes `sessions`' holder: construct before sessions->Start(). Both must outlive the
+  // pipeline's replies.
+  ClientPort(const Config& config, Pipeline* pipeline, service::Sessions* sessions);
   ~ClientPort();
-  // Binds, re-arms the sessions found in the tree, and starts `threads` I/O threads.
+  // Binds and starts `threads` I/O threads; after sessions->Start().
   // Returns the bound port (useful with clientPort=0).
   Result<int> Start(int threads);
   void Stop();
-
-  // Sessions of in-process clients (the FUSE mount). Created and closed by txns like a network
-  // client's, and kept alive (touched every tick) while this daemon runs; so their ephemerals
-  // go when the daemon dies or is cut off for longer than the timeout. Blocking; call after
-  // Start() and never from an apply listener.
-  Result<int64_t> OpenLocalSession(int32_t timeout_ms);
-  Status CloseLocalSession(int64_t session_id);
 
   struct Impl;
 

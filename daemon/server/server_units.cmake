@@ -1,6 +1,5 @@
-# Self-contained pieces of the client port: watches, session expiry, authentication.
+# Self-contained pieces of the client port: watches, authentication.
 add_library(qfs_server_units STATIC
   ${CMAKE_CURRENT_LIST_DIR}/watch_manager.cc
-  ${CMAKE_CURRENT_LIST_DIR}/session_tracker.cc
   ${CMAKE_CURRENT_LIST_DIR}/auth.cc)
 target_link_libraries(qfs_server_units PUBLIC qfs_tree Threads::Threads)

@@ -50,3 +50,10 @@ set_tests_properties(fuse_openfile PROPERTIES
 add_test(NAME fuse_append COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/append_test.sh)
 set_tests_properties(fuse_append PROPERTIES ENVIRONMENT "${QFS_FUSE_ENV}" TIMEOUT 600
   RUN_SERIAL TRUE RESOURCE_LOCK qfs_ensemble)
+
+# A follower's mount is checked with its caller's identity (docs/fuse.md, "Identities and ACLs
+# on the mount"): two Unix users write through a follower's mount of a 3-member ensemble; kazoo
+# on the leader reads back what got through.
+add_test(NAME fuse_follower_acl COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/follower_acl_test.sh)
+set_tests_properties(fuse_follower_acl PROPERTIES ENVIRONMENT "${QFS_FUSE_ENV}" TIMEOUT 300
+  RUN_SERIAL TRUE RESOURCE_LOCK qfs_ensemble)

@@ -1,4 +1,4 @@
-#include "daemon/server/session_tracker.h"
+#include "daemon/service/session_tracker.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 
 #include "daemon/tree/types.h"
 
-namespace qfs::server {
+namespace qfs::service {
 namespace {
 
 constexpr int64_t kTick = 2000;
@@ -190,4 +190,4 @@ TEST(PasswordTest, Check) {
 }
 
 }  // namespace
-}  // namespace qfs::server
+}  // namespace qfs::service

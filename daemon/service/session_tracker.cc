@@ -1,9 +1,9 @@
-#include "daemon/server/session_tracker.h"
+#include "daemon/service/session_tracker.h"
 
 #include "daemon/server/auth.h"
 #include "daemon/tree/types.h"
 
-namespace qfs::server {
+namespace qfs::service {
 
 namespace {
 
@@ -118,7 +118,8 @@ int64_t SessionTracker::InitialSessionId(int64_t server_id, int64_t now_ms) {
 }
 
 std::string SessionTracker::Password(int64_t session_id, uint64_t secret) {
-  Sha1Digest mac = HmacSha1(BigEndian(secret), BigEndian(static_cast<uint64_t>(session_id)));
+  server::Sha1Digest mac =
+      server::HmacSha1(BigEndian(secret), BigEndian(static_cast<uint64_t>(session_id)));
   return std::string(reinterpret_cast<const char*>(mac.data()), 16);
 }
 
@@ -133,4 +134,4 @@ bool SessionTracker::CheckPassword(int64_t session_id, uint64_t secret, std::str
   return diff == 0;
 }
 
-}  // namespace qfs::server
+}  // namespace qfs::service

@@ -14,7 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace qfs::server {
+namespace qfs::service {
 
 class SessionTracker {
  public:
@@ -71,4 +71,4 @@ class SessionTracker {
   int64_t next_id_;
 };
 
-}  // namespace qfs::server
+}  // namespace qfs::service
