@@ -1,8 +1,10 @@
 #define FUSE_USE_VERSION 314
 #include "fusefs/fs.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -11,6 +13,7 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -58,6 +61,7 @@ struct Handle {
   std::string reg_path;
   std::string data;
   std::vector<tree::Id> auth;  // the opener's ids: a commit at close/release is checked with them
+  pid_t opener = 0;            // the thread that opened it
 };
 
 // Creates and truncations whose commit waits for the first write or the last close. A shell's
@@ -496,6 +500,7 @@ struct Fs::Impl {
       return !in->pending;
     }
     auto h = std::make_unique<Handle>();
+    h->opener = fuse_req_ctx(req)->pid;
     bool found = false;
     auto hs = fs.open_files_->Snapshot();
     for (auto it = hs.rbegin(); it != hs.rend() && !found; ++it) {
@@ -954,6 +959,28 @@ struct Fs::Impl {
 
   // ---- files ----
 
+  // open(O_RDONLY|O_TRUNC) of a committed file: one unconditional update to empty data, with
+  // the opener's WRITE permission. 0 or an errno.
+  static int TruncateAtOpen(Fs& fs, fuse_req_t req, const Inode& in) {
+    std::vector<tree::Id> ids = CallerIds(fs, req);
+    tree::Stat st;
+    Err e = fs.pipeline_->Read([&](const tree::DataTree& t) {
+      Err r = t.Exists(in.path, &st);
+      if (r == Err::kOk) r = service::Check(t, in.path, tree::perm::kWrite, ids);
+      return r;
+    });
+    if (e != Err::kOk) return ErrnoOf(e);
+    if (st.czxid != in.czxid) return ENOENT;
+    if (st.data_length == 0) return 0;
+    tree::Op op;
+    op.type = tree::OpType::kSetData;
+    op.path = in.path;
+    op.version = -1;
+    tree::Request r = One(std::move(op));
+    r.auth = std::move(ids);
+    return Call(fs, req, std::move(r), {{in.path, Bit(tree::Change::kDataChanged)}}, nullptr);
+  }
+
   static void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     Fs& fs = F(req);
     Inode in;
@@ -969,9 +996,14 @@ struct Fs::Impl {
     Pending().WaitPath(in.path);
     int acc = fi->flags & O_ACCMODE;
     bool writable = acc != O_RDONLY;
-    bool trunc = writable && (fi->flags & O_TRUNC);
-    if (writable && IsReserved(in.path)) return (void)fuse_reply_err(req, EPERM);
+    bool trunc = fi->flags & O_TRUNC;
+    if ((writable || trunc) && IsReserved(in.path)) return (void)fuse_reply_err(req, EPERM);
+    // O_RDONLY|O_TRUNC truncates at once, as Linux file systems do (docs/fuse.md, "Writing").
+    if (trunc && !writable) {
+      if (int rc = TruncateAtOpen(fs, req, in)) return (void)fuse_reply_err(req, rc);
+    }
     auto h = std::make_unique<Handle>();
+    h->opener = fuse_req_ctx(req)->pid;
     h->auth = CallerIds(fs, req);
     tree::Stat st;
     // open() always reaches us (the kernel keeps no open permission), so checking here keeps
@@ -984,6 +1016,7 @@ struct Fs::Impl {
     });
     if (e != Err::kOk) return (void)fuse_reply_err(req, ErrnoOf(e));
     if (st.czxid != in.czxid) return (void)fuse_reply_err(req, ENOENT);  // re-created since
+    if (trunc) h->data.clear();  // O_RDWR read the old data above
     h->id = ino;
     h->path = in.path;
     h->is_data = in.is_data;
@@ -991,7 +1024,7 @@ struct Fs::Impl {
     h->append = fi->flags & O_APPEND;
     h->version = st.version;
     h->mzxid = st.mzxid;
-    if (trunc) {
+    if (trunc && writable) {
       h->dirty = true;  // `> file` empties it even if nothing is written
       h->conditional = false;
     } else {
@@ -1028,6 +1061,7 @@ struct Fs::Impl {
         e.generation = 1;
         FillAttr(fs, in, v.stat, &e.attr);
         auto h = std::make_unique<Handle>();
+        h->opener = fuse_req_ctx(req)->pid;
         h->auth = CallerIds(fs, req);
         std::string data;
         tree::Stat st;
@@ -1075,6 +1109,7 @@ struct Fs::Impl {
     uint64_t id = fs.table_->RefDetached(in);
     if (!cn.sequential) fs.table_->AddPending(id);  // visible here from now on
     auto h = std::make_unique<Handle>();
+    h->opener = fuse_req_ctx(req)->pid;
     h->id = id;
     h->path = path;
     h->writable = true;
@@ -1112,6 +1147,7 @@ struct Fs::Impl {
     in.is_data = true;
     uint64_t id = fs.table_->Ref(p.path, v.stat.czxid, false, true);
     auto h = std::make_unique<Handle>();
+    h->opener = fuse_req_ctx(req)->pid;
     h->id = id;
     h->path = p.path;
     h->is_data = true;
@@ -1137,11 +1173,31 @@ struct Fs::Impl {
     }
   }
 
+  // A handle without uncommitted writes reads the newest committed data of its node, as the
+  // kernel's file size (changed by any commit) does (docs/fuse.md, "Reading, caching,
+  // freshness"); a removed or re-created node keeps the data the handle had. Its version is
+  // kept: a later write commits conditionally on the version seen at open. h->mu held.
+  static void Refresh(Fs& fs, fuse_ino_t ino, Handle* h) {
+    if (h->dirty || h->pending || h->unlinked || h->mzxid < 0) return;
+    Inode in;
+    if (!fs.table_->Get(ino, &in) || in.pending || in.ghost) return;
+    fs.pipeline_->Read([&](const tree::DataTree& t) {
+      tree::Stat st;
+      if (t.Exists(h->path, &st) != Err::kOk || st.czxid != in.czxid || st.mzxid == h->mzxid)
+        return;
+      std::string data;
+      if (t.GetData(h->path, &data, &st) != Err::kOk) return;
+      h->data = std::move(data);
+      h->mzxid = st.mzxid;
+    });
+  }
+
   static void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
     Fs& fs = F(req);
     if (fi->fh == kEchoFh) return (void)fuse_reply_buf(req, nullptr, 0);
     Handle* h = H(fi);
     std::lock_guard<std::mutex> l(h->mu);
+    Refresh(fs, ino, h);
     if (static_cast<size_t>(off) >= h->data.size()) return (void)fuse_reply_buf(req, nullptr, 0);
     size_t n = std::min(size, h->data.size() - static_cast<size_t>(off));
     if (!h->dirty && !h->pending) fs.table_->SetPageMzxid(ino, h->mzxid);
@@ -1157,7 +1213,7 @@ struct Fs::Impl {
     if (h->error) return (void)fuse_reply_err(req, h->error);
     if (h->append && !h->unlinked) return AppendWrite(fs, req, h, std::string(buf, size));
     size_t at = h->append ? h->data.size() : static_cast<size_t>(off);
-    if (at + size > fs.o_.max_data_bytes) {
+    if (at >= fs.o_.max_data_bytes) {
       h->error = EFBIG;  // nothing of this handle will be committed
       return (void)fuse_reply_err(req, EFBIG);
     }
@@ -1172,6 +1228,12 @@ struct Fs::Impl {
         if (rc != EINTR) h->error = rc;
         return (void)fuse_reply_err(req, rc);
       }
+    }
+    if (at + size > fs.o_.max_data_bytes) {
+      // As a local file at its size limit: the write is short (up to the limit), the next one
+      // fails; nothing of this handle will be committed (docs/fuse.md, "Writing").
+      size = fs.o_.max_data_bytes - at;
+      h->error = EFBIG;
     }
     if (h->data.size() < at + size) h->data.resize(at + size);
     memcpy(h->data.data() + at, buf, size);
@@ -1270,7 +1332,9 @@ struct Fs::Impl {
   static void Committed(Fs& fs, Handle* h, const tree::OpResult& res) {
     h->version = res.stat.version;
     h->mzxid = res.stat.mzxid;
-    h->conditional = true;
+    // Later writes commit on this version, unless nothing was written yet (a create or `>`
+    // committed early by a close): those still replace the data.
+    if (h->written) h->conditional = true;
     if (h->pending) {
       h->pending = false;
       h->path = res.path;
@@ -1308,6 +1372,14 @@ struct Fs::Impl {
       r = One(CreateOp(h->path, h->data, tree::Kind::kFile, h->eph, h->seq));
       marks.push_back({h->path, Bit(tree::Change::kCreated), h->seq});
     } else {
+      // Its node was removed (or replaced) through another member or a network client: as
+      // after an rm here, the handle's writes go with it (docs/fuse.md, "Open files").
+      Inode in;
+      View v = Look(fs, h->path);
+      if (fs.table_->Get(h->id, &in) && !in.pending && (!v.exists || v.stat.czxid != in.czxid)) {
+        h->unlinked = true;
+        return 0;
+      }
       tree::Op op;
       op.type = tree::OpType::kSetData;
       op.path = h->path;
@@ -1324,6 +1396,10 @@ struct Fs::Impl {
       DropPendingName(fs, h->id, h->path);
       return 0;
     }
+    if (rc == ENOENT && !h->pending) {  // removed elsewhere before the update: as above
+      h->unlinked = true;
+      return 0;
+    }
     if (rc) {
       if (rc == kConflictErrno)
         QLOG_INFO("mount: write to %s refused: changed by another client since it was opened",
@@ -1336,14 +1412,66 @@ struct Fs::Impl {
     return 0;
   }
 
+  // Whether process `pid` has a descriptor open on the file at `path` on this mount, by its
+  // name in /proc/PID/fd (the kernel's name: suffixes kept). At a FLUSH the closing descriptor
+  // is gone already, so a shell's `> f` (open, dup2, close, then write) still holds it. A
+  // process that is exiting, or that the daemon may not inspect, holds nothing.
+  static bool StillOpenIn(const Fs& fs, pid_t pid, const std::string& path) {
+    std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+    DIR* d = opendir(dir.c_str());
+    if (!d) return false;
+    std::string mnt = fs.o_.mountpoint == "/" ? "" : fs.o_.mountpoint;
+    std::string parent = mnt + std::string(tree::ParentPath(path));
+    if (parent.empty()) parent = "/";
+    std::string base(tree::BaseName(path));
+    bool held = false;
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      char buf[PATH_MAX];
+      ssize_t n = readlinkat(dirfd(d), e->d_name, buf, sizeof buf);
+      if (n <= 0 || static_cast<size_t>(n) >= sizeof buf) continue;
+      std::string_view target(buf, static_cast<size_t>(n));
+      size_t slash = target.rfind('/');
+      if (slash == std::string_view::npos) continue;
+      std::string_view tparent = slash == 0 ? std::string_view("/") : target.substr(0, slash);
+      if (tparent == parent && ParseCreateName(target.substr(slash + 1)).base == base) {
+        held = true;
+        break;
+      }
+    }
+    closedir(d);
+    return held;
+  }
+
+  // Whether threads a and b are of one process (by /proc/TID/status; false if either is gone).
+  static bool SameProcess(pid_t a, pid_t b) {
+    if (a == b) return true;
+    auto tgid = [](pid_t t) {
+      FILE* f = fopen(("/proc/" + std::to_string(t) + "/status").c_str(), "r");
+      if (!f) return -1L;
+      char line[256];
+      long id = -1;
+      while (fgets(line, sizeof line, f))
+        if (sscanf(line, "Tgid: %ld", &id) == 1) break;
+      fclose(f);
+      return id;
+    };
+    long ta = tgid(a);
+    return ta >= 0 && ta == tgid(b);
+  }
+
   static void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     Fs& fs = F(req);
     if (fi->fh == kEchoFh) return (void)fuse_reply_err(req, 0);
     Handle* h = H(fi);
     std::lock_guard<std::mutex> l(h->mu);
-    if (h->dirty && !h->written && !h->error && (h->pending || !h->conditional)) {
-      // Nothing written yet: maybe a dup of this fd writes next (see PendingCommits). The
-      // commit happens at the next close after a write, or at the last close.
+    pid_t pid = fuse_req_ctx(req)->pid;
+    if (h->dirty && !h->written && !h->error && (h->pending || !h->conditional) &&
+        (!SameProcess(pid, h->opener) || StillOpenIn(fs, pid, h->path))) {
+      // Nothing written yet, and the close is another process's (a child's exit or exec) or
+      // the opener holds a dup of this fd: either may write next (see PendingCommits), so the
+      // commit happens at the next close after a write, or at the last close. Else it is
+      // now: RELEASE comes after close() has returned.
       if (!h->registered) {
         h->registered = true;
         h->reg_path = h->path;  // for @seq the prefix: listings of the directory wait

@@ -499,6 +499,12 @@ def cases():
     add("data.two-handles-see-writes", make("f", "file-data") + [("open", "f", O.O_RDWR, "a"), ("write", "a", b"AAA"), ("open", "f", O.O_RDONLY, "b"), ("read", "b", 100), ("close", "b"), ("close", "a")])
     add("data.two-writers", make("f", "file-data") + [("open", "f", O.O_RDWR, "a"), ("open", "f", O.O_RDWR, "b"), ("pwrite", "a", b"A", 0), ("pwrite", "b", b"B", 1), ("close", "a"), ("close", "b")])
     add("data.reader-sees-later-commit", make("f", "file-data") + [("open", "f", O.O_RDONLY, "b"), ("open", "f", O.O_WRONLY | O.O_TRUNC, "a"), ("write", "a", b"new"), ("close", "a"), ("pread", "b", 100, 0), ("close", "b")])
+    # Regressions (issue 9): reads through a handle opened O_RDWR|O_TRUNC see only its writes;
+    # O_RDONLY|O_TRUNC truncates; an unwritten create is committed by close(), not RELEASE.
+    add("data.rdwr-trunc-pread", make("f", "file-data") + [("open", "f", O.O_RDWR | O.O_TRUNC, "a"), ("write", "a", b"xyz"), ("pread", "a", 100, 0), ("fstat", "a"), ("close", "a"), ("stat", "f")])
+    add("data.rdonly-trunc-read", make("f", "file-data") + [("open", "f", O.O_RDONLY | O.O_TRUNC, "a"), ("read", "a", 100), ("fstat", "a"), ("close", "a"), ("stat", "f")])
+    for i in range(5):
+        add("rmdir.with-empty-file.again-%d" % i, [("mkdir", "d")] + make("d/f%d" % i, "file-empty") + [("rmdir", "d"), ("stat", "d/f%d" % i)], {3: "E:ENOTEMPTY"})
     add("data.stat-while-creating", [("open", "f", O.O_CREAT | O.O_WRONLY, "a"), ("write", "a", b"abc"), ("stat", "f"), ("close", "a"), ("stat", "f")])
     add("data.listdir-while-creating", [("open", "f", O.O_CREAT | O.O_WRONLY, "a"), ("listdir", ""), ("close", "a"), ("listdir", "")])
 
