@@ -257,50 +257,47 @@ struct DataTree::Impl {
 
   OpResult SetData(const txn::SetDataTxn& s, int64_t zxid, int64_t time_ms,
                    std::vector<Change>* changes) {
-    QFS_CHECK(Walkable(s.path()));
-    Node* parent = nullptr;
-    Node* n = Lookup(s.path(), &parent);
-    QFS_CHECK(n != nullptr);
-    int32_t creates = 0;
-    Stat st = GetStat(n, &creates);
-    uint64_t ph = PathHash(s.path());
-    digest -= NodeDigest(ph, n, st, creates);
-    st.version = s.version();
-    st.mzxid = zxid;
-    st.mtime = time_ms;
-    st.data_length = static_cast<int32_t>(s.data().size());
-    std::string_view data = s.data();
-    n = internal::UpdateNode(parent, n, st, creates, &data);
-    n->kind = static_cast<uint8_t>((n->kind & ~kNullDataBit) | (s.data_null() ? kNullDataBit : 0));
-    if (!parent) root = n;
-    digest += NodeDigest(ph, n, st, creates);
-    changes->push_back({Change::kDataChanged, s.path()});
-    return {Err::kOk, OpType::kSetData, s.path(), st};
+    return ReplaceData(s.path(), OpType::kSetData, s.version(), zxid, time_ms, changes,
+                       [&](std::string_view) {
+                         return std::pair<std::string_view, bool>{s.data(), s.data_null()};
+                       });
   }
 
+  // An append is a data change to the node's data plus the txn's bytes.
   OpResult Append(const txn::AppendTxn& a, int64_t zxid, int64_t time_ms,
                   std::vector<Change>* changes) {
-    QFS_CHECK(Walkable(a.path()));
+    return ReplaceData(a.path(), OpType::kAppend, a.version(), zxid, time_ms, changes,
+                       [&](std::string_view old) {
+                         std::string joined(old);
+                         joined += a.data();
+                         return std::pair{std::move(joined), false};
+                       });
+  }
+
+  // Sets the node's data to what `make(old data)` returns (data, null flag).
+  template <typename Make>
+  OpResult ReplaceData(const std::string& path, OpType type, int32_t version, int64_t zxid,
+                       int64_t time_ms, std::vector<Change>* changes, Make&& make) {
+    QFS_CHECK(Walkable(path));
     Node* parent = nullptr;
-    Node* n = Lookup(a.path(), &parent);
+    Node* n = Lookup(path, &parent);
     QFS_CHECK(n != nullptr);
     int32_t creates = 0;
     Stat st = GetStat(n, &creates);
-    uint64_t ph = PathHash(a.path());
+    uint64_t ph = PathHash(path);
     digest -= NodeDigest(ph, n, st, creates);
-    std::string joined(n->data());
-    joined += a.data();
-    st.version = a.version();
+    auto [bytes, null] = make(n->data());
+    st.version = version;
     st.mzxid = zxid;
     st.mtime = time_ms;
-    st.data_length = static_cast<int32_t>(joined.size());
-    std::string_view data = joined;
+    st.data_length = static_cast<int32_t>(bytes.size());
+    std::string_view data = bytes;
     n = internal::UpdateNode(parent, n, st, creates, &data);
-    n->kind = static_cast<uint8_t>(n->kind & ~kNullDataBit);
+    n->kind = static_cast<uint8_t>((n->kind & ~kNullDataBit) | (null ? kNullDataBit : 0));
     if (!parent) root = n;
     digest += NodeDigest(ph, n, st, creates);
-    changes->push_back({Change::kDataChanged, a.path()});
-    return {Err::kOk, OpType::kAppend, a.path(), st};
+    changes->push_back({Change::kDataChanged, path});
+    return {Err::kOk, type, path, st};
   }
 
   OpResult SetAcl(const txn::SetAclTxn& s, std::vector<Change>* changes) {
