@@ -12,6 +12,7 @@
 #include "daemon/replica/pipeline.h"
 #include "daemon/server/auth.h"
 #include "daemon/server/client_port.h"
+#include "daemon/service/reaper.h"
 #include "daemon/service/sessions.h"
 #include "fusefs/guard.h"
 #include "fusefs/mount.h"
@@ -150,9 +151,12 @@ int main(int argc, char** argv) {
     QLOG_ERROR("cannot start: %s", ss.ToString().c_str());
     return 1;
   }
+  service::Reaper reaper(config, pipeline.get());  // containers and TTL nodes
+  reaper.Start();
   auto bound = port.Start(2);
   if (!bound.ok()) {
     QLOG_ERROR("cannot start: %s", bound.status().ToString().c_str());
+    reaper.Stop();
     sessions.Stop();
     pipeline->Stop();  // answers the service's txns in flight while it still exists
     return 1;
@@ -190,6 +194,7 @@ int main(int argc, char** argv) {
     if (!m.ok()) {
       QLOG_ERROR("cannot start: %s", m.status().ToString().c_str());
       port.Stop();
+      reaper.Stop();
       sessions.Stop();
       pipeline->Stop();
       return 1;
@@ -203,6 +208,7 @@ int main(int argc, char** argv) {
   QLOG_INFO("received %s: shutting down", strsignal(sig));
   if (mount) mount->Stop();  // FUSE mount: unmount, then close its session
   port.Stop();
+  reaper.Stop();
   sessions.Stop();
   pipeline->Stop();
   auto s = pipeline->stats();

@@ -380,8 +380,8 @@ struct Fs::Impl {
     std::string what = sync ? std::string("sync") : (r.ops.empty() ? "" : r.ops[0].path);
     if (rc == kNoQuorumErrno && !serving) {
       QLOG_WARN(
-          "mount: %s failed: this member had no serving leader for mount.writeTimeoutMs=%d "
-          "ms; nothing was sent",
+          "mount: %s failed: no quorum: this member had no serving leader for "
+          "mount.writeTimeoutMs=%d ms; nothing was sent",
           what.c_str(), fs.o_.write_timeout_ms);
     } else if (rc == kNoQuorumErrno) {
       if (w->done)

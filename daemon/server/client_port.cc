@@ -27,11 +27,6 @@ using asio::ip::tcp;
 using server::WatchKind;
 using tree::Err;
 
-int64_t WallMs() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
 // Requests a connection may have queued before we stop reading from it (back-pressure).
 constexpr size_t kMaxQueuedPerConnection = 1000;
 // Replies may exceed jute.maxbuffer by a record header or two (a 1 MiB znode plus its Stat).
@@ -58,7 +53,6 @@ struct ClientPort::Impl {
   service::Sessions* sessions = nullptr;
   asio::io_context io;
   tcp::acceptor acceptor{io};
-  asio::steady_timer reaper_timer{io};
   std::vector<std::thread> threads;
   std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work;
   size_t max_packet = 0;
@@ -85,7 +79,6 @@ struct ClientPort::Impl {
   void BindSession(int64_t session, uint64_t conn_id);
   void OpenSessions(SessionTouches* out);
   void CloseExpired(int64_t sid);
-  void ScheduleReaper();
   std::string FourLetter(const std::string& word);
   void AcceptMetrics();
   std::string MetricsText();
@@ -797,26 +790,6 @@ void ClientPort::Impl::CloseExpired(int64_t sid) {
   if (c) asio::post(c->strand, [c] { c->Close("its session expired"); });
 }
 
-void ClientPort::Impl::ScheduleReaper() {
-  reaper_timer.expires_after(std::chrono::milliseconds(config.container_check_interval_ms));
-  reaper_timer.async_wait([this](std::error_code ec) {
-    if (ec || stopping) return;
-    auto paths =
-        pipeline->Read([](const tree::DataTree& t) { return t.ExpiryCandidates(WallMs()); });
-    for (auto& p : paths) {
-      tree::Request r;
-      tree::Op op;
-      op.type = tree::OpType::kDeleteContainer;
-      op.path = p;
-      r.ops.push_back(std::move(op));
-      pipeline->TrySubmit(std::move(r), [p](Reply&& rep) {
-        if (rep.err == Err::kOk) QLOG_DEBUG("reaped %s", p.c_str());
-      });
-    }
-    ScheduleReaper();
-  });
-}
-
 std::string ClientPort::Impl::FourLetter(const std::string& w) {
   auto session_of = [this](server::WatcherId wid) -> int64_t {
     auto c = Find(wid);
@@ -977,7 +950,6 @@ Result<int> ClientPort::Start(int threads) {
   s.work = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
       s.io.get_executor());
   s.Accept();
-  s.ScheduleReaper();
   for (int i = 0; i < threads; i++) s.threads.emplace_back([&s] { s.io.run(); });
   return port;
 }
@@ -1007,7 +979,6 @@ void ClientPort::Stop() {
     std::error_code ec;
     s.acceptor.close(ec);
     s.metrics_acceptor.close(ec);
-    s.reaper_timer.cancel();
   });
   std::vector<std::shared_ptr<Conn>> cs;
   {
