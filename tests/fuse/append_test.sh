@@ -24,12 +24,7 @@ ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 zkget() { "$PY" "$here/zk.py" "$(port "$1")" get "$2"; }
 
 echo "== a 3-member ensemble, a mount on every member (mount.writeTimeoutMs=$WRITE_MS)"
-if ! ens start 3 --timeout 60 --set "mount=$QFS_TMP/m{id}" --set "mount.writeTimeoutMs=$WRITE_MS"; then
-  fail "the ensemble did not start"
-  finish
-  exit 1
-fi
-for i in 1 2 3; do check "member $i mounted the tree on $(M $i)" wait_mount $i; done
+ens_start_mounted --set "mount.writeTimeoutMs=$WRITE_MS"
 D=/app-$$
 mkdir "$(M 1)$D"
 for i in 1 2 3; do wait_for 10 test -d "$(M $i)$D"; done

@@ -26,3 +26,15 @@ wait_mount() {
   wait_for 30 sh -c "[ \$(awk '/^==== start/{ n = 0 } /mounted the tree on/{ n++ } END{ print n + 0 }' '$(log "$1")') -gt 0 ] &&
     grep -q ' $(M "$1") fuse.quorumfs' /proc/mounts && timeout 2 ls '$(M "$1")' >/dev/null 2>&1"
 }
+
+# ens_start_mounted [--set K=V]...: starts 3 members, each mounting the tree on $(M i), and
+# checks every mount; on failure ends the test (exit 1).
+ens_start_mounted() {
+  if ! ens start 3 --timeout 60 --set "mount=$QFS_TMP/m{id}" "$@"; then
+    fail "the ensemble did not start"
+    finish
+    exit 1
+  fi
+  local i
+  for i in 1 2 3; do check "member $i mounted the tree on $(M $i)" wait_mount $i; done
+}

@@ -40,13 +40,7 @@ outcome() {
 }
 
 echo "== a 3-member ensemble, a mount on every member"
-if ! ens start 3 --timeout 60 --set "mount=$QFS_TMP/m{id}" --set "mount.sessionTimeoutMs=2000" \
-  --set "mount.writeTimeoutMs=3000"; then
-  fail "the ensemble did not start"
-  finish
-  exit 1
-fi
-for i in 1 2 3; do check "member $i mounted the tree on $(M $i)" wait_mount $i; done
+ens_start_mounted --set "mount.sessionTimeoutMs=2000" --set "mount.writeTimeoutMs=3000"
 chmod 755 "$QFS_TMP"  # the users must reach the mount points
 L=$(ens leader)
 F=""

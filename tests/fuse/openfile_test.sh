@@ -109,13 +109,7 @@ qfs_stop a
 
 echo "== 3 members, a mount on each: files open on A as seen through B"
 . "$here/ens_lib.sh"
-if ! ens start 3 --timeout 60 --set "mount=$QFS_TMP/m{id}" --set "mount.sessionTimeoutMs=2000" \
-  --set "mount.writeTimeoutMs=3000"; then
-  fail "the ensemble did not start"
-  finish
-  exit 1
-fi
-for i in 1 2 3; do check "member $i mounted the tree on $(M $i)" wait_mount $i; done
+ens_start_mounted --set "mount.sessionTimeoutMs=2000" --set "mount.writeTimeoutMs=3000"
 A=$(M 1)/x
 B=$(M 2)/x
 mkdir "$A"
