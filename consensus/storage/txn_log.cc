@@ -1,6 +1,7 @@
 #include "consensus/storage/txn_log.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kLogPrefix = "log.";
+constexpr const char* kSpareName = "spare.tmp";  // not a segment: never matches kLogPrefix
 constexpr size_t kSegHeader = 16;
 constexpr char kSegMagic[kSegHeader] = {'Q', 'F', 'S', 'L', 'O', 'G', '0', '1',
                                         0,   0,   0,   0,   0,   0,   0,   0};
@@ -178,6 +180,10 @@ struct TxnLog::Impl {
   void DropFrom(uint64_t first_failed, uint64_t durable, const Status& why);
   Status EnsureRoom(uint64_t zxid, size_t frame);
   Status CreateSegment(uint64_t first_zxid, size_t frame);
+  bool AdoptSpare(uint64_t first_zxid, const std::string& path);
+  void SpareLoop();
+  void DropSpare();
+  std::string SparePath() const { return opt.dir + "/" + kSpareName; }
   Status Truncate(uint64_t zxid);
   bool IdleLocked() const { return queue.empty() && !writing && !probing; }
   Status FullStatusLocked() const {
@@ -216,11 +222,22 @@ struct TxnLog::Impl {
 
   std::mutex close_mu;
   std::thread writer;
+
+  // The next segment, zero-filled and fsynced ahead of time by its own thread, so a roll-over
+  // is a rename rather than 64 MiB of zeros on the writer's path (docs/ensemble.md, log segments).
+  std::mutex spare_mu;
+  std::condition_variable spare_cv;
+  bool spare_ready = false;   // kSpareName exists, whole and durable
+  bool spare_wanted = false;  // the spare thread should make one
+  bool spare_asked = false;   // writer: asked for a spare while filling the active segment
+  bool spare_stop = false;
+  std::thread spare_thread;
 };
 
 Status TxnLog::Impl::Recover(uint64_t after_zxid,
                              const std::function<void(const LogEntry&)>& replay) {
   QFS_RETURN_IF_ERROR(EnsureDir(opt.dir));
+  unlink(SparePath().c_str());  // a spare from an earlier run may be partial
   auto names = ListDir(opt.dir, kLogPrefix);
   if (!names.ok()) return names.status();
   std::vector<std::pair<uint64_t, std::string>> files;
@@ -352,9 +369,71 @@ Status TxnLog::Impl::Recover(uint64_t after_zxid,
   return Status::Ok();
 }
 
+// Renames the spare into place as the segment at `path`; false if there is no spare (or it
+// cannot be used), and the caller creates the segment the slow way.
+bool TxnLog::Impl::AdoptSpare(uint64_t first_zxid, const std::string& path) {
+  {
+    std::lock_guard<std::mutex> g(spare_mu);
+    if (!spare_ready) return false;
+    spare_ready = false;
+  }
+  struct stat st {};
+  if (stat(path.c_str(), &st) == 0) return false;  // the slow path reports EEXIST
+  if (rename(SparePath().c_str(), path.c_str()) != 0) return false;
+  int nfd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  bool ok = nfd >= 0 && PwriteAll(nfd, kSegMagic, kSegHeader, 0).ok() && fdatasync(nfd) == 0 &&
+            FsyncDir(opt.dir).ok();
+  if (!ok) {
+    if (nfd >= 0) close(nfd);
+    unlink(path.c_str());
+    (void)FsyncDir(opt.dir);
+    return false;
+  }
+  if (fd >= 0) close(fd);
+  fd = nfd;
+  active_path = path;
+  spare_asked = false;
+  write_off = kSegHeader;
+  active_size = opt.segment_bytes;
+  std::lock_guard<std::mutex> g(seg_mu);
+  segments.push_back(Segment{first_zxid, path, opt.segment_bytes});
+  return true;
+}
+
+void TxnLog::Impl::SpareLoop() {
+  std::unique_lock<std::mutex> l(spare_mu);
+  for (;;) {
+    spare_cv.wait(l, [&] { return spare_stop || (spare_wanted && !spare_ready); });
+    if (spare_stop) return;
+    spare_wanted = false;
+    l.unlock();
+    const std::string path = SparePath();
+    int sfd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    Status st =
+        sfd >= 0 ? ZeroRange(sfd, 0, opt.segment_bytes) : ErrnoStatus("create " + path, errno);
+    if (st.ok() && fsync(sfd) != 0) st = ErrnoStatus("fsync " + path, errno);
+    if (sfd >= 0) close(sfd);
+    if (!st.ok()) {
+      // No room for a spare is not an error: the next roll-over zero-fills in place.
+      QLOG_DEBUG("txn log: no spare segment: %s", st.ToString().c_str());
+      unlink(path.c_str());
+    }
+    l.lock();
+    if (st.ok()) spare_ready = true;
+  }
+}
+
+// Gives the spare's space back (the disk is full, or the log closes).
+void TxnLog::Impl::DropSpare() {
+  std::lock_guard<std::mutex> g(spare_mu);
+  if (spare_ready) unlink(SparePath().c_str());
+  spare_ready = false;
+}
+
 Status TxnLog::Impl::CreateSegment(uint64_t first_zxid, size_t frame) {
   const uint64_t size = std::max<uint64_t>(opt.segment_bytes, kSegHeader + frame);
   const std::string path = opt.dir + "/" + SegmentName(first_zxid);
+  if (size == opt.segment_bytes && AdoptSpare(first_zxid, path)) return Status::Ok();
   int nfd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (nfd < 0) return ErrnoStatus("create " + path, errno);
   // Real zeros rather than fallocate: writes into unwritten extents make fdatasync journal.
@@ -375,6 +454,7 @@ Status TxnLog::Impl::CreateSegment(uint64_t first_zxid, size_t frame) {
   if (fd >= 0) close(fd);
   fd = nfd;
   active_path = path;
+  spare_asked = false;
   write_off = kSegHeader;
   active_size = size;
   std::lock_guard<std::mutex> g(seg_mu);
@@ -419,6 +499,14 @@ void TxnLog::Impl::WriteBuffered(size_t entries) {
     us = ElapsedUs(t0);
   }
   write_off += buf.size();
+  if (!spare_asked && write_off * 2 > active_size) {  // half full: prepare the next segment
+    spare_asked = true;
+    {
+      std::lock_guard<std::mutex> g(spare_mu);
+      spare_wanted = !spare_ready;
+    }
+    spare_cv.notify_one();
+  }
   std::lock_guard<std::mutex> g(mu);
   if (opt.sync) {
     stats.fsyncs++;
@@ -474,6 +562,7 @@ void TxnLog::Impl::DropFrom(uint64_t first_failed, uint64_t durable, const Statu
       "txn log: %s; dropping queued entries from zxid 0x%s; appends fail until a new "
       "segment can be created",
       why.ToString().c_str(), Hex(first_failed).c_str());
+  DropSpare();
   {
     std::lock_guard<std::mutex> g(mu);
     if (durable > 0) durable_zxid = durable;
@@ -500,7 +589,14 @@ Result<std::unique_ptr<TxnLog>> TxnLog::Open(const Options& options, uint64_t af
   std::unique_ptr<TxnLog> log(new TxnLog(options));
   QFS_RETURN_IF_ERROR(log->impl_->Recover(after_zxid, replay));
   Impl* m = log->impl_.get();
-  m->writer = std::thread([m] { m->WriterLoop(); });
+  m->writer = std::thread([m] {
+    pthread_setname_np(pthread_self(), "qfs-logwriter");
+    m->WriterLoop();
+  });
+  m->spare_thread = std::thread([m] {
+    pthread_setname_np(pthread_self(), "qfs-logspare");
+    m->SpareLoop();
+  });
   return log;
 }
 
@@ -556,6 +652,13 @@ void TxnLog::Close() {
     m.work_cv.notify_all();
   }
   if (m.writer.joinable()) m.writer.join();
+  {
+    std::lock_guard<std::mutex> g(m.spare_mu);
+    m.spare_stop = true;
+  }
+  m.spare_cv.notify_all();
+  if (m.spare_thread.joinable()) m.spare_thread.join();
+  m.DropSpare();
   if (m.fd >= 0) {
     close(m.fd);
     m.fd = -1;

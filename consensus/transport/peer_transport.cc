@@ -1,5 +1,7 @@
 #include "consensus/transport/peer_transport.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <asio.hpp>
 #include <atomic>
@@ -278,6 +280,7 @@ Result<std::unique_ptr<PeerTransport>> PeerTransport::Start(Options options, Han
     for (auto& [id, l] : raw->links) raw->Dial(l.get());
   });
   raw->thread = std::thread([raw] {
+    pthread_setname_np(pthread_self(), "qfs-peers");
     raw->io_thread_id = std::this_thread::get_id();
     raw->io.run();
   });

@@ -1,6 +1,7 @@
 #include "daemon/replica/pipeline.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <chrono>
 #include <cinttypes>
 #include <cstring>
+#include <random>
 
 #include "consensus/storage/file_util.h"
 #include "consensus/storage/snapshot_file.h"
@@ -183,6 +185,11 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
   uint64_t reported_durable = 0;
   bool log_broken = false;  // an append failed: append nothing more until the store is reloaded
   uint64_t since_snapshot = 0;
+  // Txns until the next snapshot: snapCount/2 plus a random part, drawn again after every
+  // snapshot, so the members of an ensemble do not all snapshot at the same txn (ZooKeeper
+  // does the same). Randomness lives here, in the shell; the core stays deterministic.
+  uint64_t snapshot_after = 0;
+  std::mt19937_64 rng{std::random_device{}()};
   bool snapshot_wanted = false;  // RequestSnapshot()
   bool disk_full = false;        // see EnterDiskFull
   Clock::time_point next_space_check;
@@ -255,6 +262,10 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
   void SendApp(uint64_t to, const member::AppMessage& m);
   void ExpireWaiting(bool all);
   void MaybeSnapshot();
+  uint64_t NextSnapshotAfter() {
+    uint64_t half = std::max<uint64_t>(1, options.snap_count / 2);
+    return half + rng() % half;
+  }
   void EnterDiskFull(const Status& why);
   bool SpaceAvailable() const;
   void LeaveDiskFull();
@@ -514,7 +525,8 @@ void Pipeline::Impl::MaybeSnapshot() {
   Store& s = *p->store_;
   s.PollSnapshot();
   if (!member.serving || s.snapshot_running()) return;
-  bool due = options.snap_count > 0 && since_snapshot >= options.snap_count;
+  if (options.snap_count > 0 && snapshot_after == 0) snapshot_after = NextSnapshotAfter();
+  bool due = options.snap_count > 0 && since_snapshot >= snapshot_after;
   if (!due && !snapshot_wanted) return;
   {
     std::lock_guard<std::mutex> l(hold_mu);
@@ -522,6 +534,7 @@ void Pipeline::Impl::MaybeSnapshot() {
   }
   if (s.StartSnapshot()) {
     since_snapshot = 0;
+    snapshot_after = 0;
     snapshot_wanted = false;
   }
 }
@@ -1084,7 +1097,10 @@ std::unique_ptr<Pipeline> Pipeline::Start(StoreOptions so, Options options, Stat
     return nullptr;
   }
   m.stats.last_zxid = p->store_->tree().last_zxid();
-  m.thread = std::thread([&m] { m.Run(); });
+  m.thread = std::thread([&m] {
+    pthread_setname_np(pthread_self(), "qfs-pipeline");
+    m.Run();
+  });
   *error = Status::Ok();
   return p;
 }

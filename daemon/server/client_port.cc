@@ -1,5 +1,7 @@
 #include "daemon/server/client_port.h"
 
+#include <pthread.h>
+
 #include <asio.hpp>
 #include <atomic>
 #include <chrono>
@@ -950,7 +952,11 @@ Result<int> ClientPort::Start(int threads) {
   s.work = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
       s.io.get_executor());
   s.Accept();
-  for (int i = 0; i < threads; i++) s.threads.emplace_back([&s] { s.io.run(); });
+  for (int i = 0; i < threads; i++)
+    s.threads.emplace_back([&s] {
+      pthread_setname_np(pthread_self(), "qfs-clients");
+      s.io.run();
+    });
   return port;
 }
 

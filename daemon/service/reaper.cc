@@ -1,5 +1,7 @@
 #include "daemon/service/reaper.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <chrono>
 
@@ -22,7 +24,10 @@ Reaper::~Reaper() {
 }
 
 void Reaper::Start() {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "qfs-reaper");
+    Run();
+  });
 }
 
 void Reaper::Stop() {

@@ -1,6 +1,7 @@
 #include "daemon/service/sessions.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -75,7 +76,10 @@ Status Sessions::Start() {
     for (auto& [sid, to] : t)
       if (!tracker_->Touch(sid, to, WallMs())) tracker_->Track(sid, to, WallMs());
   });
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "qfs-sessions");
+    Run();
+  });
   return Status::Ok();
 }
 
