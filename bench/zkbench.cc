@@ -669,9 +669,14 @@ int main(int argc, char** argv) {
   sleep_s(o.warmup);
   int64_t t0 = NowNs();
   if (!g_interrupted) g_phase.store(kMeasure);
+  // Lets a driver sample server CPU over the measured window only (bench/README).
+  fprintf(stderr, "MEASURE start\n");
+  fflush(stderr);
   sleep_s(o.seconds);
   int64_t t1 = NowNs();
   g_phase.store(kStop);
+  fprintf(stderr, "MEASURE end\n");
+  fflush(stderr);
 
   // Drain: completions stop re-issuing once the phase is kStop.
   bool drained = true;
@@ -709,10 +714,13 @@ int main(int argc, char** argv) {
   // Report.
   std::vector<uint32_t> lat;
   uint64_t ops = 0, errors = 0, refused = 0;
+  uint64_t sess_min = UINT64_MAX, sess_max = 0;  // fairness across sessions
   std::map<int, uint64_t> codes;
   for (auto& c : clients) {
     lat.insert(lat.end(), c->stats.lat_us.begin(), c->stats.lat_us.end());
     ops += c->stats.ops;
+    sess_min = std::min(sess_min, c->stats.ops);
+    sess_max = std::max(sess_max, c->stats.ops);
     refused += c->sync_errors.load();
     errors += c->stats.errors + c->sync_errors.load();
     for (auto [code, n] : c->stats.error_codes) codes[code] += n;
@@ -728,10 +736,13 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(errors));
   printf(
       "RESULT workload=%s clients=%d outstanding=%d bytes=%d seconds=%.2f ops=%llu "
-      "ops_per_sec=%.1f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f errors=%llu\n",
+      "ops_per_sec=%.1f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f errors=%llu sess_min=%llu "
+      "sess_max=%llu\n",
       o.workload_name.c_str(), o.clients, o.outstanding, o.bytes, secs,
       static_cast<unsigned long long>(ops), ops_s, p50, p99, p999,
-      static_cast<unsigned long long>(errors));
+      static_cast<unsigned long long>(errors),
+      static_cast<unsigned long long>(clients.empty() ? 0 : sess_min),
+      static_cast<unsigned long long>(sess_max));
   for (auto [code, n] : codes)
     fprintf(stderr, "zkbench: %llu x %s\n", static_cast<unsigned long long>(n), zerror(code));
   if (refused)

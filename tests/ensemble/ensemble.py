@@ -6,7 +6,8 @@ loopback. The library behind scripts/ensemble and the fault tests.
     ens.start(); ens.leader(); ens.kill(2); ens.start_member(2); ens.cut(1, 2); ens.stop()
     ens = Ensemble.load(dir)              # the same ensemble from another process
 
-$QFS_ZK_HEAP sets ZooKeeper's -Xmx (default 256m).
+$QFS_ZK_HEAP sets ZooKeeper's -Xmx (default 256m); $QFS_ZK_JVM, if set, replaces the
+JVM flags (heap, GC, JIT) entirely.
 
 State (ports, pids with their start times, dirs) lives in DIR/state.json so that separate
 commands compose. A pid is only ever signalled if /proc says it is still the process that was
@@ -247,7 +248,10 @@ class Ensemble:
         if self.kind == "quorumfsd":
             return [self.s["quorumfsd"], cfg]
         heap = os.environ.get("QFS_ZK_HEAP", "256m")
-        return ["java", "-Xms64m", "-Xmx" + heap, "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+        # $QFS_ZK_JVM replaces the test-friendly defaults, e.g. for benchmarks (bench/README).
+        jvm = os.environ.get("QFS_ZK_JVM", "").split() or [
+            "-Xms64m", "-Xmx" + heap, "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
+        return ["java"] + jvm + [
                 "-Dzookeeper.extendedTypesEnabled=true",
                 "-Dorg.slf4j.simpleLogger.showDateTime=true",
                 "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS",
