@@ -248,7 +248,7 @@ class Ensemble:
         if self.kind == "quorumfsd":
             return [self.s["quorumfsd"], cfg]
         heap = os.environ.get("QFS_ZK_HEAP", "256m")
-        # $QFS_ZK_JVM replaces the test-friendly defaults, e.g. for benchmarks (bench/README).
+        # $QFS_ZK_JVM replaces the test-friendly defaults, e.g. for benchmarks (bench/speed_compare.sh).
         jvm = os.environ.get("QFS_ZK_JVM", "").split() or [
             "-Xms64m", "-Xmx" + heap, "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
         return ["java"] + jvm + [
