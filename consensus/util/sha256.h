@@ -1,10 +1,10 @@
-// SHA-256 (FIPS 180-4) and HMAC-SHA-256 (RFC 2104), for authenticating members to each other
-// without a crypto library dependency. Not for bulk hashing: it is a plain portable loop.
+// SHA-256 and HMAC-SHA-256, for authenticating members to each other. Thin wrappers over
+// OpenSSL's libcrypto (README.md, "Dependencies"), so callers need not see its API.
 #pragma once
 
 #include <array>
-#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string_view>
 
 namespace qfs {
@@ -15,24 +15,24 @@ using Sha256Digest = std::array<uint8_t, 32>;
 class Sha256 {
  public:
   Sha256();
+  ~Sha256();
+  Sha256(Sha256&&) noexcept;
+  Sha256& operator=(Sha256&&) noexcept;
   void Update(std::string_view data);
-  // Pads and returns the digest; the object must not be used afterwards.
+  // Returns the digest; the object must not be used afterwards.
   Sha256Digest Finish();
 
   static Sha256Digest Hash(std::string_view data);
 
  private:
-  void Block(const uint8_t* p);
-
-  uint32_t h_[8];
-  uint8_t buf_[64];
-  size_t buf_len_ = 0;
-  uint64_t total_bytes_ = 0;
+  struct Ctx;
+  std::unique_ptr<Ctx> ctx_;
 };
 
 Sha256Digest HmacSha256(std::string_view key, std::string_view message);
 
-// Compares without an early exit, so the time taken does not reveal where a MAC differs.
+// Compares without an early exit (CRYPTO_memcmp), so the time taken does not reveal where a
+// MAC differs. Different lengths compare unequal at once: lengths are public (digest sizes).
 bool ConstantTimeEqual(std::string_view a, std::string_view b);
 
 }  // namespace qfs

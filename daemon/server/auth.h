@@ -1,11 +1,12 @@
 // Client authentication for the ZooKeeper port: the auth packet (opcode 100) with ZooKeeper's
-// built-in schemes, and the hashing it needs (SHA-1, HMAC-SHA1, base64), written here so the
-// server has no crypto library dependency.
+// built-in schemes, and the hashing it needs (SHA-1, HMAC-SHA1, base64): thin wrappers over
+// OpenSSL's libcrypto (README.md, "Dependencies").
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,23 +17,22 @@ namespace qfs::server {
 
 using Sha1Digest = std::array<uint8_t, 20>;
 
-// SHA-1 (FIPS 180-1), incremental.
+// SHA-1, incremental.
 class Sha1 {
  public:
   Sha1();
+  ~Sha1();
+  Sha1(Sha1&&) noexcept;
+  Sha1& operator=(Sha1&&) noexcept;
   void Update(std::string_view data);
-  // Pads and returns the digest; the object must not be used afterwards.
+  // Returns the digest; the object must not be used afterwards.
   Sha1Digest Finish();
 
   static Sha1Digest Hash(std::string_view data);
 
  private:
-  void Block(const uint8_t* p);
-
-  uint32_t h_[5];
-  uint8_t buf_[64];
-  size_t buf_len_ = 0;
-  uint64_t total_bytes_ = 0;
+  struct Ctx;
+  std::unique_ptr<Ctx> ctx_;
 };
 
 // HMAC-SHA1 (RFC 2104).

@@ -2,4 +2,4 @@
 add_library(qfs_server_units STATIC
   ${CMAKE_CURRENT_LIST_DIR}/watch_manager.cc
   ${CMAKE_CURRENT_LIST_DIR}/auth.cc)
-target_link_libraries(qfs_server_units PUBLIC qfs_tree Threads::Threads)
+target_link_libraries(qfs_server_units PUBLIC qfs_tree Threads::Threads OpenSSL::Crypto)

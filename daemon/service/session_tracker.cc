@@ -1,5 +1,6 @@
 #include "daemon/service/session_tracker.h"
 
+#include "consensus/util/sha256.h"
 #include "daemon/server/auth.h"
 #include "daemon/tree/types.h"
 
@@ -126,12 +127,7 @@ std::string SessionTracker::Password(int64_t session_id, uint64_t secret) {
 bool SessionTracker::CheckPassword(int64_t session_id, uint64_t secret, std::string_view password) {
   if (session_id == 0) return false;
   std::string want = Password(session_id, secret);
-  if (password.size() != want.size()) return false;  // the length is public
-  unsigned char diff = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    diff |= static_cast<unsigned char>(want[i] ^ password[i]);
-  }
-  return diff == 0;
+  return ConstantTimeEqual(want, password);
 }
 
 }  // namespace qfs::service

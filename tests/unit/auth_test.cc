@@ -78,6 +78,7 @@ TEST(Base64Test, Rfc4648Vectors) {
 // super:admin is also the example in ZooKeeper's administrator guide.
 TEST(DigestIdTest, MatchesZooKeeperGenerateDigest) {
   EXPECT_EQ(DigestId("super:admin"), "super:xQJmxLMiHGwaqBvst5y6rkB6HQs=");
+  EXPECT_EQ(DigestId("super:test"), "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
   EXPECT_EQ(DigestId("user:pass"), "user:smGaoVKd/cQkjm7b88GyorAUz20=");
   // Only the first ':' splits; the whole input is hashed.
   EXPECT_EQ(DigestId("u:p:q").substr(0, 2), "u:");
