@@ -395,6 +395,10 @@ bool TxnLog::Impl::AdoptSpare(uint64_t first_zxid, const std::string& path) {
   spare_asked = false;
   write_off = kSegHeader;
   active_size = opt.segment_bytes;
+  {
+    std::lock_guard<std::mutex> g(mu);
+    stats.spares_used++;
+  }
   std::lock_guard<std::mutex> g(seg_mu);
   segments.push_back(Segment{first_zxid, path, opt.segment_bytes});
   return true;

@@ -90,7 +90,8 @@ class TxnLog {
     uint64_t last_fsync_us = 0;
     uint64_t max_fsync_us = 0;
     uint64_t segments = 0;
-    uint64_t disk_bytes = 0;  // sum of segment file sizes
+    uint64_t disk_bytes = 0;   // sum of segment file sizes
+    uint64_t spares_used = 0;  // roll-overs that renamed a prepared segment into place
   };
   Stats stats() const;
 

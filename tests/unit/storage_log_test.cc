@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -288,6 +289,31 @@ TEST_F(LogTest, RollsOverIntoPreallocatedSegments) {
       EXPECT_EQ(all[i].payload, Payload(i + 1));
     }
   }
+}
+
+// Roll-overs take the segment the spare thread prepared once the active one was half full; a
+// stale spare from an earlier run is deleted at open, never read as a segment.
+TEST_F(LogTest, RollOverUsesThePreparedSpare) {
+  constexpr uint64_t kSeg = 4096;
+  { std::ofstream(dir_ + "/spare.tmp") << "left by a crash"; }
+  uint64_t used = 0;
+  {
+    auto log = OpenLog(Opts(kSeg));
+    EXPECT_FALSE(fs::exists(dir_ + "/spare.tmp"));
+    for (uint64_t z = 1; z <= 200; z++) {
+      ASSERT_TRUE(log->Append(LogEntry{z, Payload(z)}).ok());
+      log->Flush();
+      if (z % 10 == 0) usleep(20000);  // let the spare thread keep up
+    }
+    used = log->stats().spares_used;
+  }
+  EXPECT_GT(used, 0u);
+  EXPECT_FALSE(fs::exists(dir_ + "/spare.tmp")) << "closing gives the spare's space back";
+  for (auto& [first, size] : Segments()) EXPECT_EQ(size, kSeg);
+  std::vector<LogEntry> all;
+  { auto log = OpenLog(Opts(kSeg), 0, &all); }
+  ASSERT_EQ(all.size(), 200u);
+  for (size_t i = 0; i < all.size(); i++) EXPECT_EQ(all[i].payload, Payload(i + 1));
 }
 
 TEST_F(LogTest, TruncateAfterDropsLaterEntries) {
