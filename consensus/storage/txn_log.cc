@@ -181,6 +181,7 @@ struct TxnLog::Impl {
   Status EnsureRoom(uint64_t zxid, size_t frame);
   Status CreateSegment(uint64_t first_zxid, size_t frame);
   bool AdoptSpare(uint64_t first_zxid, const std::string& path);
+  void MakeActive(int nfd, const std::string& path, uint64_t first_zxid, uint64_t size);
   void SpareLoop();
   void DropSpare();
   std::string SparePath() const { return opt.dir + "/" + kSpareName; }
@@ -389,18 +390,9 @@ bool TxnLog::Impl::AdoptSpare(uint64_t first_zxid, const std::string& path) {
     (void)FsyncDir(opt.dir);
     return false;
   }
-  if (fd >= 0) close(fd);
-  fd = nfd;
-  active_path = path;
-  spare_asked = false;
-  write_off = kSegHeader;
-  active_size = opt.segment_bytes;
-  {
-    std::lock_guard<std::mutex> g(mu);
-    stats.spares_used++;
-  }
-  std::lock_guard<std::mutex> g(seg_mu);
-  segments.push_back(Segment{first_zxid, path, opt.segment_bytes});
+  MakeActive(nfd, path, first_zxid, opt.segment_bytes);
+  std::lock_guard<std::mutex> g(mu);
+  stats.spares_used++;
   return true;
 }
 
@@ -455,6 +447,13 @@ Status TxnLog::Impl::CreateSegment(uint64_t first_zxid, size_t frame) {
     if (!ds.ok()) QLOG_ERROR("txn log: %s", ds.ToString().c_str());
     return st;
   }
+  MakeActive(nfd, path, first_zxid, size);
+  return Status::Ok();
+}
+
+// The new segment (header written, durable) becomes the one appends go to.
+void TxnLog::Impl::MakeActive(int nfd, const std::string& path, uint64_t first_zxid,
+                              uint64_t size) {
   if (fd >= 0) close(fd);
   fd = nfd;
   active_path = path;
@@ -463,7 +462,6 @@ Status TxnLog::Impl::CreateSegment(uint64_t first_zxid, size_t frame) {
   active_size = size;
   std::lock_guard<std::mutex> g(seg_mu);
   segments.push_back(Segment{first_zxid, path, size});
-  return Status::Ok();
 }
 
 Status TxnLog::Impl::EnsureRoom(uint64_t zxid, size_t frame) {
