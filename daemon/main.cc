@@ -153,7 +153,7 @@ int main(int argc, char** argv) {
   }
   service::Reaper reaper(config, pipeline.get());  // containers and TTL nodes
   reaper.Start();
-  auto bound = port.Start(2);
+  auto bound = port.Start();
   if (!bound.ok()) {
     QLOG_ERROR("cannot start: %s", bound.status().ToString().c_str());
     reaper.Stop();

@@ -165,9 +165,11 @@ struct Link {
 };
 
 struct PeerTransport::Impl {
+  explicit Impl(asio::io_context* external) : io(external ? *external : own_io) {}
   Options opt;
   Handler* handler = nullptr;
-  asio::io_context io;
+  asio::io_context own_io;  // unused with Options::io
+  asio::io_context& io;
   tcp::acceptor acceptor{io};
   asio::steady_timer accept_retry{io};
   int handshaking = 0;  // I/O thread
@@ -241,7 +243,7 @@ Result<std::unique_ptr<PeerTransport>> PeerTransport::Start(Options options, Han
   options.connect_retry_max_ms = std::max(options.connect_retry_max_ms, options.connect_retry_ms);
   QFS_CHECK(handler != nullptr);
 
-  auto impl = std::make_unique<Impl>();
+  auto impl = std::make_unique<Impl>(options.io);
   impl->handler = handler;
   for (const PeerAddress& p : options.peers) {
     if (p.id == 0 || p.id == options.self_id || impl->links.count(p.id)) {
@@ -279,6 +281,7 @@ Result<std::unique_ptr<PeerTransport>> PeerTransport::Start(Options options, Han
     raw->Accept();
     for (auto& [id, l] : raw->links) raw->Dial(l.get());
   });
+  if (raw->opt.io) return std::unique_ptr<PeerTransport>(new PeerTransport(std::move(impl)));
   raw->thread = std::thread([raw] {
     pthread_setname_np(pthread_self(), "qfs-peers");
     raw->io_thread_id = std::this_thread::get_id();
@@ -825,6 +828,12 @@ void PeerTransport::Impl::InFailed(const std::shared_ptr<InConn>& ic, const std:
 void PeerTransport::Stop() {
   Impl* im = impl_.get();
   im->stopping = true;
+  if (im->opt.io) {
+    // The owner's loop has ended (Options::io): nothing runs handlers while we close.
+    std::lock_guard<std::mutex> g(im->stop_mu);
+    im->CleanUp();
+    return;
+  }
   im->io.stop();
   // From a handler we cannot join our own thread: the destructor does.
   if (std::this_thread::get_id() == im->io_thread_id) return;

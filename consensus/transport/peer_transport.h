@@ -35,7 +35,8 @@
 // fails and the link breaks (OnDisconnected); an owner that reopens at once sees at most one
 // OnDisconnected per retry interval for a member that is down.
 //
-// Threads. One I/O thread does all socket work and makes every handler call, in event order.
+// Threads. One I/O thread does all socket work and makes every handler call, in event order:
+// the transport's own, or the owner's loop (Options::io).
 // Send, Reopen, queued_bytes and stats are thread-safe and may be called from handlers; Send
 // never blocks on the network. Liveness of a silent peer (a partition without RST) is not
 // detected here: the core's heartbeats do that.
@@ -52,6 +53,10 @@
 
 #include "consensus/proto/peer.pb.h"
 #include "consensus/util/result.h"
+
+namespace asio {
+class io_context;
+}
 
 namespace qfs::transport {
 
@@ -72,6 +77,11 @@ struct Options {
   int connect_retry_ms = 20;             // first redial delay after a failure
   int connect_retry_max_ms = 500;        // the delay doubles up to this
   int handshake_timeout_ms = 5000;       // connect + handshake must finish within this
+  // The owner's event loop. Null: the transport runs an I/O thread of its own. Otherwise every
+  // socket operation and handler call happens on the thread that runs `io` (the owner's), the
+  // transport starts no thread, and Stop() must be called while nobody runs `io` (after the
+  // owner's loop has ended); `io` must outlive the transport.
+  asio::io_context* io = nullptr;
 };
 
 class Handler {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <asio.hpp>
 #include <chrono>
 #include <cinttypes>
 #include <cstring>
@@ -154,8 +155,15 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
   uint64_t self = 1;
   zab::Config zcfg;
 
+  // The member's event loop: the peer links' sockets and timers, and the inbox below, are
+  // served by the state-machine thread (docs/ensemble.md, "Threads"). Declared before `net`,
+  // whose sockets live in it.
+  asio::io_context io;
+  std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> io_work;
+  std::atomic<std::thread::id> loop_thread{};
+  std::atomic<bool> asleep{false};  // the loop waits in the io_context: Wake() must post
+
   mutable std::mutex mu;
-  std::condition_variable cv;        // wakes the state-machine thread
   std::condition_variable space_cv;  // wakes blocked submitters
   std::deque<Event> inbox;
   uint64_t durable = 0;
@@ -214,9 +222,18 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
     Push(std::move(e));
   }
   void Push(Event&& e) {
-    std::lock_guard<std::mutex> l(mu);
-    inbox.push_back(std::move(e));
-    cv.notify_one();
+    {
+      std::lock_guard<std::mutex> l(mu);
+      inbox.push_back(std::move(e));
+    }
+    Wake();
+  }
+  bool OnLoop() const { return std::this_thread::get_id() == loop_thread.load(); }
+  // Wakes the loop after something was queued under `mu`. From the loop itself nothing is
+  // needed: it looks at the inbox after every batch of I/O handlers.
+  void Wake() {
+    if (OnLoop()) return;
+    if (asleep.exchange(false)) asio::post(io, [] {});
   }
 
   // ---- zab::LogReader (state-machine thread) ----
@@ -304,15 +321,19 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
 Status Pipeline::Impl::Init() {
   const Config& c = options.config;
   store_options.on_durable = [this](uint64_t z) {
-    std::lock_guard<std::mutex> l(mu);
-    if (z > durable) durable = z;
-    cv.notify_one();
+    {
+      std::lock_guard<std::mutex> l(mu);
+      if (z > durable) durable = z;
+    }
+    Wake();
   };
   store_options.on_failed = [this](uint64_t first, const Status& why) {
-    std::lock_guard<std::mutex> l(mu);
-    log_failed = true;
-    log_failed_why = Status(why.code(), "from zxid " + Hex(first) + ": " + why.message());
-    cv.notify_one();
+    {
+      std::lock_guard<std::mutex> l(mu);
+      log_failed = true;
+      log_failed_why = Status(why.code(), "from zxid " + Hex(first) + ": " + why.message());
+    }
+    Wake();
   };
   auto store = Store::Open(store_options);
   if (!store.ok()) return store.status();
@@ -349,6 +370,7 @@ Status Pipeline::Impl::Init() {
       if (s.id != self) to.peers.push_back({s.id, s.host, s.peer_port});
     to.secret = c.quorum_secret;
     to.max_frame_bytes = c.max_data_bytes * 2 + (8 << 20);
+    to.io = &io;  // the links are served by this member's loop, not a thread of their own
     auto t = transport::PeerTransport::Start(to, this);
     if (!t.ok()) return t.status();
     net = std::move(*t);
@@ -393,19 +415,32 @@ void Pipeline::Impl::ReloadStore(const char* why) {
 
 // ---- the loop ----
 
+// One iteration: the I/O handlers that are ready (a bounded batch: the peer links' reads and
+// writes, which queue what they received in the inbox), then everything queued, one Ready pass
+// per peer message and one for all client requests, then replies. The loop sleeps in the
+// io_context, so a socket event, a post from another thread (Wake) or the next tick wakes it.
 void Pipeline::Impl::Run() {
+  constexpr int kIoBatch = 64;
+  loop_thread = std::this_thread::get_id();
   auto next_tick = Clock::now() + std::chrono::milliseconds(kBaseTickMs);
   for (;;) {
+    for (int i = 0; i < kIoBatch && io.poll_one(); i++) {
+    }
     std::deque<Event> events;
     uint64_t dur;
     bool failed, stop, snap;
     Status why;
     {
       std::unique_lock<std::mutex> l(mu);
-      cv.wait_until(l, next_tick, [&] {
-        return !inbox.empty() || durable != reported_durable || log_failed || stopping ||
-               snapshot_requested;
-      });
+      bool work = !inbox.empty() || durable != reported_durable || log_failed || stopping ||
+                  snapshot_requested;
+      if (!work && Clock::now() < next_tick) {
+        asleep = true;
+        l.unlock();
+        io.run_one_until(next_tick);
+        asleep = false;
+        continue;
+      }
       events.swap(inbox);
       dur = durable;
       failed = log_failed;
@@ -1097,6 +1132,8 @@ std::unique_ptr<Pipeline> Pipeline::Start(StoreOptions so, Options options, Stat
     return nullptr;
   }
   m.stats.last_zxid = p->store_->tree().last_zxid();
+  m.io_work = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
+      m.io.get_executor());
   m.thread = std::thread([&m] {
     pthread_setname_np(pthread_self(), "qfs-pipeline");
     m.Run();
@@ -1169,7 +1206,10 @@ void Pipeline::Sync(ReplyFn done, bool linearizable) {
 bool Pipeline::Enqueue(tree::Request&& req, ReplyFn&& done, bool block, int sync) {
   Impl& m = *impl_;
   std::unique_lock<std::mutex> l(m.mu);
-  if (block) {
+  // The loop itself never waits for room (it is what makes room): a blocking submit from a
+  // handler on the loop goes over the limit instead.
+  if (block && m.OnLoop()) {
+  } else if (block) {
     m.space_cv.wait(l, [&] { return m.outstanding < m.options.max_outstanding || m.stopping; });
   } else if (m.outstanding >= m.options.max_outstanding && !m.stopping) {
     return false;
@@ -1186,14 +1226,17 @@ bool Pipeline::Enqueue(tree::Request&& req, ReplyFn&& done, bool block, int sync
   Impl::Event e;
   e.in = {std::move(req), std::move(done), sync};
   m.inbox.push_back(std::move(e));
-  m.cv.notify_one();
+  l.unlock();
+  m.Wake();
   return true;
 }
 
 void Pipeline::RequestSnapshot() {
-  std::lock_guard<std::mutex> l(impl_->mu);
-  impl_->snapshot_requested = true;
-  impl_->cv.notify_one();
+  {
+    std::lock_guard<std::mutex> l(impl_->mu);
+    impl_->snapshot_requested = true;
+  }
+  impl_->Wake();
 }
 
 void Pipeline::Stop() {
@@ -1203,9 +1246,9 @@ void Pipeline::Stop() {
     std::lock_guard<std::mutex> l(m.mu);
     if (m.stopped) return;
     m.stopping = true;
-    m.cv.notify_one();
     m.space_cv.notify_all();
   }
+  m.Wake();
   if (m.thread.joinable()) m.thread.join();
   {
     std::lock_guard<std::mutex> l(m.hold_mu);
@@ -1220,6 +1263,10 @@ void Pipeline::Stop() {
   }
   std::lock_guard<std::mutex> l(m.mu);
   m.stopped = true;
+}
+
+asio::io_context& Pipeline::loop() {
+  return impl_->io;
 }
 
 Pipeline::Stats Pipeline::stats() const {

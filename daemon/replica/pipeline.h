@@ -1,12 +1,13 @@
 // The replica: one member's znode tree, its log, and the ZAB core that decides what goes into
 // them. The class keeps its historical name: it is the write pipeline of every member.
 //
-// One state-machine thread owns the ZAB core (consensus/zab) and carries out its Ready: log
-// appends (group-committed by the log's writer thread), epoch files, applies to the tree,
-// messages to peers (consensus/transport), snapshot streams. On the leader a write is prepared
-// (daemon/tree/prepare) and proposed; on a learner it is forwarded to the leader and answered
-// when this member applies the txn (so the reply reflects this member's own tree). A member
-// with no server.N lines is an ensemble of one and takes the same path.
+// One state-machine thread, the member's event loop (loop(); docs/ensemble.md, "Threads"), owns
+// the ZAB core (consensus/zab), the peer links (consensus/transport on the loop) and the client
+// port's connections, and carries out the core's Ready: log appends (group-committed by the
+// log's writer thread), epoch files, applies to the tree, messages to peers, snapshot streams. On
+// the leader a write is prepared (daemon/tree/prepare) and proposed; on a learner it is forwarded
+// to the leader and answered when this member applies the txn (so the reply reflects this member's
+// own tree). A member with no server.N lines is an ensemble of one and takes the same path.
 //
 // Replies are released in the order requests were submitted. Reads take a shared lock on the
 // tree; applies take it exclusively, a batch at a time.
@@ -28,6 +29,10 @@
 #include "daemon/config.h"
 #include "daemon/replica/store.h"
 #include "daemon/tree/prepare.h"
+
+namespace asio {
+class io_context;
+}
 
 namespace qfs {
 
@@ -126,6 +131,11 @@ class Pipeline {
 
   // Answers everything in flight, then stops. Idempotent.
   void Stop();
+
+  // The member's event loop, run by the pipeline thread until Stop(): the client port serves its
+  // connections on it, so a request and its reply need no other thread (docs/ensemble.md,
+  // "Threads"). Handlers on it must not block; Submit from it never waits for room.
+  asio::io_context& loop();
 
   Stats stats() const;
   MemberStatus member() const;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cinttypes>
 #include <deque>
+#include <future>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -49,14 +50,16 @@ std::string Hex(int64_t v) {
 
 struct Conn;
 
-struct ClientPort::Impl {
+// Shared by the connections (and the handlers queued for them), so that it outlives the last
+// of them: they live on the member's loop, which goes on after Stop().
+struct ClientPort::Impl : std::enable_shared_from_this<ClientPort::Impl> {
+  explicit Impl(asio::io_context& loop) : io(loop) {}
   Config config;
   Pipeline* pipeline = nullptr;
   service::Sessions* sessions = nullptr;
-  asio::io_context io;
+  asio::io_context& io;  // the member's loop (Pipeline::loop())
   tcp::acceptor acceptor{io};
-  std::vector<std::thread> threads;
-  std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  bool started = false;
   size_t max_packet = 0;
 
   server::WatchManager watches;
@@ -101,7 +104,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
     std::chrono::steady_clock::time_point arrived = std::chrono::steady_clock::now();
   };
 
-  ClientPort::Impl* srv;
+  std::shared_ptr<ClientPort::Impl> srv;
   tcp::socket sock;
   asio::strand<asio::io_context::executor_type> strand;
   uint64_t id;
@@ -128,8 +131,12 @@ struct Conn : std::enable_shared_from_this<Conn> {
   bool writing = false;
   bool close_when_flushed = false;
 
-  Conn(ClientPort::Impl* s, tcp::socket&& so, uint64_t cid)
-      : srv(s), sock(std::move(so)), strand(asio::make_strand(s->io)), id(cid), retry_timer(s->io) {
+  Conn(std::shared_ptr<ClientPort::Impl> s, tcp::socket&& so, uint64_t cid)
+      : srv(std::move(s)),
+        sock(std::move(so)),
+        strand(asio::make_strand(srv->io)),
+        id(cid),
+        retry_timer(srv->io) {
     std::error_code ec;
     ip = sock.remote_endpoint(ec).address().to_string();
     auth.push_back({"ip", ip});
@@ -702,7 +709,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
 };
 
 void ClientPort::Impl::Accept() {
-  acceptor.async_accept([this](std::error_code ec, tcp::socket sock) {
+  acceptor.async_accept([this, self = shared_from_this()](std::error_code ec, tcp::socket sock) {
     if (ec) {
       if (ec != asio::error::operation_aborted && !stopping) {
         QLOG_WARN("accept: %s", ec.message().c_str());
@@ -724,7 +731,7 @@ void ClientPort::Impl::Accept() {
       }
       per_ip[ip]++;
     }
-    auto c = std::make_shared<Conn>(this, std::move(sock), cid);
+    auto c = std::make_shared<Conn>(self, std::move(sock), cid);
     {
       std::lock_guard<std::mutex> l(mu);
       conns[cid] = c;
@@ -880,28 +887,29 @@ std::string ClientPort::Impl::MetricsText() {
 }
 
 void ClientPort::Impl::AcceptMetrics() {
-  metrics_acceptor.async_accept([this](std::error_code ec, tcp::socket sock) {
-    if (ec) return;
-    auto so = std::make_shared<tcp::socket>(std::move(sock));
-    auto buf = std::make_shared<std::array<char, 2048>>();
-    // One request per connection; whatever is asked, the answer is the metrics page.
-    so->async_read_some(asio::buffer(*buf), [this, so, buf](std::error_code ec2, size_t) {
-      if (ec2) return;
-      std::string body = MetricsText();
-      auto out = std::make_shared<std::string>(
-          "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: " +
-          std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
-      asio::async_write(*so, asio::buffer(*out), [so, out](std::error_code, size_t) {
-        std::error_code ignored;
-        so->shutdown(tcp::socket::shutdown_both, ignored);
+  metrics_acceptor.async_accept(
+      [this, self = shared_from_this()](std::error_code ec, tcp::socket sock) {
+        if (ec) return;
+        auto so = std::make_shared<tcp::socket>(std::move(sock));
+        auto buf = std::make_shared<std::array<char, 2048>>();
+        // One request per connection; whatever is asked, the answer is the metrics page.
+        so->async_read_some(asio::buffer(*buf), [this, self, so, buf](std::error_code ec2, size_t) {
+          if (ec2) return;
+          std::string body = MetricsText();
+          auto out = std::make_shared<std::string>(
+              "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: " +
+              std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+          asio::async_write(*so, asio::buffer(*out), [so, out](std::error_code, size_t) {
+            std::error_code ignored;
+            so->shutdown(tcp::socket::shutdown_both, ignored);
+          });
+        });
+        AcceptMetrics();
       });
-    });
-    AcceptMetrics();
-  });
 }
 
 ClientPort::ClientPort(const Config& config, Pipeline* pipeline, service::Sessions* sessions)
-    : impl_(new Impl) {
+    : impl_(std::make_shared<Impl>(pipeline->loop())) {
   impl_->config = config;
   impl_->pipeline = pipeline;
   impl_->sessions = sessions;
@@ -915,7 +923,7 @@ ClientPort::~ClientPort() {
   Stop();
 }
 
-Result<int> ClientPort::Start(int threads) {
+Result<int> ClientPort::Start() {
   Impl& s = *impl_;
   s.listener = s.pipeline->AddApplyListener(
       [&s](int64_t zxid, const std::vector<tree::Change>& c) { s.OnApply(zxid, c); });
@@ -949,14 +957,8 @@ Result<int> ClientPort::Start(int threads) {
     s.AcceptMetrics();
     QLOG_INFO("Prometheus metrics on http://%s:%d/metrics", host.c_str(), s.config.metrics_port);
   }
-  s.work = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
-      s.io.get_executor());
-  s.Accept();
-  for (int i = 0; i < threads; i++)
-    s.threads.emplace_back([&s] {
-      pthread_setname_np(pthread_self(), "qfs-clients");
-      s.io.run();
-    });
+  s.started = true;
+  asio::post(s.io, [self = impl_] { self->Accept(); });
   return port;
 }
 
@@ -976,28 +978,30 @@ void ClientPort::Impl::CloseAll(const char* why) {
 }
 
 void ClientPort::Stop() {
-  if (!impl_ || impl_->threads.empty()) return;
+  if (!impl_ || !impl_->started) return;
   Impl& s = *impl_;
+  s.started = false;
   s.stopping = true;
   s.pipeline->RemoveApplyListener(s.listener);
   s.pipeline->RemoveRoleListener(s.role_listener);
-  asio::post(s.io, [&s] {
+  // On the loop: no new connections, and every open one closed. What is still queued for them
+  // runs later on the loop, or is dropped with it, and holds the Impl until then.
+  auto closed = std::make_shared<std::promise<void>>();
+  asio::post(s.io, [self = impl_, closed] {
     std::error_code ec;
-    s.acceptor.close(ec);
-    s.metrics_acceptor.close(ec);
+    self->acceptor.close(ec);
+    self->metrics_acceptor.close(ec);
+    std::vector<std::shared_ptr<Conn>> cs;
+    {
+      std::lock_guard<std::mutex> l(self->mu);
+      for (auto& [id, w] : self->conns)
+        if (auto c = w.lock()) cs.push_back(c);
+    }
+    for (auto& c : cs) c->Close(nullptr);
+    closed->set_value();
   });
-  std::vector<std::shared_ptr<Conn>> cs;
-  {
-    std::lock_guard<std::mutex> l(s.mu);
-    for (auto& [id, w] : s.conns)
-      if (auto c = w.lock()) cs.push_back(c);
-  }
-  for (auto& c : cs) asio::post(c->strand, [c] { c->Close(nullptr); });
-  cs.clear();
-  s.work.reset();
-  s.io.stop();
-  for (auto& t : s.threads) t.join();
-  s.threads.clear();
+  if (closed->get_future().wait_for(std::chrono::seconds(10)) != std::future_status::ready)
+    QLOG_WARN("the member's loop did not close the client connections within 10 s");
 }
 
 }  // namespace qfs

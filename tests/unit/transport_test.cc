@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <asio.hpp>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -795,6 +796,68 @@ TEST(PeerTransportTest, ThroughputAndLatencyOfOneKiBMessages) {
   std::sort(us.begin(), us.end());
   printf("[ transport ] 1 KiB round trip: p50 %.0f us, p99 %.0f us\n", us[us.size() / 2],
          us[us.size() * 99 / 100]);
+}
+
+// Options::io: the transport runs on its owner's loop. Every handler call happens on the thread
+// that runs it, messages flow in order both ways, and Stop() after the loop ended makes no late
+// call.
+TEST(PeerTransportTest, RunsOnTheOwnersLoop) {
+  asio::io_context io;
+  auto work = asio::make_work_guard(io);
+  std::atomic<std::thread::id> loop_id{};
+  std::thread loop([&] {
+    loop_id = std::this_thread::get_id();
+    io.run();
+  });
+  int ports[3] = {0, FreePort(), FreePort()};
+  Recorder h[3];
+  std::atomic<int> off_loop{0};
+  for (int i = 1; i <= 2; ++i)
+    h[i].SetOnMessage([&] {
+      if (std::this_thread::get_id() != loop_id.load()) off_loop++;
+    });
+  std::unique_ptr<PeerTransport> t[3];
+  for (int i = 1; i <= 2; ++i) {
+    Options o;
+    o.self_id = i;
+    o.listen_host = "127.0.0.1";
+    o.listen_port = ports[i];
+    o.peers.push_back({static_cast<uint64_t>(3 - i), "127.0.0.1", ports[3 - i]});
+    o.secret = "ensemble-secret";
+    o.connect_retry_ms = 5;
+    o.connect_retry_max_ms = 50;
+    o.io = &io;
+    auto r = PeerTransport::Start(o, &h[i]);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    t[i] = std::move(r).value();
+  }
+  for (int i = 1; i <= 2; ++i)
+    ASSERT_TRUE(Eventually([&] { return t[i]->stats().connects >= 1; })) << i;
+  t[1]->Reopen(2);
+  t[2]->Reopen(1);
+  constexpr uint64_t kN = 500;
+  for (uint64_t s = 1; s <= kN; ++s) {
+    t[1]->Send(2, Msg(s, 100));
+    t[2]->Send(1, Msg(s, 100));
+  }
+  ASSERT_TRUE(h[2].WaitMessages(1, kN));
+  ASSERT_TRUE(h[1].WaitMessages(2, kN));
+  for (int i = 1; i <= 2; ++i) {
+    auto got = Recorder::Messages(h[i].events(), 3 - i);
+    ASSERT_EQ(got.size(), kN);
+    for (uint64_t s = 1; s <= kN; ++s) EXPECT_EQ(got[s - 1], s);
+  }
+  EXPECT_EQ(off_loop.load(), 0);
+  work.reset();
+  io.stop();
+  loop.join();
+  for (int i = 1; i <= 2; ++i) {
+    h[i].MarkClosed();
+    t[i]->Stop();
+  }
+  t[1].reset();
+  t[2].reset();
+  EXPECT_EQ(h[1].late_calls() + h[2].late_calls(), 0);
 }
 
 }  // namespace
