@@ -22,8 +22,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The state letter and start time (field 22) of /proc/PID/stat; false if there is no such process.
-bool ReadProcStat(pid_t pid, char* state, unsigned long long* start) {
+// The kernel's PF_EXITING task flag (field 9 of /proc/PID/stat): the thread is in do_exit.
+constexpr unsigned long kPfExiting = 0x4;
+
+// The state letter, flags (field 9) and start time (field 22) of /proc/PID/stat; false if there
+// is no such process.
+bool ReadProcStat(pid_t pid, char* state, unsigned long long* start,
+                  unsigned long* flags = nullptr) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
   std::string s;
   if (!f || !std::getline(f, s)) return false;
@@ -33,6 +38,7 @@ bool ReadProcStat(pid_t pid, char* state, unsigned long long* start) {
   std::string field;
   for (int i = 3; i <= 22 && rest >> field; i++) {
     if (i == 3) *state = field.empty() ? '?' : field[0];
+    if (i == 9 && flags) *flags = std::strtoul(field.c_str(), nullptr, 10);
     if (i == 22) *start = std::strtoull(field.c_str(), nullptr, 10);
   }
   return true;
@@ -132,9 +138,12 @@ int RunMountGuard(int argc, char** argv) {
     }
     char state = 0;
     unsigned long long st = 0;
-    bool exists = ReadProcStat(pid, &state, &st) && st == start;
-    // Its main thread has exited (or the whole process is gone) but the pipe is still open.
-    bool now_dying = !exists || state == 'Z' || state == 'X';
+    unsigned long flags = 0;
+    bool exists = ReadProcStat(pid, &state, &st, &flags) && st == start;
+    // Its main thread has exited, or is exiting (the last thread out closes the descriptors, and
+    // a close of a file on the mount waits for a FLUSH reply nobody is left to send), or the
+    // whole process is gone, but the pipe is still open.
+    bool now_dying = !exists || state == 'Z' || state == 'X' || (flags & kPfExiting) != 0;
     if (!now_dying) {
       dying = false;
       continue;

@@ -12,10 +12,11 @@
 // --mount-guard. It holds the read end of a pipe whose write end only the daemon holds:
 //   - a clean unmount first dismisses it (one byte, then close);
 //   - EOF means the daemon's descriptors are gone, so it exited without wedging;
-//   - if the daemon's main thread has exited (zombie) and the pipe is still open 200 ms later,
-//     some thread is wedged: the guard aborts the connection (its minor was passed at start,
-//     and it cannot have been reused while the daemon still holds the descriptor), logs it,
-//     and waits for the EOF.
+//   - if the daemon's main thread has exited (zombie) or is exiting (PF_EXITING: the last thread
+//     out closes the descriptors, and closing a file on the mount waits for a FLUSH reply) and
+//     the pipe is still open 200 ms later, some thread is wedged: the guard aborts the connection
+//     (its minor was passed at start, and it cannot have been reused while the daemon still
+//     holds the descriptor), logs it, and waits for the EOF.
 #pragma once
 
 #include <sys/types.h>
