@@ -136,6 +136,8 @@ class Pipeline {
   // connections on it, so a request and its reply need no other thread (docs/ensemble.md,
   // "Threads"). Handlers on it must not block; Submit from it never waits for room.
   asio::io_context& loop();
+  // True on the loop's own thread.
+  bool on_loop() const;
 
   Stats stats() const;
   MemberStatus member() const;

@@ -32,6 +32,8 @@ using tree::Err;
 
 // Requests a connection may have queued before we stop reading from it (back-pressure).
 constexpr size_t kMaxQueuedPerConnection = 1000;
+// What one read of a connection takes at most (see Conn::Drain).
+constexpr size_t kReadChunk = 32 << 10;
 // Replies may exceed jute.maxbuffer by a record header or two (a 1 MiB znode plus its Stat).
 constexpr size_t kPacketSlack = 64 << 10;
 
@@ -111,8 +113,10 @@ struct Conn : std::enable_shared_from_this<Conn> {
   std::string ip;
 
   // Strand state.
-  std::array<char, 4> len_buf{};
-  std::string body;
+  std::string rbuf;  // bytes read, [rhead, rtail) not yet handled
+  size_t rhead = 0, rtail = 0;
+  std::string_view body;  // the frame being handled (in rbuf)
+  bool reading = false, draining = false;
   bool handshaken = false;
   bool closed = false;
   bool finishing = false;  // answer what is queued, then close
@@ -151,7 +155,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
   }
 
   void Start() {
-    asio::dispatch(strand, [self = shared_from_this()] { self->ReadHeader(); });
+    asio::dispatch(strand, [self = shared_from_this()] { self->Drain(); });
   }
 
   void Close(const char* why) {
@@ -177,50 +181,77 @@ struct Conn : std::enable_shared_from_this<Conn> {
     CloseAfterFlush();
   }
 
-  void ReadHeader() {
-    if (closed || finishing) return;
-    asio::async_read(
-        sock, asio::buffer(len_buf),
-        asio::bind_executor(strand, [self = shared_from_this()](std::error_code ec, size_t) {
-          if (ec) return self->Close(nullptr);
-          self->OnHeader();
-        }));
+  // ---- Input ----
+  // One read takes whatever the socket has (up to kReadChunk), and every complete frame in it is
+  // handled before the next read: one recvmsg for many pipelined requests. The chunk bounds the
+  // work one connection gets per turn of the loop, so a busy client cannot starve the others.
+
+  void Drain() {
+    if (draining) return;  // a handler below re-entered (Established, Pump): the loop goes on
+    draining = true;
+    for (;;) {
+      // Paused while the session is being created (Established drains again), while too many
+      // requests wait for their replies (Pump drains again), or for good.
+      if (closed || finishing || connecting) break;
+      if (slots.size() >= kMaxQueuedPerConnection) {
+        read_paused = true;
+        break;
+      }
+      std::string_view avail(rbuf.data() + rhead, rtail - rhead);
+      if (avail.size() < 4) {
+        ReadMore(4);
+        break;
+      }
+      if (!handshaken && IsFourLetterPrefix(avail.data())) {
+        Send(srv->FourLetter(std::string(avail.substr(0, 4))));
+        Finish();
+        break;
+      }
+      auto len = zk::DecodeFrameLength(avail.substr(0, 4), srv->max_packet);
+      if (!len.ok()) {
+        QLOG_WARN("connection from %s: %s; closing it", ip.c_str(), len.status().message().c_str());
+        Close(nullptr);
+        break;
+      }
+      const size_t need = 4 + static_cast<size_t>(*len);
+      if (avail.size() < need) {
+        ReadMore(need);
+        break;
+      }
+      body = avail.substr(4, need - 4);
+      rhead += need;
+      if (!handshaken) {
+        HandleConnect();  // reading resumes once the session is established
+      } else {
+        HandleRequest();
+      }
+      body = {};
+    }
+    draining = false;
   }
 
-  void OnHeader() {
-    if (!handshaken && !connecting && IsFourLetterPrefix(len_buf.data())) {
-      Send(srv->FourLetter(std::string(len_buf.data(), 4)));
-      Finish();
-      return;
+  // Reads at least until `need` bytes are buffered from rhead (one read; Drain asks again).
+  void ReadMore(size_t need) {
+    if (reading) return;
+    if (rhead > 0) {  // keep the unread part at the front
+      rbuf.erase(0, rhead);
+      rtail -= rhead;
+      rhead = 0;
     }
-    auto len = zk::DecodeFrameLength(std::string_view(len_buf.data(), 4), srv->max_packet);
-    if (!len.ok()) {
-      QLOG_WARN("connection from %s: %s; closing it", ip.c_str(), len.status().message().c_str());
-      return Close(nullptr);
+    if (rbuf.size() > kReadChunk && rtail < kReadChunk && need <= kReadChunk) {
+      rbuf.resize(kReadChunk);  // a large request passed: give its memory back
+      rbuf.shrink_to_fit();
     }
-    body.resize(static_cast<size_t>(*len));
-    asio::async_read(
-        sock, asio::buffer(body),
-        asio::bind_executor(strand, [self = shared_from_this()](std::error_code ec, size_t) {
+    rbuf.resize(std::max({rbuf.size(), need, rtail + kReadChunk / 2, kReadChunk}));
+    reading = true;
+    sock.async_read_some(
+        asio::buffer(rbuf.data() + rtail, std::min(rbuf.size() - rtail, kReadChunk)),
+        asio::bind_executor(strand, [self = shared_from_this()](std::error_code ec, size_t n) {
+          self->reading = false;
           if (ec) return self->Close(nullptr);
-          self->OnPacket();
+          self->rtail += n;
+          self->Drain();
         }));
-  }
-
-  void OnPacket() {
-    if (closed || finishing) return;
-    if (!handshaken) {
-      if (connecting) return Close("a request before the session was established");
-      HandleConnect();
-      return;  // reading resumes once the session is established
-    }
-    HandleRequest();
-    if (closed) return;
-    if (slots.size() >= kMaxQueuedPerConnection) {
-      read_paused = true;  // Pump resumes reading when the queue drains
-      return;
-    }
-    ReadHeader();
   }
 
   // ---- Output ----
@@ -333,7 +364,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
     SendConnectResponse(cr, timeout, sid, srv->sessions->Password(sid));
     QLOG_DEBUG("session %s established for %s (timeout %d ms)", Hex(sid).c_str(), ip.c_str(),
                timeout);
-    ReadHeader();
+    Drain();
   }
 
   // ---- Requests ----
@@ -452,7 +483,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
     }
     if (read_paused && slots.size() < kMaxQueuedPerConnection / 2 && !closed && !finishing) {
       read_paused = false;
-      ReadHeader();
+      Drain();
     }
   }
 
@@ -482,6 +513,18 @@ struct Conn : std::enable_shared_from_this<Conn> {
         true);
   }
 
+  // Replies come from the pipeline on the loop (Release), where this connection's handlers run
+  // too: handle them at once, without a post per reply. A reply from another thread (the
+  // pipeline refusing work while it stops) is posted.
+  template <typename F>
+  void OnLoop(F&& fn) {
+    if (srv->pipeline->on_loop()) {
+      fn();
+    } else {
+      asio::post(strand, std::forward<F>(fn));
+    }
+  }
+
   bool Submit(const std::shared_ptr<Slot>& s) {
     auto self = shared_from_this();
     if (s->is_sync) {
@@ -493,7 +536,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
         if (r.err != Err::kOk)
           frame =
               zk::EncodeReply(zk::ReplyHeader{s->req.xid(), r.zxid, static_cast<int32_t>(r.err)});
-        asio::post(self->strand, [self, s, frame = std::move(frame)]() mutable {
+        self->OnLoop([self, s, frame = std::move(frame)]() mutable {
           s->frame = std::move(frame);
           s->done = true;
           self->Pump();
@@ -504,7 +547,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
     }
     bool ok = srv->pipeline->TrySubmit(s->treq, [self, s](qfs::Reply&& r) {
       std::string frame = self->EncodeWriteReply(s->req, r);
-      asio::post(self->strand, [self, s, frame = std::move(frame)]() mutable {
+      self->OnLoop([self, s, frame = std::move(frame)]() mutable {
         s->frame = std::move(frame);
         s->done = true;
         if (s->req.type() == zk::op::kCloseSession) {
