@@ -112,7 +112,11 @@ struct SyncDone {
 // What the shell must do, in exactly this order. The shell takes the Ready after every input
 // (Tick, Step, Disconnected, Persisted, SnapshotInstalled, Propose, Sync) and carries it out
 // before giving the core its next input: zxids of snapshots and truncations refer to the
-// state at the end of that Ready.
+// state at the end of that Ready. One exception, for batching: several inputs that can only
+// add appends, applies, messages and syncs_done (Propose, Sync, and Step of a Proposal, Ack,
+// Commit, Inform, Ping or PingReply) may be given in a row and their Ready taken once; the
+// lists then hold each input's items in input order. Any other input needs the Ready before
+// it carried out first.
 struct Ready {
   // 1. Drop every log entry after this zxid; if the tree applied beyond it, rebuild the tree
   //    from the newest snapshot at or below it plus the log (TRUNC). Synchronous.

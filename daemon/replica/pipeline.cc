@@ -189,6 +189,9 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
   std::deque<Pending> pending;
   uint64_t first_tag = 1;  // tag of pending.front()
   std::deque<Waiting> waiting;
+  // Txns this leader proposed and has not applied yet, by zxid (Apply uses them instead of
+  // parsing the payload again). Dropped when the role changes.
+  std::deque<std::pair<uint64_t, txn::Txn>> own_txns;
   std::multimap<uint64_t, uint64_t> sync_waits;  // zxid to reach -> tag
   uint64_t reported_durable = 0;
   bool log_broken = false;  // an append failed: append nothing more until the store is reloaded
@@ -259,6 +262,23 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
   // ---- the state-machine thread ----
   void Run();
   void HandleEvent(Event& e);
+  static bool Batchable(const Event& e) {
+    if (e.type == Event::kRequest) return true;
+    if (e.type != Event::kPeer) return false;
+    if (e.msg.body_case() == peer::PeerMessage::kApp) return true;
+    if (e.msg.body_case() != peer::PeerMessage::kZab) return false;
+    switch (e.msg.zab().body_case()) {
+      case peer::ZabMessage::kProposal:
+      case peer::ZabMessage::kAck:
+      case peer::ZabMessage::kCommit:
+      case peer::ZabMessage::kInform:
+      case peer::ZabMessage::kPing:
+      case peer::ZabMessage::kPingReply:
+        return true;
+      default:
+        return false;
+    }
+  }
   void HandleIncoming(Incoming&& in);
   void HandlePeer(uint64_t from, peer::PeerMessage& msg);
   void HandleApp(uint64_t from, const std::string& bytes);
@@ -476,10 +496,16 @@ void Pipeline::Impl::Run() {
       core->Persisted(dur);
     }
     for (Event& e : events) {
+      // Client requests, forwarded writes and the broadcast phase's messages (proposals, acks,
+      // commits, pings) are batched into one Ready per iteration: acks and commits are
+      // cumulative, so a batch sends one commit and applies in one pass. Any other message
+      // (election, discovery, sync, snapshot chunks, a broken link) may change how the next
+      // ones are read (a snapshot stream follows SyncStart, a TRUNC must not be reordered with
+      // earlier appends): the Ready so far is carried out before it and its own right after.
+      const bool batched = Batchable(e);
+      if (!batched) ProcessReady();
       HandleEvent(e);
-      // A peer's message may change how the next ones are read (a snapshot stream follows
-      // SyncStart); client requests are batched into one Ready.
-      if (e.type != Event::kRequest) ProcessReady();
+      if (!batched) ProcessReady();
     }
     if (Clock::now() >= next_tick) {
       next_tick += std::chrono::milliseconds(kBaseTickMs);
@@ -653,6 +679,7 @@ void Pipeline::Impl::ProposeRequest(const tree::Request& req, uint64_t origin, u
   auto err = core->Propose(std::move(payload), origin, tag);
   // NextZxid said this leader can propose, and nothing ran in between.
   QFS_CHECK(!err);
+  own_txns.emplace_back(*zxid, std::move(*prep.txn));
 }
 
 void Pipeline::Impl::HandlePeer(uint64_t from, peer::PeerMessage& msg) {
@@ -856,8 +883,12 @@ void Pipeline::Impl::Apply(std::vector<zab::Entry>& entries) {
     std::unique_lock<std::shared_mutex> wl(p->tree_mu_);
     tree::DataTree& t = p->store_->tree();
     for (auto& e : entries) {
-      txn::Txn txn;
-      QFS_CHECK(txn.ParseFromString(e.payload));
+      // The leader applies the txn it prepared; others parse the payload.
+      while (!own_txns.empty() && own_txns.front().first < e.zxid) own_txns.pop_front();
+      const bool own = !own_txns.empty() && own_txns.front().first == e.zxid;
+      txn::Txn parsed;
+      if (!own) QFS_CHECK(parsed.ParseFromString(e.payload));
+      const txn::Txn& txn = own ? own_txns.front().second : parsed;
       QFS_CHECK(static_cast<uint64_t>(txn.zxid()) == e.zxid);
       QFS_CHECK(txn.zxid() > t.last_zxid());
       tree::ApplyResult r = t.Apply(txn);
@@ -872,6 +903,7 @@ void Pipeline::Impl::Apply(std::vector<zab::Entry>& entries) {
       }
       last = txn.zxid();
       since_snapshot++;
+      if (own) own_txns.pop_front();
     }
   }
   preparer->Applied(last);
@@ -942,6 +974,7 @@ void Pipeline::Impl::RoleChanged(const zab::RoleChange& rc) {
     // The tree holds the whole history now: prepare new txns on top of it.
     preparer->Reset();
   }
+  if (now.role != zab::Role::kLeading || before.epoch != now.epoch) own_txns.clear();
   std::vector<std::pair<int, RoleListener>> ls;
   {
     std::lock_guard<std::mutex> l(mu);
@@ -1103,15 +1136,17 @@ void Pipeline::Impl::Release() {
   }
   if (out.empty()) return;
   uint64_t ok = 0, bad = 0;
-  for (auto& [done, reply] : out) {
-    (reply.err == Err::kOk ? ok : bad)++;
-    if (done) done(std::move(reply));
+  for (auto& [done, reply] : out) (reply.err == Err::kOk ? ok : bad)++;
+  {
+    // Room first: a reply handler on the loop may submit the connection's next write at once.
+    std::lock_guard<std::mutex> l(mu);
+    outstanding -= out.size();
+    stats.applied += ok;
+    stats.failed += bad;
+    space_cv.notify_all();
   }
-  std::lock_guard<std::mutex> l(mu);
-  outstanding -= out.size();
-  stats.applied += ok;
-  stats.failed += bad;
-  space_cv.notify_all();
+  for (auto& [done, reply] : out)
+    if (done) done(std::move(reply));
 }
 
 // ---- Pipeline ----
@@ -1263,6 +1298,10 @@ void Pipeline::Stop() {
   }
   std::lock_guard<std::mutex> l(m.mu);
   m.stopped = true;
+}
+
+bool Pipeline::on_loop() const {
+  return impl_->OnLoop();
 }
 
 asio::io_context& Pipeline::loop() {
