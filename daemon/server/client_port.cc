@@ -72,6 +72,9 @@ struct ClientPort::Impl : std::enable_shared_from_this<ClientPort::Impl> {
   std::unordered_map<std::string, int> per_ip;
   std::atomic<uint64_t> next_conn_id{1};
   std::atomic<bool> stopping{false};
+  // Client packets in and out since start (srvr's Received/Sent), four-letter words included.
+  std::atomic<uint64_t> packets_received{0}, packets_sent{0};
+  const std::chrono::steady_clock::time_point start_time = std::chrono::steady_clock::now();
   int listener = 0, role_listener = 0;
 
   void OnRoleChange(const MemberStatus& m);
@@ -85,6 +88,7 @@ struct ClientPort::Impl : std::enable_shared_from_this<ClientPort::Impl> {
   void OpenSessions(SessionTouches* out);
   void CloseExpired(int64_t sid);
   std::string FourLetter(const std::string& word);
+  PortStats Stats();
   void AcceptMetrics();
   std::string MetricsText();
 };
@@ -109,6 +113,11 @@ struct Conn : std::enable_shared_from_this<Conn> {
   asio::strand<asio::io_context::executor_type> strand;
   uint64_t id;
   std::string ip;
+  int port = 0;
+  // Read from other threads by stat and cons.
+  std::atomic<uint64_t> recved{0}, sent{0};
+  std::atomic<size_t> queued{0};     // requests read and not yet answered
+  std::atomic<bool> reading{false};  // ZooKeeper's interest ops [1]: a session's connection
 
   // Strand state.
   std::array<char, 4> len_buf{};
@@ -138,7 +147,9 @@ struct Conn : std::enable_shared_from_this<Conn> {
         id(cid),
         retry_timer(srv->io) {
     std::error_code ec;
-    ip = sock.remote_endpoint(ec).address().to_string();
+    auto remote = sock.remote_endpoint(ec);
+    ip = remote.address().to_string();
+    port = remote.port();
     auth.push_back({"ip", ip});
     sock.set_option(tcp::no_delay(true), ec);
   }
@@ -157,6 +168,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
   void Close(const char* why) {
     if (closed) return;
     closed = true;
+    reading = false;
     if (why) QLOG_DEBUG("closing connection %" PRIu64 " from %s: %s", id, ip.c_str(), why);
     srv->watches.RemoveWatcher(id);
     std::error_code ec;
@@ -189,6 +201,8 @@ struct Conn : std::enable_shared_from_this<Conn> {
 
   void OnHeader() {
     if (!handshaken && !connecting && IsFourLetterPrefix(len_buf.data())) {
+      // ZooKeeper counts the word and its answer as packets; its answer shows the word only.
+      CountReceived();
       Send(srv->FourLetter(std::string(len_buf.data(), 4)));
       Finish();
       return;
@@ -209,6 +223,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
 
   void OnPacket() {
     if (closed || finishing) return;
+    CountReceived();
     if (!handshaken) {
       if (connecting) return Close("a request before the session was established");
       HandleConnect();
@@ -225,7 +240,15 @@ struct Conn : std::enable_shared_from_this<Conn> {
 
   // ---- Output ----
 
+  void CountReceived() {
+    recved.fetch_add(1, std::memory_order_relaxed);
+    srv->packets_received.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // A packet to the client: counted in srvr's Sent.
   void Send(std::string frame) {
+    sent.fetch_add(1, std::memory_order_relaxed);
+    srv->packets_sent.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard<std::mutex> l(out_mu);
     outq.push_back(std::move(frame));
     if (writing) return;
@@ -329,6 +352,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
     session_id = sid;
     timeout_ms = timeout;
     handshaken = true;
+    reading = true;
     srv->BindSession(sid, id);
     SendConnectResponse(cr, timeout, sid, srv->sessions->Password(sid));
     QLOG_DEBUG("session %s established for %s (timeout %d ms)", Hex(sid).c_str(), ip.c_str(),
@@ -355,7 +379,9 @@ struct Conn : std::enable_shared_from_this<Conn> {
     int32_t type = req->type();
     if (type == zk::op::kPing) {
       // Pings are answered at once: clients match them by xid, outside the request order.
+      // ZooKeeper counts them in its latency figures; here they take no measurable time.
       int64_t z = srv->pipeline->Read([](const tree::DataTree& t) { return t.last_zxid(); });
+      srv->metrics.Observe(type, 0, false);
       return SendReply(zk::xid::kPing, z, Err::kOk);
     }
     if (req->unimplemented) {
@@ -388,6 +414,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
       }
     }
     slots.push_back(std::move(slot));
+    queued.fetch_add(1, std::memory_order_relaxed);
     Pump();
   }
 
@@ -433,6 +460,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
       }
       if (!s->frame.empty()) Send(std::move(s->frame));
       slots.pop_front();
+      queued.fetch_sub(1, std::memory_order_relaxed);
       if (s->close_after) {
         Finish();
         return;
@@ -808,36 +836,49 @@ std::string ClientPort::Impl::FourLetter(const std::string& w) {
   if (w == "wchc") return watches.DumpByWatcher(session_of);
   if (w == "wchp") return watches.DumpByPath(session_of);
   if (w == "cons") {
-    std::ostringstream o;
     std::vector<std::shared_ptr<Conn>> cs;
     {
       std::lock_guard<std::mutex> l(mu);
       for (auto& [id, wc] : conns)
         if (auto c = wc.lock()) cs.push_back(c);
     }
-    for (auto& c : cs)
-      o << " /" << c->ip << "[1](sid=" << Hex(c->session_id) << ",to=" << c->timeout_ms << ")\n";
+    std::ostringstream o;
+    for (auto& c : cs) {
+      o << " /" << c->ip << ":" << c->port << "[" << (c->reading ? 1 : 0)
+        << "](queued=" << c->queued << ",recved=" << c->recved << ",sent=" << c->sent;
+      if (c->reading) o << ",sid=" << Hex(c->session_id) << ",to=" << c->timeout_ms;
+      o << ")\n";
+    }
     return o.str() + "\n";
   }
-  std::string a = AnswerFourLetterWord(w, config, *pipeline);
-  if (w == "mntr") {
-    std::ostringstream o;
-    size_t n;
-    {
-      std::lock_guard<std::mutex> l(mu);
-      n = conns.size();
-    }
-    o << "zk_num_alive_connections\t" << n << "\n"
-      << "zk_watch_count\t" << watches.size() << "\n"
-      << "zk_ephemerals_count\t" << pipeline->Read([](const tree::DataTree& t) {
-           size_t e = 0;
-           for (auto& [sid, to] : t.sessions()) e += t.GetEphemerals(sid, "/").size();
-           return e;
-         })
-      << "\n";
-    a += o.str();
+  return AnswerFourLetterWord(w, config, *pipeline, Stats());
+}
+
+PortStats ClientPort::Impl::Stats() {
+  std::vector<std::shared_ptr<Conn>> cs;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    for (auto& [id, wc] : conns)
+      if (auto c = wc.lock()) cs.push_back(c);
   }
-  return a;
+  PortStats ps;
+  ps.connections = cs.size();
+  ps.watches = watches.size();
+  ps.packets_received = packets_received.load(std::memory_order_relaxed);
+  ps.packets_sent = packets_sent.load(std::memory_order_relaxed);
+  const auto lat = metrics.Latency();
+  ps.latency_min_ms = lat.min_ms;
+  ps.latency_avg_ms = lat.avg_ms;
+  ps.latency_max_ms = lat.max_ms;
+  ps.uptime_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - start_time)
+                     .count();
+  std::ostringstream o;  // stat's client lines, as ZooKeeper prints them
+  for (auto& c : cs)
+    o << " /" << c->ip << ":" << c->port << "[" << (c->reading ? 1 : 0) << "](queued=" << c->queued
+      << ",recved=" << c->recved << ",sent=" << c->sent << ")\n";
+  ps.clients = o.str();
+  return ps;
 }
 
 std::string ClientPort::Impl::MetricsText() {
