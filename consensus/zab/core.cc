@@ -1162,5 +1162,20 @@ Zxid Core::last_committed() const {
 uint64_t Core::election_round() const {
   return impl_->round;
 }
+LearnerCounts Core::learner_counts() const {
+  LearnerCounts c;
+  if (impl_->role != Role::kLeading) return c;
+  c.learners = impl_->learners.size();
+  for (const auto& [p, l] : impl_->learners) {
+    if (l.phase != Impl::Learner::Phase::kUpToDate) continue;
+    if (impl_->IsVoter(p)) {
+      c.synced_followers++;
+    } else {
+      c.synced_observers++;
+    }
+  }
+  c.pending_syncs = impl_->lin_syncs.size();
+  return c;
+}
 
 }  // namespace qfs::zab

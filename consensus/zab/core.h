@@ -160,6 +160,15 @@ struct Ready {
 
 enum class ProposeError { kNotLeader, kNotServing, kEpochExhausted };
 
+// A leader's learners, as ZooKeeper's mntr reports them (all zero unless leading).
+struct LearnerCounts {
+  size_t learners = 0;          // connected, in any phase
+  size_t synced_followers = 0;  // voters that finished sync (UPTODATE)
+  size_t synced_observers = 0;  // observers that finished sync
+  size_t pending_syncs = 0;     // linearizable syncs waiting for their quorum round
+  bool operator==(const LearnerCounts&) const = default;
+};
+
 class Core {
  public:
   // `log` must outlive the core.
@@ -208,6 +217,7 @@ class Core {
   Zxid last_logged() const;     // last appended (durable or not)
   Zxid last_committed() const;  // last handed out for apply
   uint64_t election_round() const;
+  LearnerCounts learner_counts() const;
 
  private:
   struct Impl;

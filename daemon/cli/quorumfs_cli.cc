@@ -806,8 +806,11 @@ void PrintServerStatus(const HostPort& hp, int timeout_ms) {
   rows.push_back({"ephemerals", pick(nullptr, "zk_ephemerals_count")});
   std::string size = pick(nullptr, "zk_approximate_data_size");
   rows.push_back({"data size", size.empty() ? "" : size + " bytes"});
-  if (m.count("zk_synced_followers"))
-    rows.push_back({"followers", m["zk_synced_followers"] + " synced of " + m["zk_followers"]});
+  if (m.count("zk_synced_followers")) {
+    // ZooKeeper 3.5+ says zk_learners; 3.4 said zk_followers.
+    std::string all = m.count("zk_learners") ? m["zk_learners"] : m["zk_followers"];
+    rows.push_back({"followers", m["zk_synced_followers"] + " synced of " + all});
+  }
   std::string out;
   for (const auto& [k, v] : rows)
     if (!v.empty()) out += Format("%-13s%s\n", (k + ":").c_str(), v.c_str());

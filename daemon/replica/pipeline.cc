@@ -194,6 +194,7 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
   std::deque<std::pair<uint64_t, txn::Txn>> own_txns;
   std::multimap<uint64_t, uint64_t> sync_waits;  // zxid to reach -> tag
   uint64_t reported_durable = 0;
+  zab::LearnerCounts published_learners;  // last copied into stats (loop thread only)
   bool log_broken = false;  // an append failed: append nothing more until the store is reloaded
   uint64_t since_snapshot = 0;
   // Txns until the next snapshot: snapCount/2 plus a random part, drawn again after every
@@ -869,6 +870,12 @@ void Pipeline::Impl::ProcessReady() {
     }
     if (r.role_change) RoleChanged(*r.role_change);
   }
+  // Published only on change: this runs on every turn of the loop.
+  zab::LearnerCounts lc = core->learner_counts();
+  if (lc == published_learners) return;
+  published_learners = lc;
+  std::lock_guard<std::mutex> l(mu);
+  stats.learners = lc;
 }
 
 void Pipeline::Impl::Apply(std::vector<zab::Entry>& entries) {

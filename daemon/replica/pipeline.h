@@ -85,7 +85,8 @@ class Pipeline {
     uint64_t txns_applied = 0;  // every txn applied, whoever proposed it
     uint64_t forwarded = 0;     // writes sent to the leader
     uint64_t snapshots_sent = 0, snapshots_received = 0;
-    uint64_t elections = 0;  // times this member went looking
+    uint64_t elections = 0;       // times this member went looking
+    zab::LearnerCounts learners;  // while leading (mntr's zk_learners, zk_synced_followers...)
   };
 
   // Opens the store, starts the peer transport (ensemble) and the state-machine thread.

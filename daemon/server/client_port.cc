@@ -74,6 +74,9 @@ struct ClientPort::Impl : std::enable_shared_from_this<ClientPort::Impl> {
   std::unordered_map<std::string, int> per_ip;
   std::atomic<uint64_t> next_conn_id{1};
   std::atomic<bool> stopping{false};
+  // Client packets in and out since start (srvr's Received/Sent), four-letter words included.
+  std::atomic<uint64_t> packets_received{0}, packets_sent{0};
+  const std::chrono::steady_clock::time_point start_time = std::chrono::steady_clock::now();
   int listener = 0, role_listener = 0;
 
   void OnRoleChange(const MemberStatus& m);
@@ -87,6 +90,7 @@ struct ClientPort::Impl : std::enable_shared_from_this<ClientPort::Impl> {
   void OpenSessions(SessionTouches* out);
   void CloseExpired(int64_t sid);
   std::string FourLetter(const std::string& word);
+  PortStats Stats();
   void AcceptMetrics();
   std::string MetricsText();
 };
@@ -111,12 +115,17 @@ struct Conn : std::enable_shared_from_this<Conn> {
   asio::strand<asio::io_context::executor_type> strand;
   uint64_t id;
   std::string ip;
+  int port = 0;
+  // Read from other threads by stat and cons.
+  std::atomic<uint64_t> recved{0}, sent{0};
+  std::atomic<size_t> queued{0};     // requests read and not yet answered
+  std::atomic<bool> reading{false};  // ZooKeeper's interest ops [1]: a session's connection
 
   // Strand state.
   std::string rbuf;  // bytes read, [rhead, rtail) not yet handled
   size_t rhead = 0, rtail = 0;
   std::string_view body;  // the frame being handled (in rbuf)
-  bool reading = false, draining = false;
+  bool read_in_flight = false, draining = false;
   bool handshaken = false;
   bool closed = false;
   bool finishing = false;  // answer what is queued, then close
@@ -142,7 +151,9 @@ struct Conn : std::enable_shared_from_this<Conn> {
         id(cid),
         retry_timer(srv->io) {
     std::error_code ec;
-    ip = sock.remote_endpoint(ec).address().to_string();
+    auto remote = sock.remote_endpoint(ec);
+    ip = remote.address().to_string();
+    port = remote.port();
     auth.push_back({"ip", ip});
     sock.set_option(tcp::no_delay(true), ec);
   }
@@ -161,6 +172,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
   void Close(const char* why) {
     if (closed) return;
     closed = true;
+    reading = false;
     if (why) QLOG_DEBUG("closing connection %" PRIu64 " from %s: %s", id, ip.c_str(), why);
     srv->watches.RemoveWatcher(id);
     std::error_code ec;
@@ -203,6 +215,8 @@ struct Conn : std::enable_shared_from_this<Conn> {
         break;
       }
       if (!handshaken && IsFourLetterPrefix(avail.data())) {
+        // ZooKeeper counts the word and its answer as packets; its answer shows the word only.
+        CountReceived();
         Send(srv->FourLetter(std::string(avail.substr(0, 4))));
         Finish();
         break;
@@ -220,6 +234,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
       }
       body = avail.substr(4, need - 4);
       rhead += need;
+      CountReceived();
       if (!handshaken) {
         HandleConnect();  // reading resumes once the session is established
       } else {
@@ -232,7 +247,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
 
   // Reads at least until `need` bytes are buffered from rhead (one read; Drain asks again).
   void ReadMore(size_t need) {
-    if (reading) return;
+    if (read_in_flight) return;
     if (rhead > 0) {  // keep the unread part at the front
       rbuf.erase(0, rhead);
       rtail -= rhead;
@@ -243,11 +258,11 @@ struct Conn : std::enable_shared_from_this<Conn> {
       rbuf.shrink_to_fit();
     }
     rbuf.resize(std::max({rbuf.size(), need, rtail + kReadChunk / 2, kReadChunk}));
-    reading = true;
+    read_in_flight = true;
     sock.async_read_some(
         asio::buffer(rbuf.data() + rtail, std::min(rbuf.size() - rtail, kReadChunk)),
         asio::bind_executor(strand, [self = shared_from_this()](std::error_code ec, size_t n) {
-          self->reading = false;
+          self->read_in_flight = false;
           if (ec) return self->Close(nullptr);
           self->rtail += n;
           self->Drain();
@@ -256,7 +271,15 @@ struct Conn : std::enable_shared_from_this<Conn> {
 
   // ---- Output ----
 
+  void CountReceived() {
+    recved.fetch_add(1, std::memory_order_relaxed);
+    srv->packets_received.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // A packet to the client: counted in srvr's Sent.
   void Send(std::string frame) {
+    sent.fetch_add(1, std::memory_order_relaxed);
+    srv->packets_sent.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard<std::mutex> l(out_mu);
     outq.push_back(std::move(frame));
     if (writing) return;
@@ -360,6 +383,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
     session_id = sid;
     timeout_ms = timeout;
     handshaken = true;
+    reading = true;
     srv->BindSession(sid, id);
     SendConnectResponse(cr, timeout, sid, srv->sessions->Password(sid));
     QLOG_DEBUG("session %s established for %s (timeout %d ms)", Hex(sid).c_str(), ip.c_str(),
@@ -386,7 +410,9 @@ struct Conn : std::enable_shared_from_this<Conn> {
     int32_t type = req->type();
     if (type == zk::op::kPing) {
       // Pings are answered at once: clients match them by xid, outside the request order.
+      // ZooKeeper counts them in its latency figures; here they take no measurable time.
       int64_t z = srv->pipeline->Read([](const tree::DataTree& t) { return t.last_zxid(); });
+      srv->metrics.Observe(type, 0, false);
       return SendReply(zk::xid::kPing, z, Err::kOk);
     }
     if (req->unimplemented) {
@@ -419,6 +445,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
       }
     }
     slots.push_back(std::move(slot));
+    queued.fetch_add(1, std::memory_order_relaxed);
     Pump();
   }
 
@@ -464,6 +491,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
       }
       if (!s->frame.empty()) Send(std::move(s->frame));
       slots.pop_front();
+      queued.fetch_sub(1, std::memory_order_relaxed);
       if (s->close_after) {
         Finish();
         return;
@@ -851,36 +879,49 @@ std::string ClientPort::Impl::FourLetter(const std::string& w) {
   if (w == "wchc") return watches.DumpByWatcher(session_of);
   if (w == "wchp") return watches.DumpByPath(session_of);
   if (w == "cons") {
-    std::ostringstream o;
     std::vector<std::shared_ptr<Conn>> cs;
     {
       std::lock_guard<std::mutex> l(mu);
       for (auto& [id, wc] : conns)
         if (auto c = wc.lock()) cs.push_back(c);
     }
-    for (auto& c : cs)
-      o << " /" << c->ip << "[1](sid=" << Hex(c->session_id) << ",to=" << c->timeout_ms << ")\n";
+    std::ostringstream o;
+    for (auto& c : cs) {
+      o << " /" << c->ip << ":" << c->port << "[" << (c->reading ? 1 : 0)
+        << "](queued=" << c->queued << ",recved=" << c->recved << ",sent=" << c->sent;
+      if (c->reading) o << ",sid=" << Hex(c->session_id) << ",to=" << c->timeout_ms;
+      o << ")\n";
+    }
     return o.str() + "\n";
   }
-  std::string a = AnswerFourLetterWord(w, config, *pipeline);
-  if (w == "mntr") {
-    std::ostringstream o;
-    size_t n;
-    {
-      std::lock_guard<std::mutex> l(mu);
-      n = conns.size();
-    }
-    o << "zk_num_alive_connections\t" << n << "\n"
-      << "zk_watch_count\t" << watches.size() << "\n"
-      << "zk_ephemerals_count\t" << pipeline->Read([](const tree::DataTree& t) {
-           size_t e = 0;
-           for (auto& [sid, to] : t.sessions()) e += t.GetEphemerals(sid, "/").size();
-           return e;
-         })
-      << "\n";
-    a += o.str();
+  return AnswerFourLetterWord(w, config, *pipeline, Stats());
+}
+
+PortStats ClientPort::Impl::Stats() {
+  std::vector<std::shared_ptr<Conn>> cs;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    for (auto& [id, wc] : conns)
+      if (auto c = wc.lock()) cs.push_back(c);
   }
-  return a;
+  PortStats ps;
+  ps.connections = cs.size();
+  ps.watches = watches.size();
+  ps.packets_received = packets_received.load(std::memory_order_relaxed);
+  ps.packets_sent = packets_sent.load(std::memory_order_relaxed);
+  const auto lat = metrics.Latency();
+  ps.latency_min_ms = lat.min_ms;
+  ps.latency_avg_ms = lat.avg_ms;
+  ps.latency_max_ms = lat.max_ms;
+  ps.uptime_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - start_time)
+                     .count();
+  std::ostringstream o;  // stat's client lines, as ZooKeeper prints them
+  for (auto& c : cs)
+    o << " /" << c->ip << ":" << c->port << "[" << (c->reading ? 1 : 0) << "](queued=" << c->queued
+      << ",recved=" << c->recved << ",sent=" << c->sent << ")\n";
+  ps.clients = o.str();
+  return ps;
 }
 
 std::string ClientPort::Impl::MetricsText() {

@@ -79,13 +79,35 @@ void Metrics::Observe(int32_t opcode, double seconds, bool error) {
   PerOp& p = ops_[static_cast<size_t>(Slot(opcode))];
   p.count.fetch_add(1, std::memory_order_relaxed);
   if (error) p.errors.fetch_add(1, std::memory_order_relaxed);
-  p.sum_ns.fetch_add(static_cast<uint64_t>(seconds * 1e9), std::memory_order_relaxed);
+  const auto ns = static_cast<uint64_t>(seconds * 1e9);
+  p.sum_ns.fetch_add(ns, std::memory_order_relaxed);
+  // ZooKeeper measures each request in whole milliseconds; min, avg and max agree that way.
+  const uint64_t ms = ns / 1000000;
+  all_count_.fetch_add(1, std::memory_order_relaxed);
+  all_sum_ms_.fetch_add(ms, std::memory_order_relaxed);
+  for (uint64_t m = all_min_ms_.load(std::memory_order_relaxed);
+       ms < m && !all_min_ms_.compare_exchange_weak(m, ms, std::memory_order_relaxed);) {
+  }
+  for (uint64_t m = all_max_ms_.load(std::memory_order_relaxed);
+       ms > m && !all_max_ms_.compare_exchange_weak(m, ms, std::memory_order_relaxed);) {
+  }
   for (size_t i = 0; i < kBuckets.size(); i++) {
     if (seconds <= kBuckets[i]) {
       p.buckets[i].fetch_add(1, std::memory_order_relaxed);
       break;
     }
   }
+}
+
+Metrics::LatencySummary Metrics::Latency() const {
+  LatencySummary l;
+  l.count = all_count_.load(std::memory_order_relaxed);
+  if (l.count == 0) return l;
+  l.min_ms = all_min_ms_.load(std::memory_order_relaxed);
+  l.max_ms = all_max_ms_.load(std::memory_order_relaxed);
+  l.avg_ms = static_cast<double>(all_sum_ms_.load(std::memory_order_relaxed)) /
+             static_cast<double>(l.count);
+  return l;
 }
 
 std::string Metrics::Render(const std::vector<Gauge>& gauges) const {

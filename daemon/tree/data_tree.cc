@@ -776,6 +776,15 @@ Result<std::unique_ptr<DataTree>> DataTree::LoadSnapshot(
   return tree;
 }
 
+size_t DataTree::ApproxDataBytes() const {
+  size_t total = 0;
+  // ZooKeeper keys the root as "", so it adds nothing for its path.
+  impl_->Walk([&](const std::string& path, const Node* n) {
+    total += (path.size() > 1 ? path.size() : 0) + n->data().size();
+  });
+  return total;
+}
+
 size_t DataTree::ApproxMemoryBytes() const {
   size_t total = 0;
   impl_->Walk([&](const std::string&, const Node* n) {

@@ -87,6 +87,8 @@ class DataTree {
 
   // Memory used by nodes, names, data, child sets and ACLs (bytes), for reporting.
   size_t ApproxMemoryBytes() const;
+  // Sum of path and data lengths over all nodes: ZooKeeper's approximateDataSize (mntr).
+  size_t ApproxDataBytes() const;
 
  private:
   struct Impl;

@@ -22,3 +22,18 @@ else()
   message(WARNING "libzookeeper_mt (Debian: libzookeeper-mt-dev) not found: "
                   "c_client_test and the clients_vs_zookeeper test are not built")
 endif()
+
+# envi, srvr, stat, conf and mntr: the keys and formats ZooKeeper 3.8's tools and kazoo read, on
+# a 3-member ZooKeeper ensemble (the control) and a 3-member quorumfsd ensemble, compared
+# (docs/four-letter-words.md). One ensemble at a time, as the fault tests.
+add_test(NAME four_letter_words
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_four_letter.py
+          --quorumfsd $<TARGET_FILE:quorumfsd>)
+set_tests_properties(four_letter_words PROPERTIES TIMEOUT 300 RESOURCE_LOCK qfs_ensemble)
+
+# kazoo's own upstream suite (Debian's python3-kazoo ships it) vs ZooKeeper 3.8 and quorumfsd,
+# 3 members each. About 5 minutes: only with QFS_KAZOO_UPSTREAM=1, else reported as skipped.
+add_test(NAME kazoo_upstream
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/kazoo_upstream.sh $<TARGET_FILE:quorumfsd>)
+set_tests_properties(kazoo_upstream PROPERTIES TIMEOUT 2700 SKIP_RETURN_CODE 77
+  RESOURCE_LOCK qfs_ensemble)
