@@ -13,7 +13,6 @@
 # on stderr, raw RESULT lines in OUT/raw.txt, the Markdown table on stdout.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(dirname "$here")
 zkbench="" qfsd="" sizes=3 runs=3 warmup=8 duration=12 only="" out=""
 all_cases="create-1x1=create:1:1:leader create-1x1-follower=create:1:1:follower"
 all_cases+=" create-16x32=create:16:32 set-16x32=set:16:32 get-1x1=get:1:1:leader"
@@ -39,65 +38,10 @@ done
 [ -x "$zkbench" ] || { echo "give --zkbench PATH" >&2; exit 2; }
 [ "$only" = zk ] || [ -x "$qfsd" ] || { echo "give --quorumfsd PATH (or --only zk)" >&2; exit 2; }
 zkbench=$(realpath "$zkbench"); [ -n "$qfsd" ] && qfsd=$(realpath "$qfsd")
-tmp=$(mktemp -d /tmp/qfs-speed-XXXXXX)
-out=${out:-$tmp}; mkdir -p "$out"; raw="$out/raw.txt"; : >"$raw"
-ens() { /usr/bin/python3 "$repo/tests/ensemble/ensemble.py" --dir "$cur" "$@"; }
-cur=""
-bench_pid=""
-cleanup() {
-  [ -n "$bench_pid" ] && kill "$bench_pid" 2>/dev/null
-  [ -n "$cur" ] && [ -f "$cur/state.json" ] && ens stop >/dev/null 2>&1
-  [ "$out" = "$tmp" ] || rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-log() { echo "speed_compare: $*" >&2; }
-export QFS_ZK_JVM="-Xms1g -Xmx1g -XX:+UseG1GC -XX:+AlwaysPreTouch"
-cpu_ticks() { local t=0 p; for p in $1; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
-median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "–"; else print a[int((NR+1)/2)]}'; }
-field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
-hz=$(getconf CLK_TCK)
-declare -A res
+# shellcheck source=bench/lib_speed.sh
+. "$here/lib_speed.sh"
+speed_init speed_compare
 sides=(); [ "$only" = quorumfs ] || sides+=(zk); [ "$only" = zk ] || sides+=(qfs)
-
-run_one() {  # side n name workload clients outstanding target
-  local side=$1 n=$2 name=$3 w=$4 c=$5 o=$6 target=${7:-}
-  cur="$tmp/$side-$n-$name"; rm -rf "$cur"
-  local args=(start "$n" --tick 2000 --timeout 180)
-  [ "$side" = zk ] && args+=(--zookeeper) || args+=(--quorumfsd "$qfsd")
-  if ! ens "${args[@]}" >/dev/null 2>"$tmp/start.err"; then
-    log "$side $n $name: ensemble did not start: $(tail -1 "$tmp/start.err")"; ens stop >/dev/null 2>&1; cur=""; return
-  fi
-  local pids servers lid
-  pids=$(ens pids | awk '{print $2}' | tr '\n' ' ')
-  servers=$(ens connect-string)
-  if [ -n "$target" ] && [ "$n" -gt 1 ]; then
-    lid=$(ens leader)
-    local port
-    port=$(ens status | awk -v l="$lid" -v t="$target" '{split($4, a, "="); if ((t == "leader") == ($1 == l)) {print a[2]; exit}}')
-    servers="127.0.0.1:$port"
-  fi
-  local fifo="$tmp/fifo"; rm -f "$fifo"; mkfifo "$fifo"
-  "$zkbench" -s "$servers" -w "$w" -c "$c" -o "$o" -d "$duration" --warmup "$warmup" -b 1024 \
-    -n 1000 >"$tmp/res" 2>"$fifo" &
-  bench_pid=$!
-  local c0="" c1="" line
-  while IFS= read -r line; do
-    case "$line" in
-      "MEASURE start") c0=$(cpu_ticks "$pids") ;;
-      "MEASURE end") c1=$(cpu_ticks "$pids") ;;
-    esac
-  done <"$fifo"
-  wait "$bench_pid"; bench_pid=""
-  line=$(grep '^RESULT ' "$tmp/res")
-  ens stop >/dev/null 2>&1; cur=""
-  if [ -z "$line" ] || [ -z "$c0" ] || [ -z "$c1" ]; then log "$side $n $name: no result"; return; fi
-  local ops us
-  ops=$(field "$line" ops)
-  us=$(awk -v d=$((c1 - c0)) -v hz="$hz" -v ops="$ops" 'BEGIN {printf "%.0f", ops ? d / hz * 1e6 / ops : 0}')
-  echo "$side $n $name $line cpu_us_per_op=$us" >>"$raw"
-  log "$side $n $name: $(field "$line" ops_per_sec) ops/s p50 $(field "$line" p50_ms) p99 $(field "$line" p99_ms) ms, $us µs CPU/op, sessions $(field "$line" sess_min)..$(field "$line" sess_max)"
-}
 
 IFS=, read -r -a sz <<<"$sizes"
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
