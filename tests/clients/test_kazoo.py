@@ -1229,16 +1229,19 @@ class ServerRestart(Base):
 
     def test_restart_after_timeout_live_client_resumes(self):
         # the server re-arms every session with a full timeout when it starts, so a client that
-        # kept trying gets its session back even if the server was down longer than the timeout
-        c = self.client(timeout=SHORT_SESSION_S)
+        # kept trying gets its session back even if the server was down longer than the timeout.
+        # Twice the short timeout: the re-armed timeout runs from when the server loads its
+        # sessions, and a JVM on a loaded machine can take a second or two more to accept.
+        timeout = 2 * SHORT_SESSION_S
+        c = self.client(timeout=timeout)
         sid = c.client_id[0]
         p = self.p("e")
         c.create(p, ephemeral=True)
         self.zk.stop()
-        self.restart_kill9(down_s=SHORT_SESSION_S + 1.0)
+        self.restart_kill9(down_s=timeout + 1.0)
         self.assertTrue(wait_until(lambda: c.connected, 15), "client did not reconnect")
         self.assertEqual(c.client_id[0], sid)
-        time.sleep(SHORT_SESSION_S + 1.0)
+        time.sleep(timeout + 1.0)
         o = self.client()
         self.assertEqual(o.exists(p).ephemeralOwner, sid)
 
