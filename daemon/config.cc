@@ -2,9 +2,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 namespace qfs {
@@ -288,6 +291,31 @@ Result<Config> LoadConfigFile(const std::string& path) {
   std::stringstream ss;
   ss << f.rdbuf();
   return ParseConfig(ss.str());
+}
+
+Status CheckMountDir(const Config& c) {
+  if (c.mount_dir.empty()) return Status::Ok();
+  namespace fs = std::filesystem;
+  // Absolute, with symbolic links of the existing part resolved: "/tmp/q" and "/tmp/./q/" or a
+  // link to it are the same directory.
+  auto norm = [](const std::string& p) {
+    std::error_code ec;
+    fs::path a = fs::weakly_canonical(fs::absolute(p, ec), ec);
+    return a.lexically_normal();
+  };
+  const fs::path mount = norm(c.mount_dir);
+  for (const auto& [key, dir] : {std::pair<const char*, const std::string&>{"dataDir", c.data_dir},
+                                 {"dataLogDir", c.data_log_dir}}) {
+    if (dir.empty()) continue;
+    const fs::path d = norm(dir);
+    auto [m, di] = std::mismatch(mount.begin(), mount.end(), d.begin(), d.end());
+    const bool inside = m == mount.end() || (std::next(m) == mount.end() && m->empty());
+    if (inside) {
+      return InvalidArgument("the mount directory " + c.mount_dir + " would cover " + key + " " +
+                             dir + ": mount the tree elsewhere");
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace qfs

@@ -87,5 +87,9 @@ Result<Config> LoadConfigFile(const std::string& path);
 // With server.N lines: finds myid (the dataDir/myid file unless the myid key was given) and
 // checks that this member is listed, that peerType agrees with its line and that a secret is set.
 Status ResolveMembership(Config* c);
+// The mount must not hide the member's own files: refuses a mount directory that is dataDir or
+// dataLogDir or one of their parents (the daemon would write its log and epochs through its own
+// mount, or into a directory the mount covers).
+Status CheckMountDir(const Config& c);
 
 }  // namespace qfs

@@ -116,6 +116,10 @@ int main(int argc, char** argv) {
     fprintf(stderr, "quorumfsd: %s\n", m.message().c_str());
     return 2;
   }
+  if (Status m = CheckMountDir(config); !m.ok()) {
+    fprintf(stderr, "quorumfsd: %s\n", m.message().c_str());
+    return 2;
+  }
 
   // Signals are taken by sigwait in this thread only.
   sigset_t sigs;

@@ -98,3 +98,23 @@ TEST(ConfigTest, ParsesAnEnsemble) {
   observer.observer = true;
   EXPECT_TRUE(ResolveMembership(&observer).ok());
 }
+
+TEST(ConfigTest, RefusesAMountOverTheDataDir) {
+  Config c = DefaultConfig();
+  c.data_dir = "/tmp/qfs-cfg-test/m1";
+  c.data_log_dir = "/tmp/qfs-cfg-test/m1/log";
+  c.mount_dir = "/tmp/qfs-cfg-test/mnt1";
+  EXPECT_TRUE(CheckMountDir(c).ok());
+  c.mount_dir = "/tmp/qfs-cfg-test/m1";  // the data dir itself
+  EXPECT_FALSE(CheckMountDir(c).ok());
+  c.mount_dir = "/tmp/qfs-cfg-test/./m1/";
+  EXPECT_FALSE(CheckMountDir(c).ok());
+  c.mount_dir = "/tmp/qfs-cfg-test";  // a parent
+  EXPECT_FALSE(CheckMountDir(c).ok());
+  c.mount_dir = "/tmp/qfs-cfg-test/m1/log";  // dataLogDir
+  EXPECT_NE(CheckMountDir(c).message().find("dataLogDir"), std::string::npos);
+  c.mount_dir = "/tmp/qfs-cfg-test/m";  // a name prefix is not a parent
+  EXPECT_TRUE(CheckMountDir(c).ok());
+  c.mount_dir = "";
+  EXPECT_TRUE(CheckMountDir(c).ok());
+}
