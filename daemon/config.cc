@@ -300,8 +300,11 @@ Status CheckMountDir(const Config& c) {
   // link to it are the same directory.
   auto norm = [](const std::string& p) {
     std::error_code ec;
-    fs::path a = fs::weakly_canonical(fs::absolute(p, ec), ec);
-    return a.lexically_normal();
+    fs::path a = fs::absolute(p, ec).lexically_normal();
+    if (ec) return fs::path(p).lexically_normal();
+    // A stale mount point (ENOTCONN) cannot be resolved: then the path as written.
+    fs::path r = fs::weakly_canonical(a, ec);
+    return ec || r.empty() ? a : r.lexically_normal();
   };
   const fs::path mount = norm(c.mount_dir);
   for (const auto& [key, dir] : {std::pair<const char*, const std::string&>{"dataDir", c.data_dir},

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -78,8 +79,11 @@ Result<std::string> PrepareMountpoint(const std::string& dir) {
           dir.c_str(), strerror(e));
       QFS_RETURN_IF_ERROR(Detach(dir));
     } else if (e == ENOENT) {
-      if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
-        return ErrnoStatus("mount: cannot create the mount point " + dir, errno);
+      // As `mkdir -p`: the parents too (scripts/ensemble's mount=/tmp/q/m{id} on a fresh /tmp).
+      std::error_code ec;
+      std::filesystem::create_directories(dir, ec);
+      if (ec && ec != std::errc::file_exists)
+        return ErrnoStatus("mount: cannot create the mount point " + dir, ec.value());
     } else {
       return ErrnoStatus("mount: cannot use the mount point " + dir, e);
     }

@@ -117,4 +117,6 @@ TEST(ConfigTest, RefusesAMountOverTheDataDir) {
   EXPECT_TRUE(CheckMountDir(c).ok());
   c.mount_dir = "";
   EXPECT_TRUE(CheckMountDir(c).ok());
+  c.mount_dir = "relative/mnt";  // resolved against the working directory
+  EXPECT_TRUE(CheckMountDir(c).ok());
 }
