@@ -27,6 +27,13 @@ std::string Mac(std::string_view secret, std::string_view label, std::string_vie
 
 }  // namespace
 
+std::string FrameKey(std::string_view secret, std::string_view challenge_nonce,
+                     std::string_view hello_nonce, uint64_t dialer, uint64_t acceptor) {
+  std::string nonces(challenge_nonce);
+  nonces.append(hello_nonce);
+  return Mac(secret, "qfs-frames", nonces, dialer, acceptor);
+}
+
 Result<std::string> RandomBytes(size_t n) {
   std::string out(n, '\0');
   size_t got = 0;

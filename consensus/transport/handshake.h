@@ -16,7 +16,7 @@ namespace qfs::transport {
 constexpr uint32_t kMagic = 0x50534651;  // "QFSP" as little-endian bytes
 // Bump when frames or the handshake change incompatibly; members of different versions refuse
 // each other.
-constexpr uint32_t kProtocolVersion = 1;
+constexpr uint32_t kProtocolVersion = 2;  // 2: every frame carries a MAC (frame_mac.h)
 constexpr size_t kNonceBytes = 32;
 constexpr size_t kMaxHandshakeFrame = 4096;
 
@@ -32,6 +32,12 @@ std::string DialerMac(std::string_view secret, std::string_view challenge_nonce,
 // proof can never serve as the other's.
 std::string AcceptorMac(std::string_view secret, std::string_view hello_nonce, uint64_t acceptor,
                         uint64_t dialer);
+
+// The key of the frames' MACs on one connection (frame_mac.h): HMAC-SHA-256(secret,
+// "qfs-frames" | challenge nonce | hello nonce | dialer | acceptor). Both nonces are fresh, so
+// every connection has its own key and frames cannot be replayed from another one.
+std::string FrameKey(std::string_view secret, std::string_view challenge_nonce,
+                     std::string_view hello_nonce, uint64_t dialer, uint64_t acceptor);
 
 // The acceptor's verdict on a Hello answering a Challenge with `challenge_nonce`: empty if the
 // dialer is accepted, else why not (for the log and the Welcome).

@@ -14,6 +14,7 @@
 
 #include "consensus/proto/transport.pb.h"
 #include "consensus/transport/frame.h"
+#include "consensus/transport/frame_mac.h"
 #include "consensus/transport/handshake.h"
 #include "consensus/util/log.h"
 #include "consensus/util/sha256.h"
@@ -106,7 +107,8 @@ struct OutConn {
   asio::steady_timer timer;
   std::string hbuf;   // handshake frames
   std::string nonce;  // ours, for the Welcome's proof
-  std::string wbuf;   // the batch being written
+  std::string wbuf;   // the batch being written: its frames, each followed by its MAC tag
+  std::unique_ptr<FrameMac> mac;  // set when the handshake succeeds
   char eof_probe[1];  // the acceptor never speaks after Welcome: any read ends the connection
   bool closed = false;
   bool ready = false;  // handshake done
@@ -131,8 +133,9 @@ struct InConn {
   std::string remote;
   std::string nonce;
   std::string hbuf;
-  uint64_t from = 0;  // set once authenticated
-  std::string buf;    // received bytes; [head, tail) not yet decoded
+  uint64_t from = 0;              // set once authenticated
+  std::unique_ptr<FrameMac> mac;  // set when the dialer is authenticated
+  std::string buf;                // received bytes; [head, tail) not yet decoded
   size_t head = 0;
   size_t tail = 0;
   size_t want = 0;  // size of the frame being received, once its header is in
@@ -172,7 +175,8 @@ struct PeerTransport::Impl {
   asio::io_context& io;
   tcp::acceptor acceptor{io};
   asio::steady_timer accept_retry{io};
-  int handshaking = 0;  // I/O thread
+  int handshaking = 0;   // I/O thread
+  std::string seal_buf;  // I/O thread: Seal's output
   int port = 0;
   std::map<uint64_t, std::unique_ptr<Link>> links;  // fixed after Start: read without a lock
   std::vector<uint64_t> member_ids;
@@ -196,6 +200,7 @@ struct PeerTransport::Impl {
   // --- senders ---
   void SendMany(const uint64_t* to, size_t count, const peer::PeerMessage& msg);
   void Enqueue(Link* l, std::string_view frame);
+  void Seal(OutConn* oc);
   void CloseGateFromSender(Link* l, const char* why);
 
   // --- I/O thread ---
@@ -436,6 +441,7 @@ void PeerTransport::Impl::WriteBatch(Link* l, const std::shared_ptr<OutConn>& oc
     l->writing = true;
     l->writing_bytes = oc->wbuf.size();
   }
+  Seal(oc.get());
   asio::async_write(oc->sock, asio::buffer(oc->wbuf), [this, l, oc](std::error_code ec, size_t n) {
     if (oc->closed) return;
     c.bytes_sent.fetch_add(n, std::memory_order_relaxed);
@@ -448,6 +454,27 @@ void PeerTransport::Impl::WriteBatch(Link* l, const std::shared_ptr<OutConn>& oc
     if (ec) return OutFailed(l, oc, "write failed: " + ec.message());
     WriteBatch(l, oc);
   });
+}
+
+// Appends each frame's MAC tag after it (frame_mac.h). Senders queue plain frames because the
+// key and sequence numbers belong to the connection they end up on.
+void PeerTransport::Impl::Seal(OutConn* oc) {
+  std::string& sealed = seal_buf;
+  sealed.clear();
+  size_t pos = 0;
+  while (pos < oc->wbuf.size()) {
+    QFS_CHECK(oc->wbuf.size() - pos >= kFrameHeader);
+    uint32_t len = 0;
+    for (int i = 0; i < 4; ++i)
+      len |= static_cast<uint32_t>(static_cast<uint8_t>(oc->wbuf[pos + i])) << (8 * i);
+    const std::string_view frame(oc->wbuf.data() + pos, kFrameHeader + len);
+    QFS_CHECK(pos + frame.size() <= oc->wbuf.size());
+    sealed.append(frame);
+    sealed.append(oc->mac->NextTag(frame));
+    pos += frame.size();
+  }
+  oc->wbuf.swap(sealed);
+  if (sealed.capacity() > kKeepBuffer) std::string().swap(sealed);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -520,24 +547,28 @@ void PeerTransport::Impl::OutHandshake(Link* l, const std::shared_ptr<OutConn>& 
   h.set_nonce(oc->nonce);
   h.set_mac(DialerMac(opt.secret, ch.nonce(), opt.self_id, l->addr.id));
   oc->hbuf = FrameOf(h);
-  asio::async_write(oc->sock, asio::buffer(oc->hbuf), [this, l, oc](std::error_code ec, size_t) {
-    if (oc->closed) return;
-    if (ec) return OutFailed(l, oc, "handshake: " + ec.message());
-    AsyncReadSmallFrame(oc->sock, &oc->hbuf, [this, l, oc](std::string err, std::string_view p) {
-      if (oc->closed) return;
-      if (!err.empty()) return OutFailed(l, oc, "handshake: " + err);
-      Welcome w;
-      if (!w.ParseFromArray(p.data(), static_cast<int>(p.size()))) {
-        return OutFailed(l, oc, "handshake: unparsable welcome");
-      }
-      if (!w.ok()) return OutFailed(l, oc, "refused by the peer: " + w.reason());
-      if (!ConstantTimeEqual(w.mac(),
-                             AcceptorMac(opt.secret, oc->nonce, l->addr.id, opt.self_id))) {
-        return OutFailed(l, oc, "it did not prove the shared secret (wrong secret)");
-      }
-      OutReady(l, oc);
-    });
-  });
+  std::string key = FrameKey(opt.secret, ch.nonce(), oc->nonce, opt.self_id, l->addr.id);
+  asio::async_write(
+      oc->sock, asio::buffer(oc->hbuf), [this, l, oc, key](std::error_code ec, size_t) {
+        if (oc->closed) return;
+        if (ec) return OutFailed(l, oc, "handshake: " + ec.message());
+        AsyncReadSmallFrame(
+            oc->sock, &oc->hbuf, [this, l, oc, key](std::string err, std::string_view p) {
+              if (oc->closed) return;
+              if (!err.empty()) return OutFailed(l, oc, "handshake: " + err);
+              Welcome w;
+              if (!w.ParseFromArray(p.data(), static_cast<int>(p.size()))) {
+                return OutFailed(l, oc, "handshake: unparsable welcome");
+              }
+              if (!w.ok()) return OutFailed(l, oc, "refused by the peer: " + w.reason());
+              if (!ConstantTimeEqual(w.mac(),
+                                     AcceptorMac(opt.secret, oc->nonce, l->addr.id, opt.self_id))) {
+                return OutFailed(l, oc, "it did not prove the shared secret (wrong secret)");
+              }
+              oc->mac = std::make_unique<FrameMac>(key);
+              OutReady(l, oc);
+            });
+      });
 }
 
 void PeerTransport::Impl::OutReady(Link* l, const std::shared_ptr<OutConn>& oc) {
@@ -719,6 +750,10 @@ void PeerTransport::Impl::InHandshake(const std::shared_ptr<InConn>& ic, std::st
   }
   ic->hbuf = FrameOf(w);
   const uint64_t from = reason.empty() ? h.dialer_id() : 0;
+  if (from != 0) {
+    ic->mac =
+        std::make_unique<FrameMac>(FrameKey(opt.secret, ic->nonce, h.nonce(), from, opt.self_id));
+  }
   asio::async_write(ic->sock, asio::buffer(ic->hbuf), [this, ic, from](std::error_code ec, size_t) {
     if (ic->closed) return;
     if (ec || from == 0) return ic->Close();  // refused: the Welcome says why, then we hang up
@@ -774,8 +809,9 @@ bool PeerTransport::Impl::DecodeIn(const std::shared_ptr<InConn>& ic) {
     size_t size = 0;
     std::string_view avail(ic->buf.data() + ic->head, ic->tail - ic->head);
     FrameStatus st = DecodeFrame(avail, opt.max_frame_bytes, &payload, &size);
-    if (st == FrameStatus::kIncomplete) {
-      ic->want = size;
+    if (st == FrameStatus::kIncomplete ||
+        (st == FrameStatus::kOk && avail.size() < size + kFrameTagBytes)) {
+      ic->want = size == 0 ? 0 : size + kFrameTagBytes;  // the frame and its MAC tag
       break;
     }
     char why[160] = "";
@@ -784,6 +820,13 @@ bool PeerTransport::Impl::DecodeIn(const std::shared_ptr<InConn>& ic) {
                opt.max_frame_bytes);
     } else if (st == FrameStatus::kBadChecksum) {
       snprintf(why, sizeof why, "a frame of %zu bytes has a bad CRC", size - kFrameHeader);
+    }
+    if (st == FrameStatus::kOk &&
+        !ic->mac->CheckNext(avail.substr(0, size), avail.substr(size, kFrameTagBytes))) {
+      snprintf(why, sizeof why,
+               "a frame of %zu bytes has a bad MAC (altered, replayed or out of order)",
+               payload.size());
+      st = FrameStatus::kBadChecksum;
     }
     peer::PeerMessage msg;
     if (st == FrameStatus::kOk &&
@@ -798,7 +841,7 @@ bool PeerTransport::Impl::DecodeIn(const std::shared_ptr<InConn>& ic) {
       InFailed(ic, why);
       return false;
     }
-    ic->head += size;
+    ic->head += size + kFrameTagBytes;
     ic->want = 0;
     if (stopping) return false;
     c.frames_received.fetch_add(1, std::memory_order_relaxed);

@@ -5,8 +5,11 @@
 // tie-breaking. A connection starts with a handshake (consensus/proto/transport.proto) that
 // checks the protocol version and proves, both ways, knowledge of the ensemble's shared secret
 // with HMAC-SHA-256 over a fresh nonce; strangers are refused with a WARN naming the address and
-// the reason. Then only the dialer speaks: frames [u32 len][u32 crc32c][PeerMessage] (frame.h).
-// A bad CRC, an oversized frame or an unparsable payload closes that connection (WARN).
+// the reason. Then only the dialer speaks: frames [u32 len][u32 crc32c][PeerMessage] (frame.h),
+// each followed by a MAC tag under a key of that connection over the frame and its sequence
+// number (frame_mac.h), so a frame altered, dropped, repeated or reordered in flight -- even
+// with its CRC fixed up -- is detected. A bad CRC or MAC, an oversized frame or an unparsable
+// payload closes that connection (WARN).
 //
 // FIFO or reset. To each peer the transport keeps a "link" with a gate:
 //  - open: Send() queues; the queue is written to the peer in order on the current outgoing

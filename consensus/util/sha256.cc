@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/sha.h>
 
 #include <cstdlib>
@@ -49,6 +50,42 @@ Sha256Digest HmacSha256(std::string_view key, std::string_view message) {
            reinterpret_cast<const unsigned char*>(message.data()), message.size(), out.data(),
            &len) == nullptr ||
       len != out.size()) {
+    std::abort();
+  }
+  return out;
+}
+
+struct HmacSha256Key::Ctx {
+  EVP_MAC* mac = nullptr;
+  EVP_MAC_CTX* ctx = nullptr;
+  ~Ctx() {
+    EVP_MAC_CTX_free(ctx);
+    EVP_MAC_free(mac);
+  }
+};
+
+HmacSha256Key::HmacSha256Key(std::string_view key) : ctx_(std::make_unique<Ctx>()) {
+  static const unsigned char kEmpty = 0;
+  ctx_->mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  ctx_->ctx = ctx_->mac ? EVP_MAC_CTX_new(ctx_->mac) : nullptr;
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
+                         OSSL_PARAM_construct_end()};
+  const unsigned char* k =
+      key.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(key.data());
+  if (ctx_->ctx == nullptr || EVP_MAC_init(ctx_->ctx, k, key.size(), params) != 1) std::abort();
+}
+
+HmacSha256Key::~HmacSha256Key() = default;
+
+Sha256Digest HmacSha256Key::Mac(std::string_view a, std::string_view b) {
+  Sha256Digest out;
+  size_t len = 0;
+  // A null key re-initializes with the key already set.
+  if (EVP_MAC_init(ctx_->ctx, nullptr, 0, nullptr) != 1 ||
+      EVP_MAC_update(ctx_->ctx, reinterpret_cast<const unsigned char*>(a.data()), a.size()) != 1 ||
+      EVP_MAC_update(ctx_->ctx, reinterpret_cast<const unsigned char*>(b.data()), b.size()) != 1 ||
+      EVP_MAC_final(ctx_->ctx, out.data(), &len, out.size()) != 1 || len != out.size()) {
     std::abort();
   }
   return out;

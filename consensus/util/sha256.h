@@ -31,6 +31,22 @@ class Sha256 {
 
 Sha256Digest HmacSha256(std::string_view key, std::string_view message);
 
+// HMAC-SHA-256 under one key for many messages: the key is set up once, so each MAC costs only
+// the hashing (the peer transport MACs every frame).
+class HmacSha256Key {
+ public:
+  explicit HmacSha256Key(std::string_view key);
+  ~HmacSha256Key();
+  HmacSha256Key(const HmacSha256Key&) = delete;
+  HmacSha256Key& operator=(const HmacSha256Key&) = delete;
+  // The MAC of the concatenation of `a` and `b`.
+  Sha256Digest Mac(std::string_view a, std::string_view b);
+
+ private:
+  struct Ctx;
+  std::unique_ptr<Ctx> ctx_;
+};
+
 // Compares without an early exit (CRYPTO_memcmp), so the time taken does not reveal where a
 // MAC differs. Different lengths compare unequal at once: lengths are public (digest sizes).
 bool ConstantTimeEqual(std::string_view a, std::string_view b);

@@ -14,6 +14,7 @@
 #include "consensus/storage/file_util.h"
 #include "consensus/storage/snapshot_file.h"
 #include "consensus/transport/frame.h"
+#include "consensus/transport/frame_mac.h"
 #include "daemon/proto/member.pb.h"
 #include "daemon/replica/request_proto.h"
 #include "daemon/tree/prepare.h"
@@ -155,13 +156,16 @@ int Main(const std::string& out) {
 
   // peer_stream_fuzz: what a follower hears from its leader, and a learner's forwarded write.
   std::string stream(1, '\1'), raw;
+  transport::FrameMac raw_mac("frame-key");  // peer_stream_fuzz's key
   for (const auto& rec : log) {
     peer::PeerMessage p;
     p.mutable_zab()->set_epoch(1);
     p.mutable_zab()->mutable_proposal()->set_zxid(rec.zxid());
     p.mutable_zab()->mutable_proposal()->set_payload(rec.payload());
     stream += Rec(p.SerializeAsString());
-    transport::AppendFrame(&raw, p.SerializeAsString());
+    std::string f;
+    transport::AppendFrame(&f, p.SerializeAsString());
+    raw += f + raw_mac.NextTag(f);
     peer::PeerMessage c;
     c.mutable_zab()->set_epoch(1);
     c.mutable_zab()->mutable_commit()->set_zxid(rec.zxid());

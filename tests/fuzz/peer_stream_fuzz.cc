@@ -1,5 +1,6 @@
 // libFuzzer target for what a member decodes from a peer connection (docs/fuzzing.md): the
-// handshake messages and their checks, then the stream of frames, each a PeerMessage, with the
+// handshake messages and their checks, then the stream of frames and their MAC tags, each
+// frame a PeerMessage, with the
 // txns proposals carry and the daemon's own messages (forwarded requests) inside.
 // Input: the first byte picks the mode; the rest is either a raw byte stream (as read from the
 // socket) or records (fuzz_util.h) that the harness frames with valid CRCs.
@@ -10,6 +11,7 @@
 #include "consensus/proto/peer.pb.h"
 #include "consensus/proto/transport.pb.h"
 #include "consensus/transport/frame.h"
+#include "consensus/transport/frame_mac.h"
 #include "consensus/transport/handshake.h"
 #include "consensus/util/log.h"
 #include "daemon/proto/member.pb.h"
@@ -80,10 +82,13 @@ void Message(std::string_view payload) {
   }
 }
 
-// Frames as the transport's reader takes them: stop at the first incomplete or bad one (the
-// transport closes the connection there).
+constexpr std::string_view kKey = "frame-key";
+
+// Frames as the transport's reader takes them, each followed by its MAC tag after the
+// handshake: stop at the first incomplete or bad one (the transport closes the connection there).
 void Stream(std::string_view buf, bool first_is_handshake) {
   bool first = true;
+  transport::FrameMac mac(kKey);
   while (!buf.empty()) {
     std::string_view payload;
     size_t size = 0;
@@ -96,11 +101,15 @@ void Stream(std::string_view buf, bool first_is_handshake) {
     Check(payload.size() == size - transport::kFrameHeader);
     if (first && first_is_handshake) {
       Handshake(payload);
-    } else {
-      Message(payload);
+      first = false;
+      buf.remove_prefix(size);
+      continue;
     }
     first = false;
-    buf.remove_prefix(size);
+    if (buf.size() < size + transport::kFrameTagBytes) return;
+    if (!mac.CheckNext(buf.substr(0, size), buf.substr(size, transport::kFrameTagBytes))) return;
+    Message(payload);
+    buf.remove_prefix(size + transport::kFrameTagBytes);
   }
 }
 
@@ -120,8 +129,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (mode == 0) {
     Stream(in, /*first_is_handshake=*/false);
   } else {
+    // Framed with valid CRCs, and sealed with valid MACs after the handshake, as a member with
+    // the secret would send them.
     std::string framed;
-    for (std::string_view rec : SplitRecords(in)) qfs::transport::AppendFrame(&framed, rec);
+    qfs::transport::FrameMac mac(kKey);
+    bool first = true;
+    for (std::string_view rec : SplitRecords(in)) {
+      std::string f;
+      qfs::transport::AppendFrame(&f, rec);
+      framed += f;
+      if (!(first && mode == 2)) framed += mac.NextTag(f);
+      first = false;
+    }
     Stream(framed, /*first_is_handshake=*/mode == 2);
   }
   return 0;

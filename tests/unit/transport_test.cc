@@ -17,6 +17,7 @@
 
 #include "consensus/proto/transport.pb.h"
 #include "consensus/transport/frame.h"
+#include "consensus/transport/frame_mac.h"
 #include "consensus/transport/handshake.h"
 #include "consensus/transport/peer_transport.h"
 #include "consensus/util/sha256.h"
@@ -73,6 +74,29 @@ TEST(Sha256Test, HmacRfc4231) {
   EXPECT_TRUE(ConstantTimeEqual("abc", "abc"));
   EXPECT_FALSE(ConstantTimeEqual("abc", "abd"));
   EXPECT_FALSE(ConstantTimeEqual("abc", "ab"));
+}
+
+TEST(Sha256Test, KeyedHmacMatchesOneShotAndIsReusable) {
+  HmacSha256Key k("Jefe");
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(Hex(k.Mac("what do ya want ", "for nothing?")),
+              "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  }
+  HmacSha256Key empty("");
+  EXPECT_EQ(empty.Mac("a", "b"), HmacSha256("", "ab"));
+}
+
+TEST(FrameMacTest, SequenceKeyAndBytesAllCount) {
+  FrameMac tx("k1"), rx("k1"), other("k2");
+  const std::string t0 = tx.NextTag("frame-a");
+  const std::string t1 = tx.NextTag("frame-b");
+  EXPECT_EQ(t0.size(), kFrameTagBytes);
+  EXPECT_FALSE(rx.CheckNext("frame-b", t1));     // out of order
+  EXPECT_FALSE(rx.CheckNext("frame-x", t0));     // altered
+  EXPECT_FALSE(other.CheckNext("frame-a", t0));  // another connection's key
+  EXPECT_TRUE(rx.CheckNext("frame-a", t0));
+  EXPECT_FALSE(rx.CheckNext("frame-a", t0));  // replayed
+  EXPECT_TRUE(rx.CheckNext("frame-b", t1));
 }
 
 TEST(FrameTest, RoundTripAndDamage) {
@@ -353,13 +377,28 @@ class RawPeer {
     }
     if (w.ok()) {
       EXPECT_EQ(w.mac(), AcceptorMac(secret, h.nonce(), acceptor, dialer));
+      mac_ = std::make_unique<FrameMac>(FrameKey(secret, ch.nonce(), h.nonce(), dialer, acceptor));
     }
     return w;
+  }
+  // Appends its MAC tag after each whole frame of `frames`, as the transport's sender does.
+  std::string Seal(std::string_view frames) {
+    std::string out;
+    while (frames.size() >= kFrameHeader) {
+      uint32_t len = 0;
+      for (int i = 0; i < 4; ++i)
+        len |= static_cast<uint32_t>(static_cast<uint8_t>(frames[i])) << (8 * i);
+      const std::string_view f = frames.substr(0, kFrameHeader + len);
+      out.append(f).append(mac_->NextTag(f));
+      frames.remove_prefix(f.size());
+    }
+    return out;
   }
 
  private:
   int fd_ = -1;
   bool connected_ = false;
+  std::unique_ptr<FrameMac> mac_;
 };
 
 // --- tests ---
@@ -456,9 +495,10 @@ TEST(PeerTransportTest, UnknownMemberAndWrongVersionAreRefusedWithTheReason) {
   }
   {
     RawPeer r(c.ports[1]);
-    Welcome w = r.Handshake("ensemble-secret", 2, 1, kProtocolVersion + 1);
+    // A member of the previous version (frames without MACs) is refused.
+    Welcome w = r.Handshake("ensemble-secret", 2, 1, kProtocolVersion - 1);
     EXPECT_FALSE(w.ok());
-    EXPECT_EQ(w.reason(), "protocol version 2 vs ours 1");
+    EXPECT_EQ(w.reason(), "protocol version 1 vs ours 2");
     EXPECT_TRUE(r.WaitClosed());
   }
   {
@@ -475,7 +515,7 @@ TEST(PeerTransportTest, UnknownMemberAndWrongVersionAreRefusedWithTheReason) {
   ASSERT_TRUE(Eventually([&] { return c[1].stats().auth_failures >= 4; }));
   std::string log = testing::internal::GetCapturedStderr();
   EXPECT_NE(log.find("refused: unknown member id 99"), std::string::npos) << log;
-  EXPECT_NE(log.find("refused: protocol version 2 vs ours 1"), std::string::npos) << log;
+  EXPECT_NE(log.find("refused: protocol version 1 vs ours 2"), std::string::npos) << log;
   EXPECT_NE(log.find("refused: handshake:"), std::string::npos) << log;
   EXPECT_NE(log.find("127.0.0.1:"), std::string::npos) << log;  // names the address
   EXPECT_EQ(c.h(1).events().size(), 0u);
@@ -519,11 +559,13 @@ TEST_P(BadFrameTest, ClosesOnlyThatConnection) {
   ASSERT_TRUE(r.Handshake("ensemble-secret", 3, 1).ok());
   std::string frames;
   AppendFrame(&frames, Msg(7).SerializeAsString());
+  const std::string good = r.Seal(frames);
   std::string bad;
   switch (GetParam()) {
     case 0:  // bad CRC
       AppendFrame(&bad, Msg(8).SerializeAsString());
       bad[kFrameHeader + 3] ^= 0x40;
+      bad = r.Seal(bad);
       break;
     case 1:  // oversized: only the header is needed
       bad.assign(kFrameHeader, '\0');
@@ -531,14 +573,30 @@ TEST_P(BadFrameTest, ClosesOnlyThatConnection) {
       break;
     case 2:  // a valid frame that is not a PeerMessage
       AppendFrame(&bad, std::string("\xff\xff\xff\xff", 4));
+      bad = r.Seal(bad);
+      break;
+    case 3: {  // altered in flight with the CRC fixed up: only the MAC can tell
+      std::string altered;
+      AppendFrame(&altered, Msg(8).SerializeAsString());
+      bad = r.Seal(altered);
+      std::string payload = Msg(9).SerializeAsString();
+      ASSERT_EQ(payload.size(), altered.size() - kFrameHeader);
+      std::string refit;
+      AppendFrame(&refit, payload);
+      bad.replace(0, refit.size(), refit);
+      break;
+    }
+    case 4:  // a replay of the good frame, MAC and all
+      bad = good;
       break;
   }
   testing::internal::CaptureStderr();
-  ASSERT_TRUE(r.WriteBytes(frames + bad));
+  ASSERT_TRUE(r.WriteBytes(good + bad));
   EXPECT_TRUE(r.WaitClosed());
   ASSERT_TRUE(c.h(1).WaitDisconnect(3));
   std::string log = testing::internal::GetCapturedStderr();
-  const char* expect[] = {"has a bad CRC", "exceeds max_frame_bytes", "is not a PeerMessage"};
+  const char* expect[] = {"has a bad CRC", "exceeds max_frame_bytes", "is not a PeerMessage",
+                          "has a bad MAC", "has a bad MAC"};
   EXPECT_NE(log.find(expect[GetParam()]), std::string::npos) << log;
   auto ev = c.h(1).events();
   ASSERT_EQ(ev.size(), 2u);
@@ -556,7 +614,7 @@ TEST_P(BadFrameTest, ClosesOnlyThatConnection) {
   EXPECT_EQ(c.h(1).disconnects(2), 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Kinds, BadFrameTest, testing::Values(0, 1, 2));
+INSTANTIATE_TEST_SUITE_P(Kinds, BadFrameTest, testing::Values(0, 1, 2, 3, 4));
 
 TEST(PeerTransportTest, DropsUntilReopen) {
   Cluster c(2, 1 << 20);
