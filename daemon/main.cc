@@ -23,10 +23,25 @@ const char* kUsage =
     "usage: quorumfsd [CONFIG_FILE] [--data-dir DIR] [--client-port PORT] [--log-level LEVEL]\n"
     "                 [--mount DIR]\n"
     "\n"
-    "Without CONFIG_FILE, runs as a single member with the embedded defaults: data in\n"
-    "/var/lib/quorumfs (root) or ~/.local/share/quorumfs, client port 2181 on 127.0.0.1.\n"
-    "The config file uses ZooKeeper's zoo.cfg key names; see README.md for every key.\n"
-    "Stops cleanly on SIGTERM or SIGINT.\n";
+    "One member of a quorumfs ensemble: a ZooKeeper-protocol server (stock ZooKeeper clients\n"
+    "work against it) that replicates its znode tree with ZAB and can mount it with FUSE.\n"
+    "\n"
+    "  CONFIG_FILE         a zoo.cfg-style file of key=value lines with ZooKeeper's key\n"
+    "                      names (dataDir, dataLogDir, clientPort, server.N, snapCount, mount,\n"
+    "                      ...; README.md lists every key). Without it, runs as a single\n"
+    "                      member with the embedded defaults: data in /var/lib/quorumfs (root)\n"
+    "                      or ~/.local/share/quorumfs, client port 2181 on 127.0.0.1.\n"
+    "  --data-dir DIR      dataDir and dataLogDir both, overriding the file\n"
+    "  --client-port PORT  clientPort, overriding the file\n"
+    "  --log-level LEVEL   debug, info, warn or error (logLevel; default info)\n"
+    "  --mount DIR         mount the tree at DIR with FUSE (mount; default: no mount)\n"
+    "  -h, --help          this help\n"
+    "\n"
+    "Logs to stderr. Logs 'serving on HOST:PORT' once it serves clients. Stops cleanly on\n"
+    "SIGTERM or SIGINT. Exit status: 0 stopped cleanly, 1 cannot start (the log says why:\n"
+    "a corrupt log, a data directory locked by another process, a port in use), 2 bad\n"
+    "command line or configuration, 70 a fatal storage error while running.\n"
+    "Offline inspection of its files: 'quorumfs log-dump' and 'quorumfs snapshot-dump'.\n";
 
 int Usage(int code) {
   fputs(kUsage, code == 0 ? stdout : stderr);
