@@ -247,6 +247,32 @@ TEST_F(LogRecoveryTest, ScanRefusesWhatRecoveryRefusesWithTheSameMessage) {
   EXPECT_EQ(st.message(), Open().status().message());
 }
 
+TEST_F(LogRecoveryTest, ScanWalksEverySegmentAndRefusesDamageInAnEarlierOne) {
+  Write(1, 1500);
+  auto paths = SegmentPaths();
+  ASSERT_GE(paths.size(), 3u);
+  uint64_t next = 1;
+  std::vector<std::string> seen;
+  Status st = ScanLog(
+      dir_, [&](const LogScanRecord& r) { EXPECT_EQ(r.zxid, next++); },
+      [&](const LogScanSegment& s) {
+        EXPECT_FALSE(s.torn || s.stray || s.remove) << s.path;
+        seen.push_back(s.path);
+      });
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(next, 1501u);
+  EXPECT_EQ(seen, paths);
+
+  auto offs = FrameOffsets(paths[0]);
+  FlipByte(paths[0], offs[offs.size() - 2] + 9);
+  seen.clear();
+  st = ScanLog(
+      dir_, [](const LogScanRecord&) {}, [&](const LogScanSegment& s) { seen.push_back(s.path); });
+  EXPECT_EQ(st.code(), Code::kCorruption);
+  EXPECT_TRUE(seen.empty());
+  EXPECT_EQ(st.message(), Open().status().message());
+}
+
 TEST_F(LogRecoveryTest, DamagedRecordFollowedByValidRecordsIsCorruption) {
   Write(1, 50);
   auto paths = SegmentPaths();
