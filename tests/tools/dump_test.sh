@@ -16,6 +16,26 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
+notify_listen() {  # notify_listen SOCKET OUT: receive sd_notify datagrams until READY=1
+  /usr/bin/python3 - "$1" "$2" <<'PY' &
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o777)
+s.settimeout(60)
+with open(sys.argv[2], "w") as out:
+    while True:
+        m = s.recv(4096).decode()
+        out.write(m + "\n")
+        out.flush()
+        if "READY=1" in m.split("\n"):
+            break
+PY
+  notify_pid=$!
+  pids+=("$notify_pid")
+  for _ in $(seq 50); do [ -S "$1" ] && return 0; sleep 0.1; done
+  fail "notify listener did not start"
+}
 
 port=$(/usr/bin/python3 "$here/../clients/ports.py")
 cat > "$dir/zoo.cfg" <<CFG
@@ -26,7 +46,9 @@ snapCount=10
 autopurge.snapRetainCount=100
 CFG
 
-"$quorumfsd" "$dir/zoo.cfg" 2>"$dir/stderr" &
+# The daemon's sd_notify readiness (Type=notify in the unit, docs/install.md).
+notify_listen "$dir/notify" "$dir/notify.out"
+NOTIFY_SOCKET="$dir/notify" "$quorumfsd" "$dir/zoo.cfg" 2>"$dir/stderr" &
 pid=$!
 pids+=("$pid")
 for _ in $(seq 100); do
@@ -35,6 +57,8 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 grep -q "serving on" "$dir/stderr" || fail "quorumfsd did not serve in 10 s"
+timeout 20 tail --pid="$notify_pid" -f /dev/null || fail "no READY=1 from quorumfsd"
+grep -qx "READY=1" "$dir/notify.out" || fail "notify: $(cat "$dir/notify.out")"
 
 # Writes of every kind through kazoo. The first session stays open (its ephemeral is in the
 # snapshots); the second closes with an ephemeral, so the log has a closeSession that deletes it.

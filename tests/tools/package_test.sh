@@ -9,6 +9,26 @@ set -euo pipefail
 src=$1
 skip() { echo "skipped: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
+notify_listen() {  # notify_listen SOCKET OUT: receive sd_notify datagrams until READY=1
+  /usr/bin/python3 - "$1" "$2" <<'PY' &
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o777)
+s.settimeout(60)
+with open(sys.argv[2], "w") as out:
+    while True:
+        m = s.recv(4096).decode()
+        out.write(m + "\n")
+        out.flush()
+        if "READY=1" in m.split("\n"):
+            break
+PY
+  notify_pid=$!
+  pids+=("$notify_pid")
+  for _ in $(seq 50); do [ -S "$1" ] && return 0; sleep 0.1; done
+  fail "notify listener did not start"
+}
 [ "$(id -u)" -eq 0 ] || skip "needs root for dpkg -i"
 command -v dpkg >/dev/null || skip "no dpkg"
 if dpkg-query -W -f='${Status}' quorumfs 2>/dev/null | grep -q 'ok installed'; then
@@ -21,9 +41,11 @@ fi
 dir=$(mktemp -d /tmp/qfs-package-XXXXXX)
 chmod 755 "$dir"
 pid=
+pids=()
 installed=0
 cleanup() {
   [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   [ "$installed" -eq 1 ] && dpkg -r quorumfs >/dev/null 2>&1 || true
   # Leave no conffile behind either (the test does not own /etc/quorumfs otherwise).
   [ "$installed" -ge 1 ] && dpkg --purge quorumfs >/dev/null 2>&1 || true
@@ -74,7 +96,8 @@ fi
 port=$(/usr/bin/python3 "$src/tests/clients/ports.py")
 mkdir "$dir/data"
 chown quorumfs:quorumfs "$dir/data"
-setpriv --reuid=quorumfs --regid=quorumfs --init-groups /usr/bin/quorumfsd /etc/quorumfs/zoo.cfg --data-dir "$dir/data" \
+notify_listen "$dir/notify" "$dir/notify.out"
+NOTIFY_SOCKET="$dir/notify" setpriv --reuid=quorumfs --regid=quorumfs --init-groups /usr/bin/quorumfsd /etc/quorumfs/zoo.cfg --data-dir "$dir/data" \
   --client-port "$port" 2>"$dir/stderr" &
 pid=$!
 for _ in $(seq 100); do
@@ -83,6 +106,8 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 grep -q "serving on 127.0.0.1:$port" "$dir/stderr" || { cat "$dir/stderr"; fail "not serving"; }
+timeout 20 tail --pid="$notify_pid" -f /dev/null || fail "no READY=1 from quorumfsd"
+grep -qx "READY=1" "$dir/notify.out" || fail "notify: $(cat "$dir/notify.out")"
 [ "$(/usr/bin/quorumfs -s "127.0.0.1:$port" create /pkg hello)" = /pkg ] || fail "create"
 [ "$(/usr/bin/quorumfs -s "127.0.0.1:$port" get /pkg)" = hello ] || fail "get"
 kill -TERM "$pid"
