@@ -35,9 +35,9 @@ const char* kSnapshotDumpHelp =
     "usage: quorumfs snapshot-dump [--data] FILE\n"
     "\n"
     "Prints a snapshot file (dataDir/snapshot.<zxid>): a header line (zxid, creation time,\n"
-    "node, ACL and session counts, digest), one line per node in path order (Stat fields,\n"
-    "ACL, ephemeral owner) and one line per session. Checks the file's checksums and that\n"
-    "the tree it holds loads and matches its digest, as the daemon does when it starts.\n"
+    "record, node and session counts, digest), one line per node in path order (Stat\n"
+    "fields, ACL, ephemeral owner) and one line per session. Checks the file's checksums and\n"
+    "that the tree it holds loads and matches its digest, as the daemon does at start-up.\n"
     "  --data  also print node data, C-escaped\n"
     "Exit status: 0 the snapshot is valid, 1 corrupt or unreadable, 2 bad usage.\n";
 
