@@ -1,8 +1,12 @@
 // quorumfsd: one member of a quorumfs ensemble.
 #include <malloc.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -23,10 +27,27 @@ const char* kUsage =
     "usage: quorumfsd [CONFIG_FILE] [--data-dir DIR] [--client-port PORT] [--log-level LEVEL]\n"
     "                 [--mount DIR]\n"
     "\n"
-    "Without CONFIG_FILE, runs as a single member with the embedded defaults: data in\n"
-    "/var/lib/quorumfs (root) or ~/.local/share/quorumfs, client port 2181 on 127.0.0.1.\n"
-    "The config file uses ZooKeeper's zoo.cfg key names; see README.md for every key.\n"
-    "Stops cleanly on SIGTERM or SIGINT.\n";
+    "One member of a quorumfs ensemble: a ZooKeeper-protocol server (stock ZooKeeper clients\n"
+    "work against it) that replicates its znode tree with ZAB and can mount it with FUSE.\n"
+    "\n"
+    "  CONFIG_FILE         a zoo.cfg-style file of key=value lines with ZooKeeper's key\n"
+    "                      names (dataDir, dataLogDir, clientPort, server.N, snapCount, mount,\n"
+    "                      ...; README.md lists every key). Without it, runs as a single\n"
+    "                      member with the embedded defaults: data in /var/lib/quorumfs (root)\n"
+    "                      or ~/.local/share/quorumfs, client port 2181 on 127.0.0.1.\n"
+    "  --data-dir DIR      dataDir and dataLogDir both, overriding the file\n"
+    "  --client-port PORT  clientPort, overriding the file\n"
+    "  --log-level LEVEL   debug, info, warn or error (logLevel; default info)\n"
+    "  --mount DIR         mount the tree at DIR with FUSE (mount; default: no mount)\n"
+    "  -h, --help          this help\n"
+    "\n"
+    "Logs to stderr; a single member logs 'serving on HOST:PORT' once it takes writes.\n"
+    "Under systemd (Type=notify) it reports READY=1 once its client port (and mount) serve.\n"
+    "Stops cleanly on SIGTERM or SIGINT.\n"
+    "Exit status: 0 stopped cleanly, 1 cannot start (the log says why: a corrupt log, a data\n"
+    "directory locked by another process, a port in use), 2 bad command line or\n"
+    "configuration, 70 a fatal storage error while running.\n"
+    "Offline inspection of its files: 'quorumfs log-dump' and 'quorumfs snapshot-dump'.\n";
 
 int Usage(int code) {
   fputs(kUsage, code == 0 ? stdout : stderr);
@@ -57,6 +78,26 @@ void UseOneMallocArena() {
   const char* t = getenv("GLIBC_TUNABLES");
   if (getenv("MALLOC_ARENA_MAX") || (t && strstr(t, "glibc.malloc.arena_max"))) return;
   mallopt(M_ARENA_MAX, 1);
+}
+
+// systemd's readiness protocol (Type=notify): one datagram with `state` to $NOTIFY_SOCKET, a
+// path or an abstract name ('@'). Without the variable, nothing.
+void NotifySystemd(const char* state) {
+  const char* path = getenv("NOTIFY_SOCKET");
+  if (!path || (path[0] != '/' && path[0] != '@')) return;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const size_t len = strlen(path);
+  if (len >= sizeof addr.sun_path) return;
+  memcpy(addr.sun_path, path, len);
+  if (path[0] == '@') addr.sun_path[0] = '\0';
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr),
+             static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len)) < 0) {
+    QLOG_WARN("cannot notify systemd at %s: %s", path, strerror(errno));
+  }
+  close(fd);
 }
 
 }  // namespace
@@ -206,10 +247,12 @@ int main(int argc, char** argv) {
     mount = std::move(*m);
   }
   // --- end FUSE mount ---
+  NotifySystemd("READY=1");  // the client port (and the mount, if any) serve
 
   int sig = 0;
   sigwait(&sigs, &sig);
   QLOG_INFO("received %s: shutting down", strsignal(sig));
+  NotifySystemd("STOPPING=1");
   if (mount) mount->Stop();  // FUSE mount: unmount, then close its session
   port.Stop();
   reaper.Stop();

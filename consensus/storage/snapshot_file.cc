@@ -187,6 +187,7 @@ Result<std::unique_ptr<SnapshotReader>> SnapshotReader::Open(const std::string& 
   }
   if (footer.body_crc32c() != crc) return bad(pos, "body checksum mismatch");
   r->last_zxid_ = hdr.last_zxid();
+  r->created_unix_ms_ = hdr.created_unix_ms();
   r->count_ = count;
   r->pos_ = first_record;
   return r;

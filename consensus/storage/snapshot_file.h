@@ -45,6 +45,7 @@ class SnapshotReader {
   static Result<std::unique_ptr<SnapshotReader>> Open(const std::string& path);
   uint64_t last_zxid() const { return last_zxid_; }
   uint64_t record_count() const { return count_; }
+  uint64_t created_unix_ms() const { return created_unix_ms_; }
   // Next caller record; false at the end.
   bool Next(std::string_view* record);
 
@@ -52,7 +53,7 @@ class SnapshotReader {
   SnapshotReader() = default;
   std::string data_;
   size_t pos_ = 0;
-  uint64_t last_zxid_ = 0, count_ = 0, read_ = 0;
+  uint64_t last_zxid_ = 0, count_ = 0, read_ = 0, created_unix_ms_ = 0;
 };
 
 struct SnapshotInfo {

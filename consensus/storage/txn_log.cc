@@ -123,6 +123,90 @@ size_t FindValidRecord(std::string_view buf, size_t from, uint64_t min_zxid, uin
   return npos;
 }
 
+// The segments of `dir`, by first zxid. Other files are ignored (with a warning).
+Result<std::vector<std::pair<uint64_t, std::string>>> ListSegments(const std::string& dir) {
+  auto names = ListDir(dir, kLogPrefix);
+  if (!names.ok()) return names.status();
+  std::vector<std::pair<uint64_t, std::string>> files;
+  for (const std::string& n : *names) {
+    uint64_t z;
+    if (!ParseSegmentName(n, &z)) {
+      QLOG_WARN("txn log: ignoring unexpected file %s/%s", dir.c_str(), n.c_str());
+      continue;
+    }
+    files.emplace_back(z, dir + "/" + n);
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// Checks one segment as recovery does and reports its records; `last_good` is the last zxid of
+// the segments before it, and is advanced. Recovery and ScanLog both go through here.
+Status ScanSegment(std::string_view buf, bool is_last, uint64_t* last_good, LogScanSegment* seg,
+                   const std::function<void(const LogScanRecord&)>& on_record) {
+  const std::string& path = seg->path;
+  if (buf.size() < kSegHeader) {
+    if (!is_last) return Corruption(path + ": segment shorter than its header");
+    seg->tail = "shorter than a segment header";
+    seg->remove = true;
+    return Status::Ok();
+  }
+  if (memcmp(buf.data(), kSegMagic, kSegHeader) != 0) {
+    return Corruption(path + ": bad segment header");
+  }
+  size_t pos = kSegHeader;
+  while (pos < buf.size()) {
+    std::string_view payload;
+    size_t frame = 0;
+    const FrameResult fr = DecodeFrame(buf, pos, buf.size(), &payload, &frame);
+    if (fr == FrameResult::kOk) {
+      qfs::storage::LogRecord rec;
+      if (!rec.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+        return Corruption(path + ": unparsable record at offset " + std::to_string(pos));
+      }
+      if (rec.zxid() <= *last_good) {
+        return Corruption(path + ": zxid 0x" + Hex(rec.zxid()) + " at offset " +
+                          std::to_string(pos) + " does not follow 0x" + Hex(*last_good));
+      }
+      if (seg->records == 0 && rec.zxid() != seg->first_zxid) {
+        return Corruption(path + ": first record has zxid 0x" + Hex(rec.zxid()) +
+                          ", the file name says 0x" + Hex(seg->first_zxid));
+      }
+      *last_good = rec.zxid();
+      seg->records++;
+      on_record(LogScanRecord{pos, rec.zxid(), rec.payload()});
+      pos += frame;
+      continue;
+    }
+
+    // End of data, torn tail, or damage. Valid later records rule out a torn tail.
+    uint64_t later_zxid = 0;
+    const size_t later = FindValidRecord(buf, pos + 1, *last_good, &later_zxid);
+    if (later != npos) {
+      return Corruption(path + ": bad record at offset " + std::to_string(pos) + " (" +
+                        FrameError(fr) + ") followed by valid records (zxid 0x" + Hex(later_zxid) +
+                        " at offset " + std::to_string(later) +
+                        "); refusing to start: the log is damaged before its tail and "
+                        "truncating it could lose committed transactions");
+    }
+    if (fr != FrameResult::kZero && !is_last) {
+      return Corruption(path + ": bad record at offset " + std::to_string(pos) + " (" +
+                        FrameError(fr) + ") in a segment that is not the last; refusing to start");
+    }
+    if (FirstNonZero(buf, pos) != npos) {
+      seg->tail = FrameError(fr);
+      (is_last ? seg->torn : seg->stray) = true;
+    }
+    break;
+  }
+  seg->end = std::min(pos, buf.size());
+  if (seg->records == 0) {
+    if (!is_last) return Corruption(path + ": segment holds no records");
+    seg->remove = true;
+  }
+  return Status::Ok();
+}
+
 Status PwriteAll(int fd, const char* data, size_t n, uint64_t off) {
   while (n > 0) {
     ssize_t w = pwrite(fd, data, n, static_cast<off_t>(off));
@@ -239,103 +323,43 @@ Status TxnLog::Impl::Recover(uint64_t after_zxid,
                              const std::function<void(const LogEntry&)>& replay) {
   QFS_RETURN_IF_ERROR(EnsureDir(opt.dir));
   unlink(SparePath().c_str());  // a spare from an earlier run may be partial
-  auto names = ListDir(opt.dir, kLogPrefix);
-  if (!names.ok()) return names.status();
-  std::vector<std::pair<uint64_t, std::string>> files;
-  for (const std::string& n : *names) {
-    uint64_t z;
-    if (!ParseSegmentName(n, &z)) {
-      QLOG_WARN("txn log: ignoring unexpected file %s/%s", opt.dir.c_str(), n.c_str());
-      continue;
-    }
-    files.emplace_back(z, opt.dir + "/" + n);
-  }
-  std::sort(files.begin(), files.end());
+  auto files = ListSegments(opt.dir);
+  if (!files.ok()) return files.status();
 
   uint64_t last_good = 0;
   uint64_t active_end = 0;
   bool active_stray = false;  // the active segment has non-zero bytes after its data
   bool dir_changed = false;
-  for (size_t i = 0; i < files.size(); i++) {
-    const bool is_last = i + 1 == files.size();
-    const uint64_t name_zxid = files[i].first;
-    const std::string& path = files[i].second;
+  for (size_t i = 0; i < files->size(); i++) {
+    const bool is_last = i + 1 == files->size();
+    const std::string& path = (*files)[i].second;
     auto data = ReadFile(path);
     if (!data.ok()) return data.status();
     const std::string_view buf = *data;
 
-    if (buf.size() < kSegHeader) {
-      if (!is_last) return Corruption(path + ": segment shorter than its header");
-      QLOG_WARN("txn log: %s is shorter than a segment header (crash while creating it); removing",
-                path.c_str());
-      if (unlink(path.c_str()) != 0) return ErrnoStatus("unlink " + path, errno);
-      dir_changed = true;
-      continue;
-    }
-    if (memcmp(buf.data(), kSegMagic, kSegHeader) != 0) {
-      return Corruption(path + ": bad segment header");
-    }
-
+    LogScanSegment seg;
+    seg.path = path;
+    seg.first_zxid = (*files)[i].first;
+    seg.size = buf.size();
     std::vector<LogEntry> entries;
-    size_t pos = kSegHeader;
-    bool stray = false;
-    while (pos < buf.size()) {
-      std::string_view payload;
-      size_t frame = 0;
-      const FrameResult fr = DecodeFrame(buf, pos, buf.size(), &payload, &frame);
-      if (fr == FrameResult::kOk) {
-        qfs::storage::LogRecord rec;
-        if (!rec.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-          return Corruption(path + ": unparsable record at offset " + std::to_string(pos));
-        }
-        if (rec.zxid() <= last_good) {
-          return Corruption(path + ": zxid 0x" + Hex(rec.zxid()) + " at offset " +
-                            std::to_string(pos) + " does not follow 0x" + Hex(last_good));
-        }
-        if (entries.empty() && rec.zxid() != name_zxid) {
-          return Corruption(path + ": first record has zxid 0x" + Hex(rec.zxid()) +
-                            ", the file name says 0x" + Hex(name_zxid));
-        }
-        last_good = rec.zxid();
-        entries.push_back(LogEntry{rec.zxid(), std::move(*rec.mutable_payload())});
-        pos += frame;
-        continue;
-      }
-
-      // End of data, torn tail, or damage. Valid later records rule out a torn tail.
-      uint64_t later_zxid = 0;
-      const size_t later = FindValidRecord(buf, pos + 1, last_good, &later_zxid);
-      if (later != npos) {
-        return Corruption(path + ": bad record at offset " + std::to_string(pos) + " (" +
-                          FrameError(fr) + ") followed by valid records (zxid 0x" +
-                          Hex(later_zxid) + " at offset " + std::to_string(later) +
-                          "); refusing to start: the log is damaged before its tail and "
-                          "truncating it could lose committed transactions");
-      }
-      if (fr != FrameResult::kZero && !is_last) {
-        return Corruption(path + ": bad record at offset " + std::to_string(pos) + " (" +
-                          FrameError(fr) +
-                          ") in a segment that is not the last; refusing to start");
-      }
-      const bool garbage = FirstNonZero(buf, pos) != npos;
-      if (garbage && is_last) {
-        // Appends will continue here, so whatever a torn write left must go.
-        QLOG_WARN("txn log: torn tail in %s at offset %zu (%s); truncating the segment there",
-                  path.c_str(), pos, FrameError(fr));
-        QFS_RETURN_IF_ERROR(ZeroFileRange(path, pos, buf.size()));
-      } else if (garbage) {
-        QLOG_WARN("txn log: %s has stray bytes after its end of data at offset %zu", path.c_str(),
-                  pos);
-        stray = true;
-      }
-      break;
+    QFS_RETURN_IF_ERROR(ScanSegment(buf, is_last, &last_good, &seg, [&](const LogScanRecord& r) {
+      entries.push_back(LogEntry{r.zxid, std::string(r.payload)});
+    }));
+    if (seg.torn) {
+      // Appends will continue here, so whatever a torn write left must go.
+      QLOG_WARN("txn log: torn tail in %s at offset %" PRIu64 " (%s); truncating the segment there",
+                path.c_str(), seg.end, seg.tail.c_str());
+      QFS_RETURN_IF_ERROR(ZeroFileRange(path, seg.end, buf.size()));
+    } else if (seg.stray) {
+      QLOG_WARN("txn log: %s has stray bytes after its end of data at offset %" PRIu64,
+                path.c_str(), seg.end);
     }
-    pos = std::min(pos, buf.size());
-
-    if (entries.empty()) {
+    if (seg.remove) {
       // A segment is named after its first record, so one without records cannot stay.
-      if (!is_last) return Corruption(path + ": segment holds no records");
-      QLOG_INFO("txn log: removing %s, which holds no records", path.c_str());
+      QLOG_WARN("txn log: removing %s, which %s", path.c_str(),
+                buf.size() < kSegHeader
+                    ? "is shorter than a segment header (crash while creating it)"
+                    : "holds no records");
       if (unlink(path.c_str()) != 0) return ErrnoStatus("unlink " + path, errno);
       dir_changed = true;
       continue;
@@ -343,9 +367,9 @@ Status TxnLog::Impl::Recover(uint64_t after_zxid,
     for (const LogEntry& e : entries) {
       if (e.zxid > after_zxid && replay) replay(e);
     }
-    segments.push_back(Segment{name_zxid, path, buf.size()});
-    active_end = pos;
-    active_stray = stray;
+    segments.push_back(Segment{seg.first_zxid, path, buf.size()});
+    active_end = seg.end;
+    active_stray = seg.stray;
   }
   if (dir_changed) QFS_RETURN_IF_ERROR(FsyncDir(opt.dir));
   if (active_stray) {
@@ -811,6 +835,38 @@ Status TxnLog::Impl::Truncate(uint64_t zxid) {
             Hex(new_last).c_str());
   last_zxid = durable_zxid = new_last;
   disk_full = false;  // space may have been freed, and the active segment changed
+  return Status::Ok();
+}
+
+Status ScanLog(const std::string& path, const std::function<void(const LogScanRecord&)>& on_record,
+               const std::function<void(const LogScanSegment&)>& on_segment) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return ErrnoStatus("stat " + path, errno);
+  std::vector<std::pair<uint64_t, std::string>> files;
+  if (S_ISDIR(st.st_mode)) {
+    auto list = ListSegments(path);
+    if (!list.ok()) return list.status();
+    files = std::move(*list);
+  } else {
+    const size_t slash = path.rfind('/');
+    const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+    uint64_t z;
+    if (!ParseSegmentName(name, &z)) {
+      return InvalidArgument(path + ": not a log segment (the name must be log.<16 hex digits>)");
+    }
+    files.emplace_back(z, path);
+  }
+  uint64_t last_good = 0;
+  for (size_t i = 0; i < files.size(); i++) {
+    auto data = ReadFile(files[i].second);
+    if (!data.ok()) return data.status();
+    LogScanSegment seg;
+    seg.path = files[i].second;
+    seg.first_zxid = files[i].first;
+    seg.size = data->size();
+    QFS_RETURN_IF_ERROR(ScanSegment(*data, i + 1 == files.size(), &last_good, &seg, on_record));
+    on_segment(seg);
+  }
   return Status::Ok();
 }
 

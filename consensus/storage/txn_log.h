@@ -25,6 +25,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -36,6 +37,30 @@ struct LogEntry {
   uint64_t zxid = 0;
   std::string payload;
 };
+
+// Read-only inspection (quorumfs log-dump, docs/tools.md): the checks Open's recovery makes,
+// without its repairs.
+struct LogScanSegment {
+  std::string path;
+  uint64_t first_zxid = 0;  // from the file name
+  uint64_t size = 0;        // file size, preallocated zeros included
+  uint64_t end = 0;         // offset where the records end
+  uint64_t records = 0;
+  std::string tail;     // why the records stop, when that is not a clean end
+  bool torn = false;    // last segment: bytes after `end` that recovery zeroes (a torn write)
+  bool stray = false;   // earlier segment: non-zero bytes after its end of data (ignored)
+  bool remove = false;  // last segment too short for its header or without records: removed
+};
+struct LogScanRecord {
+  uint64_t offset = 0;  // of the record's frame in its segment
+  uint64_t zxid = 0;
+  std::string_view payload;
+};
+// Visits the records of `path` (a log directory, or one segment file taken as the last) in
+// order, calling on_segment after each segment is checked. Returns kCorruption, naming the file
+// and offset, exactly where Open would refuse to start; the records before it have been visited.
+Status ScanLog(const std::string& path, const std::function<void(const LogScanRecord&)>& on_record,
+               const std::function<void(const LogScanSegment&)>& on_segment);
 
 class TxnLog {
  public:

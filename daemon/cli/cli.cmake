@@ -6,3 +6,6 @@ add_executable(quorumfs ${CMAKE_CURRENT_LIST_DIR}/quorumfs_cli.cc)
 target_compile_definitions(quorumfs PRIVATE THREADED)
 target_include_directories(quorumfs SYSTEM PRIVATE ${ZK_INCLUDE})
 target_link_libraries(quorumfs PRIVATE ${ZK_MT} Threads::Threads)
+# log-dump and snapshot-dump read a member's files with the daemon's own readers.
+target_sources(quorumfs PRIVATE ${CMAKE_CURRENT_LIST_DIR}/dump.cc)
+target_link_libraries(quorumfs PRIVATE qfs_tree qfs_storage)

@@ -29,6 +29,8 @@
 #include <string>
 #include <vector>
 
+#include "daemon/cli/dump.h"
+
 namespace {
 
 constexpr int kExitOp = 1;
@@ -854,6 +856,10 @@ const char* kGlobalHelp =
     "  watch [-r] PATH              print change events until Ctrl-C\n"
     "  status                       server mode, zxid, counts and latency (srvr/mntr)\n"
     "\n"
+    "Offline commands (read a member's files; no server):\n"
+    "  log-dump [--data] DIR|FILE   print and check a txn log (dataLogDir or one segment)\n"
+    "  snapshot-dump [--data] FILE  print and check a snapshot file\n"
+    "\n"
     "Exit status: 0 success, 1 the operation failed, 2 bad usage.\n";
 
 const std::vector<Command>& Commands() {
@@ -1010,11 +1016,13 @@ int Main(int argc, char** argv) {
   if (i >= args.size()) throw UsageError{"", "no command given"};
   std::string name = args[i++];
   std::vector<std::string> rest(args.begin() + static_cast<long>(i), args.end());
+  if (qfs::cli::IsDumpCommand(name)) return qfs::cli::RunDump(name, rest);
   if (name == "help") {
     if (rest.empty()) {
       fputs(kGlobalHelp, stdout);
       return 0;
     }
+    if (qfs::cli::IsDumpCommand(rest[0])) return qfs::cli::RunDump(rest[0], {"--help"});
     const Command* c = FindCommand(rest[0]);
     if (!c) throw UsageError{"", "unknown command '" + rest[0] + "'"};
     PrintCommandHelp(*c, stdout);

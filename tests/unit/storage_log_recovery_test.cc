@@ -197,6 +197,82 @@ TEST_F(LogRecoveryTest, PartiallyZeroedLastRecordIsATornTail) {
   ExpectLog(29);
 }
 
+// ScanLog (quorumfs log-dump) sees what recovery sees, and changes nothing.
+TEST_F(LogRecoveryTest, ScanReportsATornTailWithoutRepairingIt) {
+  Write(1, 50);
+  auto paths = SegmentPaths();
+  auto offs = FrameOffsets(paths[0]);
+  FlipByte(paths[0], offs[49] + 20);
+  auto before = ReadFile(paths[0]);
+  ASSERT_TRUE(before.ok());
+  std::vector<uint64_t> zxids;
+  std::vector<LogScanSegment> segs;
+  Status st = ScanLog(
+      dir_,
+      [&](const LogScanRecord& r) {
+        EXPECT_EQ(r.offset, offs[zxids.size()]);
+        EXPECT_EQ(r.payload, Payload(r.zxid));
+        zxids.push_back(r.zxid);
+      },
+      [&](const LogScanSegment& s) { segs.push_back(s); });
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_EQ(zxids.size(), 49u);
+  EXPECT_EQ(zxids.back(), 49u);
+  ASSERT_EQ(segs.size(), 1u);
+  EXPECT_TRUE(segs[0].torn);
+  EXPECT_FALSE(segs[0].remove);
+  EXPECT_EQ(segs[0].end, offs[49]);
+  EXPECT_EQ(segs[0].records, 49u);
+  EXPECT_EQ(*ReadFile(paths[0]), *before);
+  // One segment file on its own reads the same.
+  size_t n = 0;
+  ASSERT_TRUE(ScanLog(
+                  paths[0], [&](const LogScanRecord&) { n++; }, [](const LogScanSegment&) {})
+                  .ok());
+  EXPECT_EQ(n, 49u);
+  ExpectLog(49);
+}
+
+TEST_F(LogRecoveryTest, ScanRefusesWhatRecoveryRefusesWithTheSameMessage) {
+  Write(1, 50);
+  auto paths = SegmentPaths();
+  auto offs = FrameOffsets(paths[0]);
+  FlipByte(paths[0], offs[19] + 12);
+  size_t n = 0, segs = 0;
+  Status st = ScanLog(
+      dir_, [&](const LogScanRecord&) { n++; }, [&](const LogScanSegment&) { segs++; });
+  EXPECT_EQ(st.code(), Code::kCorruption);
+  EXPECT_EQ(n, 19u);  // the records before the damage
+  EXPECT_EQ(segs, 0u);
+  EXPECT_EQ(st.message(), Open().status().message());
+}
+
+TEST_F(LogRecoveryTest, ScanWalksEverySegmentAndRefusesDamageInAnEarlierOne) {
+  Write(1, 1500);
+  auto paths = SegmentPaths();
+  ASSERT_GE(paths.size(), 3u);
+  uint64_t next = 1;
+  std::vector<std::string> seen;
+  Status st = ScanLog(
+      dir_, [&](const LogScanRecord& r) { EXPECT_EQ(r.zxid, next++); },
+      [&](const LogScanSegment& s) {
+        EXPECT_FALSE(s.torn || s.stray || s.remove) << s.path;
+        seen.push_back(s.path);
+      });
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(next, 1501u);
+  EXPECT_EQ(seen, paths);
+
+  auto offs = FrameOffsets(paths[0]);
+  FlipByte(paths[0], offs[offs.size() - 2] + 9);
+  seen.clear();
+  st = ScanLog(
+      dir_, [](const LogScanRecord&) {}, [&](const LogScanSegment& s) { seen.push_back(s.path); });
+  EXPECT_EQ(st.code(), Code::kCorruption);
+  EXPECT_TRUE(seen.empty());
+  EXPECT_EQ(st.message(), Open().status().message());
+}
+
 TEST_F(LogRecoveryTest, DamagedRecordFollowedByValidRecordsIsCorruption) {
   Write(1, 50);
   auto paths = SegmentPaths();
