@@ -16,23 +16,23 @@
 
 static int failures;
 
-static void check(int cond, const char *name, const char *why) {
+static void check(int cond, const char* name, const char* why) {
   printf("%s %s%s%s\n", cond ? "ok" : "FAIL", name, cond ? "" : ": ", cond ? "" : why);
   fflush(stdout);
   if (!cond) failures++;
 }
 
-static void watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
+static void watcher(zhandle_t* zh, int type, int state, const char* path, void* ctx) {
   (void)zh, (void)type, (void)state, (void)path, (void)ctx;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   if (argc != 4) {
     fprintf(stderr, "usage: %s HOST:PORT PATH VALUE\n", argv[0]);
     return 2;
   }
   zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR);
-  zhandle_t *zh = zookeeper_init(argv[1], watcher, 4000, NULL, NULL, ZOO_READONLY);
+  zhandle_t* zh = zookeeper_init(argv[1], watcher, 4000, NULL, NULL, ZOO_READONLY);
   if (!zh) {
     perror("zookeeper_init");
     return 2;
