@@ -2,8 +2,8 @@
 # The mount of a member in read-only mode (readonlymode.enabled, docs/read-only.md) on a real
 # 3-member ensemble: kill -9 the two other members; once the member is read-only its mount
 # logs it once, answers reads from the member's tree, and fails shell writes at the call with
-# EROFS (echo > file, echo >> file, mkdir, rm), at once rather than after mount.writeTimeoutMs;
-# after the two members are back, writes through the mount work again.
+# EROFS (echo > file, echo >> file, mkdir, rm, touch, mv, sync DIR), at once rather than after
+# mount.writeTimeoutMs; after the two members are back, writes through the mount work again.
 #   QUORUMFSD=.../quorumfsd read_only_test.sh
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -47,6 +47,8 @@ check "echo x >> file fails with EROFS" test "$(msg_of bash -c "echo x >>'$A/ro/
 check "mkdir fails with EROFS" test "$(msg_of mkdir "$A/ro/new")" = "Read-only file system"
 check "rm fails with EROFS" test "$(msg_of rm "$A/ro/log")" = "Read-only file system"
 check "touch of a new file fails with EROFS" test "$(msg_of touch "$A/ro/new")" = "Read-only file system"
+check "mv fails with EROFS" test "$(msg_of mv "$A/ro/log" "$A/ro/log2")" = "Read-only file system"
+check "sync DIR fails with EROFS" test "$(msg_of sync "$A/ro")" = "Read-only file system"
 check "nothing changed" test "$(cat "$A/ro/f")/$(cat "$A/ro/log")/$(ls "$A/ro" | wc -l)" = "before/line1/2"
 check "the read-only line was logged once" test "$(ro_lines "$F")" -eq 1
 check "no write waited for mount.writeTimeoutMs" sh -c "! grep -q 'no serving leader for' '$(log "$F")'"
