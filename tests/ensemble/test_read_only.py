@@ -14,6 +14,11 @@ or Apache ZooKeeper 3.8 as the control (--kind zk), the same scenario and the sa
   6. heal (start the two members again): the read-only client ends up CONNECTED to a
      read-write member and writes; isro on F says "rw" again.
 
+--cut partition (quorumfsd only: a ZooKeeper member isolated by the proxy never stays looking
+long enough to turn read-only, tests/ensemble/README.md) isolates F with the link proxy
+instead, and the two others keep serving: a write they commit during the cut is not seen by
+F's read-only client (stale, but the state before the cut), and is after the heal.
+
 Exit 0 when every check passed. Every process is stopped by PID at the end (members die with
 this process otherwise); the data dirs are kept on failure.
 """
@@ -93,6 +98,7 @@ def expect_not_read_only(name, fn):
 
 
 def run(args, ens):
+    partition = args.cut == "partition"
     ens.start(timeout=60)
     lid = ens.wait_healthy()
     f = [i for i in ens.voter_ids() if i != lid][0]
@@ -113,9 +119,13 @@ def run(args, ens):
     zf.stop()
     zf.close()
 
-    log("kill -9 members %s; member %d is cut off" % (others, f))
-    for i in others:
-        ens.kill(i)
+    if partition:
+        log("isolate member %d with the proxy" % f)
+        ens.isolate(f)
+    else:
+        log("kill -9 members %s; member %d is cut off" % (others, f))
+        for i in others:
+            ens.kill(i)
     t0 = time.monotonic()
     seen = []
 
@@ -138,6 +148,15 @@ def run(args, ens):
           srvr)
     mntr = E.four_letter(fport, "mntr") or ""
     check("zk_server_state\tread-only" in mntr, "mntr says zk_server_state read-only", mntr)
+    if partition:
+        # The majority goes on: a write F cannot see until the heal.
+        maj = KazooClient(hosts=ens.connect_string(others), timeout=10.0)
+        maj.start(timeout=30)
+        maj.set("/ro/b", b"during the cut")
+        maj.stop()
+        maj.close()
+        check(E.four_letter(ens.m(others[0])["client_port"], "isro") == "rw",
+              "the majority's members say rw")
 
     # A client that did not ask for read-only: closed without an answer (ZooKeeper).
     got = raw_connect(fport, False)
@@ -166,6 +185,9 @@ def run(args, ens):
           ro.client_state)
     check(ro.get("/ro/a")[0] == b"before", "reads the data written before the cut")
     check(sorted(ro.get_children("/ro")) == ["a", "b"], "lists the children written before")
+    if partition:
+        got = ro.get("/ro/b")[0]
+        check(got == b"second", "stale but consistent: the majority's write is not seen", got)
     expect_not_read_only("create fails with NotReadOnlyCallError", lambda: ro.create("/ro/c"))
     expect_not_read_only("set fails with NotReadOnlyCallError", lambda: ro.set("/ro/a", b"x"))
     expect_not_read_only("delete fails with NotReadOnlyCallError", lambda: ro.delete("/ro/b"))
@@ -181,10 +203,14 @@ def run(args, ens):
             log("  c: " + line)
         check(p.returncode == 0, "the C client with ZOO_READONLY", p.stdout + p.stderr)
 
-    log("heal: start members %s again" % others)
     t1 = time.monotonic()
-    for i in others:
-        ens.start_member(i)
+    if partition:
+        log("heal the partition")
+        ens.heal()
+    else:
+        log("heal: start members %s again" % others)
+        for i in others:
+            ens.start_member(i)
     wrote = None
     last_err = None
     while time.monotonic() - t1 < 45:
@@ -213,6 +239,9 @@ def run(args, ens):
     zk.start(timeout=30)
     zk.sync("/ro")
     check(zk.get("/ro/a")[0] == b"after", "the write after the heal is on the healed member")
+    if partition:
+        check(zk.get("/ro/b")[0] == b"during the cut",
+              "the majority's write during the cut is on the healed member")
     zk.stop()
     zk.close()
 
@@ -223,14 +252,19 @@ def main():
     ap.add_argument("--kind", choices=["quorumfsd", "zk"], default="quorumfsd")
     ap.add_argument("--quorumfsd")
     ap.add_argument("--c-client", help="ro_c_client binary (the C client's ZOO_READONLY)")
+    ap.add_argument("--cut", choices=["kill", "partition"], default="kill",
+                    help="kill -9 the two others (default), or isolate F with the proxy")
     args = ap.parse_args()
+    if args.cut == "partition" and args.kind == "zk":
+        ap.error("--cut partition needs --kind quorumfsd")
     extra = {"readonlymode.enabled": "true"}
     if args.kind == "zk":
         # Since 3.6 ZooKeeper's read-only server can only make local sessions
         # (apache/zookeeper#1922); without these every read-only connect fails.
         extra.update({"localSessionsEnabled": "true", "localSessionsUpgradingEnabled": "true"})
     d = tempfile.mkdtemp(prefix="qfs-ro-%s-" % args.kind)
-    ens = E.Ensemble.create(d, n=3, kind=args.kind, quorumfsd=args.quorumfsd, extra=extra)
+    ens = E.Ensemble.create(d, n=3, kind=args.kind, quorumfsd=args.quorumfsd, extra=extra,
+                            proxy=args.cut == "partition")
     ok = False
     try:
         run(args, ens)
