@@ -10,9 +10,9 @@
 // ephemerals go when the daemon dies or is cut off for longer than the timeout.
 //
 // Threading: internally locked, callable from any thread, except that Create, Resume,
-// OpenLocal and CloseLocal use the pipeline (its tree lock, or a wait for a txn): never call
-// them on the pipeline thread (from an apply, role or reply callback). Start() before the
-// rest; Stop() before the pipeline stops.
+// ResumeReadOnly, OpenLocal and CloseLocal use the pipeline (its tree lock, or a wait for a
+// txn): never call them on the pipeline thread (from an apply, role or reply callback).
+// Start() before the rest; Stop() before the pipeline stops.
 #pragma once
 
 #include <condition_variable>
