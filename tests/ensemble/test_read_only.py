@@ -10,7 +10,8 @@ or Apache ZooKeeper 3.8 as the control (--kind zk), the same scenario and the sa
      gets no session;
   5. a KazooClient(read_only=True) on F alone: CONNECTED_RO; reads see what was written before
      the cut; create, set, delete, sync fail with NotReadOnlyCallError; a watch can be set;
-     the optional C client (--c-client) does the same with ZOO_READONLY;
+     the optional C client (--c-client) does the same with ZOO_READONLY, and zkCli.sh -r
+     (Debian's zookeeper package, if installed) reads and is refused a create;
   6. heal (start the two members again): the read-only client ends up CONNECTED to a
      read-write member and writes; isro on F says "rw" again.
 
@@ -42,6 +43,7 @@ from kazoo.client import KazooClient  # noqa: E402
 from kazoo.exceptions import NotReadOnlyCallError  # noqa: E402
 
 failures = []
+ZKCLI = "/usr/share/zookeeper/bin/zkCli.sh"
 
 
 def log(msg):
@@ -203,6 +205,14 @@ def run(args, ens):
             log("  c: " + line)
         check(p.returncode == 0, "the C client with ZOO_READONLY", p.stdout + p.stderr)
 
+    if os.access(ZKCLI, os.X_OK):
+        p = subprocess.run([ZKCLI, "-server", "127.0.0.1:%d" % fport, "-r"],
+                           input="get /ro/a\ncreate /ro/z z\nquit\n", capture_output=True,
+                           text=True, timeout=60)
+        out = p.stdout + p.stderr
+        check("ConnectedReadOnly" in out and "\nbefore\n" in out and
+              "Not a read-only call: /ro/z" in out,
+              "zkCli.sh -r reads and is refused a create (Not a read-only call)", out[-2000:])
     t1 = time.monotonic()
     if partition:
         log("heal the partition")
