@@ -194,6 +194,16 @@ def run(args, ens):
     expect_not_read_only("set fails with NotReadOnlyCallError", lambda: ro.set("/ro/a", b"x"))
     expect_not_read_only("delete fails with NotReadOnlyCallError", lambda: ro.delete("/ro/b"))
     expect_not_read_only("sync fails with NotReadOnlyCallError", lambda: ro.sync("/ro"))
+    # A client listing a dead member first, then F: it lands on F read-only, and kazoo's isro
+    # probe (of the first host) moves it once that member answers "rw".
+    ro2 = None
+    if not partition:
+        ro2 = KazooClient(hosts="127.0.0.1:%d,127.0.0.1:%d" % (ens.m(others[0])["client_port"],
+                                                              fport),
+                          timeout=4.0, read_only=True, randomize_hosts=False)
+        ro2.start(timeout=20)
+        check(ro2.client_state == "CONNECTED_RO",
+              "a read-only client listing a dead member first lands on F", ro2.client_state)
     events = []
     check(ro.exists("/ro/a", watch=events.append) is not None, "a watch can be set")
     check(ro.get("/ro/a")[0] == b"before", "reads go on after refused writes")
@@ -242,6 +252,14 @@ def run(args, ens):
           "CONNECTED_RO, then CONNECTED", str(states))
     ro.stop()
     ro.close()
+    if ro2 is not None:
+        moved = wait_for(lambda: ro2.client_state == "CONNECTED", 30)
+        check(moved, "the client listing two members ends up read-write", ro2.client_state)
+        if moved:
+            ro2.set("/ro/b", b"moved")
+            check(ro2.get("/ro/b")[0] == b"moved", "  and writes")
+        ro2.stop()
+        ro2.close()
     check(wait_for(lambda: E.four_letter(fport, "isro", timeout=1.0) == "rw", 30),
           "isro on the healed member says rw", str(E.four_letter(fport, "isro")))
     ens.wait_healthy(timeout=30)
