@@ -957,6 +957,7 @@ PortStats ClientPort::Impl::Stats() {
   ps.watches = watches.size();
   ps.packets_received = packets_received.load(std::memory_order_relaxed);
   ps.packets_sent = packets_sent.load(std::memory_order_relaxed);
+  ps.read_only_sessions = sessions->ReadOnlyCount();
   const auto lat = metrics.Latency();
   ps.latency_min_ms = lat.min_ms;
   ps.latency_avg_ms = lat.avg_ms;

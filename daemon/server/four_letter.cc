@@ -88,7 +88,7 @@ void Mntr(std::ostream& o, const Pipeline& p, const PortStats& port, const Pipel
     << "zk_outstanding_requests\t" << st.outstanding << "\n"
     << "zk_znode_count\t" << tf.nodes << "\n"
     << "zk_global_sessions\t" << tf.sessions << "\n"
-    << "zk_local_sessions\t0\n"  // quorumfs has no local sessions
+    << "zk_local_sessions\t" << port.read_only_sessions << "\n"
     << "zk_packets_sent\t" << port.packets_sent << "\n"
     << "zk_packets_received\t" << port.packets_received << "\n"
     << "zk_watch_count\t" << port.watches << "\n"

@@ -167,6 +167,14 @@ void Sessions::ClosedReadOnly(int64_t id) {
   read_only_.erase(id);
 }
 
+size_t Sessions::ReadOnlyCount() {
+  const int64_t now = WallMs();
+  std::lock_guard<std::mutex> l(mu_);
+  return static_cast<size_t>(
+      std::count_if(read_only_.begin(), read_only_.end(),
+                    [now](const auto& x) { return x.second.deadline_ms > now; }));
+}
+
 void Sessions::DropReadOnly() {
   size_t n;
   {

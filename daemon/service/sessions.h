@@ -83,6 +83,8 @@ class Sessions {
   void ClosedReadOnly(int64_t id);
   // The member left read-only mode.
   void DropReadOnly();
+  // Live read-only sessions (mntr's zk_local_sessions, as ZooKeeper counts them).
+  size_t ReadOnlyCount();
 
   // Sessions of in-process clients (the FUSE mount). Blocking: they wait for the txn.
   Result<int64_t> OpenLocal(int32_t timeout_ms);

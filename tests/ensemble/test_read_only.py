@@ -13,7 +13,8 @@ or Apache ZooKeeper 3.8 as the control (--kind zk), the same scenario and the sa
      the optional C client (--c-client) does the same with ZOO_READONLY, and zkCli.sh -r
      (Debian's zookeeper package, if installed) reads and is refused a create;
   6. heal (start the two members again): the read-only client ends up CONNECTED to a
-     read-write member and writes; isro on F says "rw" again.
+     read-write member and writes; so does a second read-only client that listed a dead member
+     first and F second (kazoo probes the first host with isro); isro on F says "rw" again.
 
 --cut partition (quorumfsd only: a ZooKeeper member isolated by the proxy never stays looking
 long enough to turn read-only, tests/ensemble/README.md) isolates F with the link proxy
@@ -186,6 +187,10 @@ def run(args, ens):
     check(ro.client_state == "CONNECTED_RO", "kazoo read_only=True is CONNECTED_RO",
           ro.client_state)
     check(ro.get("/ro/a")[0] == b"before", "reads the data written before the cut")
+    mntr = E.four_letter(fport, "mntr") or ""
+    local = [l.split("\t")[1] for l in mntr.splitlines() if l.startswith("zk_local_sessions\t")]
+    check(local and int(local[0]) >= 1, "mntr counts the read-only sessions in zk_local_sessions",
+          str(local))
     check(sorted(ro.get_children("/ro")) == ["a", "b"], "lists the children written before")
     if partition:
         got = ro.get("/ro/b")[0]
