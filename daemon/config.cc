@@ -216,12 +216,18 @@ Result<Config> ParseConfig(const std::string& text) {
     } else if (key == "linearizableReads") {
       if (val != "true" && val != "false") return err("expected true or false");
       c.linearizable_reads = val == "true";
+    } else if (key == "readonlymode.enabled") {
+      // A Java system property in ZooKeeper (-Dreadonlymode.enabled=true); a config key here.
+      if (val != "true" && val != "false") return err("expected true or false");
+      c.read_only_mode = val == "true";
     } else if (key == "writeWaitMs") {
       if (!num(1, 1ll << 30)) return range(1, 1ll << 30);
       c.write_wait_ms = static_cast<int>(n);
     } else if (key == "standaloneEnabled" || key == "reconfigEnabled" ||
-               key == "quorumListenOnAllIPs" || key == "4lw.commands.whitelist") {
-      // ZooKeeper keys with no effect here (no dynamic reconfig; every 4lw is on).
+               key == "quorumListenOnAllIPs" || key == "4lw.commands.whitelist" ||
+               key == "localSessionsEnabled" || key == "localSessionsUpgradingEnabled") {
+      // ZooKeeper keys with no effect here (no dynamic reconfig; every 4lw is on; read-only
+      // sessions are always local, docs/read-only.md).
       // --- FUSE mount (docs/fuse.md) ---
     } else if (key == "mount") {
       if (val.empty()) return err("empty path");

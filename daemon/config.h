@@ -2,6 +2,7 @@
 // in ZooKeeper use ZooKeeper's names. Every key is documented in README.md.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -51,6 +52,9 @@ struct Config {
   std::string quorum_secret;        // quorum.secret or the contents of quorum.secretFile
   bool linearizable_reads = false;  // linearizableReads: a quorum round before each read batch
   int write_wait_ms = 0;  // writeWaitMs: how long a write waits for a leader (0: syncLimit ticks)
+  // readonlymode.enabled: a member without a leader for read_only_grace() serves read-only
+  // sessions from its local tree (docs/read-only.md).
+  bool read_only_mode = false;
 
   bool ensemble() const { return !servers.empty(); }
   const Server* self() const {
@@ -59,6 +63,8 @@ struct Config {
     return nullptr;
   }
   int write_wait() const { return write_wait_ms ? write_wait_ms : sync_limit * tick_time_ms; }
+  // How long a member looks for a leader before it turns read-only (ZooKeeper's grace period).
+  int read_only_grace_ms() const { return std::max(2000, tick_time_ms); }
 
   // --- FUSE mount (docs/fuse.md) ---
   std::string mount_dir;                 // mount: mount the tree here ("": no mount)

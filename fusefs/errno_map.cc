@@ -30,8 +30,9 @@ int ErrnoOf(tree::Err e) {
       return EINVAL;
     case Err::kConnectionLoss:
     case Err::kOperationTimeout:
-    case Err::kNotReadOnly:
       return kNoQuorumErrno;
+    case Err::kNotReadOnly:
+      return EROFS;  // the member is in read-only mode (docs/read-only.md)
     case Err::kSessionExpired:
     case Err::kSessionMoved:
     case Err::kUnknownSession:

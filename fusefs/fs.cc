@@ -394,6 +394,9 @@ struct Fs::Impl {
             what.c_str(), fs.o_.write_timeout_ms);
     } else if (rc == EINTR) {
       QLOG_DEBUG("mount: %s interrupted; it may still be applied", what.c_str());
+    } else if (rc == EROFS) {
+      // Said once for the whole mount when the member turned read-only (mount.cc).
+      QLOG_DEBUG("mount: %s refused: this member is read-only", what.c_str());
     } else if (rc == ECONNRESET) {
       QLOG_WARN("mount: %s: the mount's session is gone (%s); opening a new one", what.c_str(),
                 tree::ErrName(err));
@@ -404,9 +407,10 @@ struct Fs::Impl {
 
   // Waits until this member serves (follows a leader with a quorum), polling: losing the quorum
   // is rare and the wait is bounded by the caller's deadline. False on the deadline or an
-  // interrupt.
+  // interrupt. A read-only member does not wait: the pipeline refuses the write at once.
   static bool WaitServing(Fs& fs, Waiter* w, std::chrono::steady_clock::time_point deadline) {
-    while (!fs.pipeline_->member().serving) {
+    for (MemberStatus m = fs.pipeline_->member(); !m.serving && !m.read_only;
+         m = fs.pipeline_->member()) {
       {
         std::lock_guard<std::mutex> l(w->mu);
         if (w->interrupted || std::chrono::steady_clock::now() >= deadline) return false;

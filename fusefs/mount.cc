@@ -36,7 +36,8 @@ struct Mount::Impl {
   std::unique_ptr<Fs> fs;
   int listener = 0;
   int role_listener = 0;
-  bool was_serving = false;  // pipeline thread only
+  bool was_serving = false;    // pipeline thread only
+  bool was_read_only = false;  // pipeline thread only
   fuse_session* se = nullptr;
   dev_t dev = 0;
   std::thread loop;
@@ -140,9 +141,19 @@ Result<std::unique_ptr<Mount>> Mount::Start(MountOptions options, Pipeline* pipe
   // truncation or a snapshot from the leader), so every kernel cache goes. On the pipeline
   // thread: queue only, the notifier thread talks to the kernel.
   s.was_serving = pipeline->member().serving;
+  s.was_read_only = pipeline->member().read_only;
   s.role_listener = pipeline->AddRoleListener([n, ip](const MemberStatus& m) {
     if (m.serving && !ip->was_serving) n->DropAll();
     ip->was_serving = m.serving;
+    if (m.read_only && !ip->was_read_only)
+      QLOG_WARN(
+          "mount %s: read-only: this member has no quorum; reads are served from its own "
+          "tree, writes fail with EROFS (docs/read-only.md)",
+          ip->abs.c_str());
+    else if (!m.read_only && ip->was_read_only)
+      QLOG_INFO("mount %s: read-only mode ended; writes resume once this member serves",
+                ip->abs.c_str());
+    ip->was_read_only = m.read_only;
   });
   s.notifier->Start(s.se);
   s.loop = std::thread([ip] {

@@ -154,6 +154,7 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
   Clock::time_point next_space_check;
   Receive recv;
   Clock::time_point stop_deadline;
+  Clock::time_point looking_since = Clock::now();  // when the member last went looking
   std::thread thread;
 
   explicit Impl(Pipeline* pp) : p(pp) {}
@@ -246,6 +247,8 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
   void Send(uint64_t to, peer::PeerMessage&& m);
   void SendApp(uint64_t to, const member::AppMessage& m);
   void ExpireWaiting(bool all);
+  void CheckReadOnly();
+  void NotifyRole(const MemberStatus& now);
   void MaybeSnapshot();
   uint64_t NextSnapshotAfter() {
     uint64_t half = std::max<uint64_t>(1, options.snap_count / 2);
@@ -461,6 +464,7 @@ void Pipeline::Impl::Run() {
         next_tick = Clock::now() + std::chrono::milliseconds(kBaseTickMs);
       core->Tick();
       ExpireWaiting(false);
+      CheckReadOnly();
     }
     ProcessReady();
     PollTransfers();
@@ -567,6 +571,11 @@ void Pipeline::Impl::HandleEvent(Event& e) {
 }
 
 void Pipeline::Impl::HandleIncoming(Incoming&& in) {
+  if (member.read_only) {
+    // ZooKeeper's ReadOnlyRequestProcessor: writes and syncs fail at once (docs/read-only.md).
+    Fail(NewPending(std::move(in.done)), Err::kNotReadOnly);
+    return;
+  }
   if (!member.serving) {
     Waiting w;
     w.in = std::move(in);
@@ -601,6 +610,32 @@ void Pipeline::Impl::ExpireWaiting(bool all) {
       QLOG_WARN("a write waited %d ms for a leader; answering connection loss",
                 options.config.write_wait());
   }
+}
+
+// readonlymode.enabled: a member that has looked for a leader for the grace period turns
+// read-only; RoleChanged turns it back as soon as it finds one (docs/read-only.md).
+void Pipeline::Impl::CheckReadOnly() {
+  const Config& c = options.config;
+  if (!c.read_only_mode || !c.ensemble() || member.read_only || member.role != zab::Role::kLooking)
+    return;
+  if (Clock::now() - looking_since < std::chrono::milliseconds(c.read_only_grace_ms())) return;
+  MemberStatus now;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    member.read_only = true;
+    now = member;
+  }
+  QLOG_WARN(
+      "read-only mode: no leader for %d ms; serving read-only clients from this member's "
+      "tree at zxid %s, refusing writes",
+      c.read_only_grace_ms(), Hex(p->store_->tree().last_zxid()).c_str());
+  // Writes that were waiting for a leader are refused now, as every later one.
+  while (!waiting.empty()) {
+    uint64_t tag = NewPending(std::move(waiting.front().in.done));
+    waiting.pop_front();
+    Fail(tag, Err::kNotReadOnly);
+  }
+  NotifyRole(now);
 }
 
 void Pipeline::Impl::ProposeRequest(const tree::Request& req, uint64_t origin, uint64_t tag) {
@@ -903,12 +938,21 @@ void Pipeline::Impl::RoleChanged(const zab::RoleChange& rc) {
     member.leader = rc.leader;
     member.epoch = rc.epoch;
     member.serving = rc.serving;
-    if (rc.role == zab::Role::kLooking && before.role != zab::Role::kLooking) stats.elections++;
+    if (rc.role == zab::Role::kLooking && before.role != zab::Role::kLooking) {
+      stats.elections++;
+      looking_since = Clock::now();
+    }
+    // Read-only mode ends when a leader is found, before the sync (as ZooKeeper's
+    // ReadOnlyZooKeeperServer, shut down when the election ends): the tree may move on then.
+    if (rc.role != zab::Role::kLooking) member.read_only = false;
     now = member;
   }
   if (before.role == now.role && before.leader == now.leader && before.epoch == now.epoch &&
       before.serving == now.serving)
     return;
+  if (before.read_only && !now.read_only)
+    QLOG_INFO("leaving read-only mode: found leader %llu",
+              static_cast<unsigned long long>(now.leader));
   if (now.serving) {
     QLOG_INFO("serving as %s (leader %llu, epoch %llu) at zxid %s", RoleLabel(now.role),
               static_cast<unsigned long long>(now.leader),
@@ -929,17 +973,21 @@ void Pipeline::Impl::RoleChanged(const zab::RoleChange& rc) {
     preparer->Reset();
   }
   if (now.role != zab::Role::kLeading || before.epoch != now.epoch) own_txns.clear();
+  NotifyRole(now);
+  if (now.serving) {
+    std::deque<Waiting> w;
+    w.swap(waiting);
+    for (auto& x : w) HandleIncoming(std::move(x.in));
+  }
+}
+
+void Pipeline::Impl::NotifyRole(const MemberStatus& now) {
   std::vector<std::pair<int, RoleListener>> ls;
   {
     std::lock_guard<std::mutex> l(mu);
     ls = role_listeners;
   }
   for (auto& [h, fn] : ls) fn(now);
-  if (now.serving) {
-    std::deque<Waiting> w;
-    w.swap(waiting);
-    for (auto& x : w) HandleIncoming(std::move(x.in));
-  }
 }
 
 // ---- sending, snapshot streams ----

@@ -56,6 +56,10 @@ struct MemberStatus {
   uint64_t epoch = 0;
   bool serving = false;    // up to date with a leader that has a quorum
   bool standalone = true;  // no server.N lines
+  // readonlymode.enabled and no leader found for the grace period: read-only clients are
+  // served from the local tree, every write and sync fails with kNotReadOnly. Cleared as soon
+  // as the member finds a leader (docs/read-only.md).
+  bool read_only = false;
   size_t voters = 1, observers = 0;
 };
 using RoleListener = std::function<void(const MemberStatus&)>;

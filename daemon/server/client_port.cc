@@ -118,8 +118,9 @@ struct Conn : std::enable_shared_from_this<Conn> {
   int port = 0;
   // Read from other threads by stat and cons.
   std::atomic<uint64_t> recved{0}, sent{0};
-  std::atomic<size_t> queued{0};     // requests read and not yet answered
-  std::atomic<bool> reading{false};  // ZooKeeper's interest ops [1]: a session's connection
+  std::atomic<size_t> queued{0};       // requests read and not yet answered
+  std::atomic<bool> reading{false};    // ZooKeeper's interest ops [1]: a session's connection
+  std::atomic<bool> read_only{false};  // a read-only session (docs/read-only.md)
 
   // Strand state.
   std::string rbuf;  // bytes read, [rhead, rtail) not yet handled
@@ -324,6 +325,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
     resp.timeout_ms = timeout;
     resp.session_id = sid;
     resp.passwd = passwd;
+    resp.read_only = read_only;
     Send(zk::EncodeConnectResponse(resp, cr.has_read_only));
   }
 
@@ -334,7 +336,16 @@ struct Conn : std::enable_shared_from_this<Conn> {
                 cr.status().message().c_str());
       return Close(nullptr);
     }
-    if (!srv->pipeline->member().serving) {
+    const MemberStatus member = srv->pipeline->member();
+    if (member.read_only && !cr->read_only) {
+      // As ZooKeeper: only clients that asked for a read-only session get one here.
+      QLOG_INFO(
+          "refusing a client from %s: this member is read-only and the client did not ask "
+          "for a read-only session",
+          ip.c_str());
+      return Close(nullptr);
+    }
+    if (!member.serving && !member.read_only) {
       // As ZooKeeper: a member without a leader takes no sessions; the client tries another.
       QLOG_DEBUG("refusing a client from %s: this member is not serving", ip.c_str());
       return Close(nullptr);
@@ -347,6 +358,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
       return Close(nullptr);
     }
     int32_t timeout = srv->sessions->ClampTimeout(cr->timeout_ms);
+    if (member.read_only) return ConnectReadOnly(*cr, timeout);
     if (cr->session_id != 0) {
       if (srv->sessions->Resume(cr->session_id, cr->passwd, timeout)) {
         Established(*cr, cr->session_id, timeout);
@@ -377,6 +389,24 @@ struct Conn : std::enable_shared_from_this<Conn> {
       QLOG_WARN("too many writes in flight: refusing a new session from %s", ip.c_str());
       Close(nullptr);
     }
+  }
+
+  // A read-only member's sessions are the service's read-only ones: no txn (docs/read-only.md).
+  void ConnectReadOnly(const zk::ConnectRequest& cr, int32_t timeout) {
+    read_only = true;
+    if (cr.session_id == 0) {
+      int64_t sid = srv->sessions->CreateReadOnly(timeout);
+      QLOG_INFO("read-only session %s for %s", Hex(sid).c_str(), ip.c_str());
+      return Established(cr, sid, timeout);
+    }
+    if (srv->sessions->ResumeReadOnly(cr.session_id, cr.passwd, timeout))
+      return Established(cr, cr.session_id, timeout);
+    QLOG_INFO(
+        "client from %s asked this read-only member for session %s, which is expired or "
+        "not its own",
+        ip.c_str(), Hex(cr.session_id).c_str());
+    SendConnectResponse(cr, 0, 0, std::string(16, '\0'));
+    Finish();
   }
 
   void Established(const zk::ConnectRequest& cr, int64_t sid, int32_t timeout) {
@@ -423,11 +453,28 @@ struct Conn : std::enable_shared_from_this<Conn> {
     if (type == zk::op::kAuth) return HandleAuth(std::get<zk::AuthPacket>(req->body));
     auto slot = std::make_shared<Slot>();
     slot->req = std::move(*req);
+    if (read_only &&
+        ((zk::IsWriteRequest(type) && type != zk::op::kCheck) || type == zk::op::kSync)) {
+      // A read-only session never writes, even once this member serves again (its connection
+      // is being closed then): ZooKeeper's ReadOnlyRequestProcessor. Its closeSession only
+      // forgets it here.
+      const bool close = type == zk::op::kCloseSession;
+      if (close) srv->sessions->ClosedReadOnly(session_id);
+      slot->done = true;
+      slot->close_after = close;
+      slot->frame = zk::EncodeReply(zk::ReplyHeader{
+          slot->req.xid(), LastZxid(), static_cast<int32_t>(close ? Err::kOk : Err::kNotReadOnly)});
+      slots.push_back(std::move(slot));
+      queued.fetch_add(1, std::memory_order_relaxed);
+      Pump();
+      return;
+    }
     if (type == zk::op::kSync) {
       const auto& r = std::get<zk::PathRequest>(slot->req.body);
       if (tree::ValidatePath(r.path) == Err::kOk) slot->is_write = slot->is_sync = true;
     } else if (!zk::IsWriteRequest(type) || type == zk::op::kCheck) {
-      slot->needs_barrier = srv->config.linearizable_reads;
+      // A read-only session reads the local tree: it asked for stale reads.
+      slot->needs_barrier = srv->config.linearizable_reads && !read_only;
     }
     if (zk::IsWriteRequest(type) && type != zk::op::kCheck) {
       slot->is_write = true;
@@ -853,7 +900,8 @@ void ClientPort::Impl::OpenSessions(SessionTouches* out) {
   for (auto& [sid, conn_id] : by_session) {
     auto c = conns.find(conn_id);
     auto conn = c == conns.end() ? nullptr : c->second.lock();
-    if (conn) out->emplace_back(sid, conn->timeout_ms);
+    // A read-only connection's session is not the leader's to keep (docs/read-only.md).
+    if (conn && !conn->read_only) out->emplace_back(sid, conn->timeout_ms);
   }
 }
 
@@ -909,6 +957,7 @@ PortStats ClientPort::Impl::Stats() {
   ps.watches = watches.size();
   ps.packets_received = packets_received.load(std::memory_order_relaxed);
   ps.packets_sent = packets_sent.load(std::memory_order_relaxed);
+  ps.read_only_sessions = sessions->ReadOnlyCount();
   const auto lat = metrics.Latency();
   ps.latency_min_ms = lat.min_ms;
   ps.latency_avg_ms = lat.avg_ms;
@@ -1047,7 +1096,11 @@ Result<int> ClientPort::Start() {
 }
 
 void ClientPort::Impl::OnRoleChange(const MemberStatus& m) {
-  if (!m.serving) CloseAll("this member lost its leader");
+  // In read-only mode the connections are read-only ones, opened after every other was closed
+  // (the member stopped serving before it turned read-only). Leaving it closes them all, as
+  // ZooKeeper's ReadOnlyZooKeeperServer does; their clients go find a read-write member.
+  if (!m.read_only) sessions->DropReadOnly();
+  if (!m.serving && !m.read_only) CloseAll("this member has no leader");
 }
 
 void ClientPort::Impl::CloseAll(const char* why) {

@@ -74,7 +74,7 @@ void Mntr(std::ostream& o, const Pipeline& p, const PortStats& port, const Pipel
           const TreeFacts& tf, const MemberStatus& ms, const char* mode) {
   o << "zk_version\t" << ZooKeeperVersionString() << "\n"
     << "zk_server_state\t" << mode << "\n";
-  if (!ms.standalone) {
+  if (!ms.standalone && !ms.read_only) {  // ZooKeeper prints no peer state when read-only
     const char* peer = ms.role == zab::Role::kLeading     ? "leading"
                        : ms.role == zab::Role::kFollowing ? "following"
                                                           : "observing";
@@ -88,7 +88,7 @@ void Mntr(std::ostream& o, const Pipeline& p, const PortStats& port, const Pipel
     << "zk_outstanding_requests\t" << st.outstanding << "\n"
     << "zk_znode_count\t" << tf.nodes << "\n"
     << "zk_global_sessions\t" << tf.sessions << "\n"
-    << "zk_local_sessions\t0\n"  // quorumfs has no local sessions
+    << "zk_local_sessions\t" << port.read_only_sessions << "\n"
     << "zk_packets_sent\t" << port.packets_sent << "\n"
     << "zk_packets_received\t" << port.packets_received << "\n"
     << "zk_watch_count\t" << port.watches << "\n"
@@ -220,14 +220,16 @@ std::string AnswerFourLetterWord(const std::string& w, const Config& c, Pipeline
                                  const PortStats& port) {
   std::ostringstream o;
   MemberStatus ms = p.member();
-  const char* mode = ms.standalone ? "standalone" : RoleLabel(ms.role);
+  const char* mode = ms.read_only ? "read-only" : ms.standalone ? "standalone" : RoleLabel(ms.role);
   if (w == "ruok") return "imok";
-  if (!ms.serving && (w == "srvr" || w == "stat" || w == "mntr"))
+  // ZooKeeper's isro: "null" while no server runs (no leader, not read-only).
+  if (w == "isro") return ms.read_only ? "ro" : ms.serving ? "rw" : "null";
+  if (!ms.serving && !ms.read_only && (w == "srvr" || w == "stat" || w == "mntr"))
     return "This ZooKeeper instance is not currently serving requests\n";
-  if (w == "isro") return "rw";
   if (w == "srvr" || w == "stat") {
     const TreeFacts tf = ReadTree(p, false);
     o << "Zookeeper version: " << ZooKeeperVersionString() << "\n";
+    if (ms.read_only) o << "READ-ONLY mode; serving only read-only clients\n";
     if (w == "stat") o << "Clients:\n" << port.clients << "\n";
     ServerStats(o, port, p.stats(), tf, mode);
     return o.str();

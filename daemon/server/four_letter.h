@@ -27,6 +27,7 @@ struct PortStats {
   uint64_t latency_min_ms = 0, latency_max_ms = 0;
   double latency_avg_ms = 0;
   int64_t uptime_ms = 0;
+  size_t read_only_sessions = 0;  // mntr's zk_local_sessions (docs/read-only.md)
   std::string clients;  // stat's lines, one per connection: " /ip:port[1](queued=..,...)\n"
 };
 

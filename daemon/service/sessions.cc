@@ -128,7 +128,61 @@ std::string Sessions::Password(int64_t id) const {
 }
 
 void Sessions::Touch(int64_t id, int32_t timeout_ms) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = read_only_.find(id);
+    if (it != read_only_.end()) {
+      if (it->second.deadline_ms > WallMs()) it->second.deadline_ms = WallMs() + timeout_ms;
+      return;
+    }
+  }
   tracker_->Touch(id, timeout_ms, WallMs());
+}
+
+int64_t Sessions::CreateReadOnly(int32_t timeout_ms) {
+  int64_t sid = tracker_->NextSessionId();
+  const int64_t now = WallMs();
+  std::lock_guard<std::mutex> l(mu_);
+  std::erase_if(read_only_, [now](const auto& x) { return x.second.deadline_ms <= now; });
+  read_only_[sid] = {timeout_ms, now + timeout_ms};
+  return sid;
+}
+
+bool Sessions::ResumeReadOnly(int64_t id, std::string_view password, int32_t timeout_ms) {
+  if (!SessionTracker::CheckPassword(id, secret_, password)) return false;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = read_only_.find(id);
+    if (it != read_only_.end()) {
+      if (it->second.deadline_ms <= WallMs()) return false;
+      it->second = {timeout_ms, WallMs() + timeout_ms};
+      return true;
+    }
+  }
+  return pipeline_->Read([&](const tree::DataTree& t) { return t.sessions().count(id) > 0; });
+}
+
+void Sessions::ClosedReadOnly(int64_t id) {
+  std::lock_guard<std::mutex> l(mu_);
+  read_only_.erase(id);
+}
+
+size_t Sessions::ReadOnlyCount() {
+  const int64_t now = WallMs();
+  std::lock_guard<std::mutex> l(mu_);
+  return static_cast<size_t>(
+      std::count_if(read_only_.begin(), read_only_.end(),
+                    [now](const auto& x) { return x.second.deadline_ms > now; }));
+}
+
+void Sessions::DropReadOnly() {
+  size_t n;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    n = read_only_.size();
+    read_only_.clear();
+  }
+  if (n) QLOG_INFO("dropped %zu read-only sessions: this member left read-only mode", n);
 }
 
 void Sessions::Closed(int64_t id) {

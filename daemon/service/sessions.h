@@ -10,9 +10,9 @@
 // ephemerals go when the daemon dies or is cut off for longer than the timeout.
 //
 // Threading: internally locked, callable from any thread, except that Create, Resume,
-// OpenLocal and CloseLocal use the pipeline (its tree lock, or a wait for a txn): never call
-// them on the pipeline thread (from an apply, role or reply callback). Start() before the
-// rest; Stop() before the pipeline stops.
+// ResumeReadOnly, OpenLocal and CloseLocal use the pipeline (its tree lock, or a wait for a
+// txn): never call them on the pipeline thread (from an apply, role or reply callback).
+// Start() before the rest; Stop() before the pipeline stops.
 #pragma once
 
 #include <condition_variable>
@@ -70,6 +70,22 @@ class Sessions {
   // Session `id`'s closeSession committed (its client closed it): stop tracking it.
   void Closed(int64_t id);
 
+  // Read-only sessions (docs/read-only.md): a read-only member gives them to clients that asked
+  // for one. No txn: they live in this process only, expire after their timeout without
+  // activity (Touch), and all go when the member leaves read-only mode (DropReadOnly); a
+  // read-write member then answers "expired" to their clients, which start a new session.
+  int64_t CreateReadOnly(int32_t timeout_ms);
+  // A reconnect to a read-only member: true for a live read-only session of this member, or a
+  // session of the tree (created while the ensemble served), with `password` its own. Moves no
+  // expiry deadline of the tree's sessions: only the majority's leader decides those.
+  bool ResumeReadOnly(int64_t id, std::string_view password, int32_t timeout_ms);
+  // Read-only session `id`'s client closed it.
+  void ClosedReadOnly(int64_t id);
+  // The member left read-only mode.
+  void DropReadOnly();
+  // Live read-only sessions (mntr's zk_local_sessions, as ZooKeeper counts them).
+  size_t ReadOnlyCount();
+
   // Sessions of in-process clients (the FUSE mount). Blocking: they wait for the txn.
   Result<int64_t> OpenLocal(int32_t timeout_ms);
   Status CloseLocal(int64_t id);
@@ -90,6 +106,11 @@ class Sessions {
   std::condition_variable wake_;
   bool stopping_ = false;
   std::unordered_map<int64_t, int32_t> local_;  // id -> timeout ms
+  struct ReadOnlySession {
+    int32_t timeout_ms = 0;
+    int64_t deadline_ms = 0;  // wall ms; moved by Touch
+  };
+  std::unordered_map<int64_t, ReadOnlySession> read_only_;
   std::thread thread_;
 };
 

@@ -27,3 +27,29 @@ set_tests_properties(ensemble_checker PROPERTIES TIMEOUT 300)
 set_tests_properties(ensemble_faults_vs_zookeeper ensemble_faults_3 ensemble_faults_5
   ensemble_faults_linearizable PROPERTIES TIMEOUT 900
   RESOURCE_LOCK qfs_ensemble)
+
+# Read-only mode (readonlymode.enabled, docs/read-only.md): a member cut off by kill -9 of the
+# other two serves read-only kazoo (and C client) sessions, refuses writes with ZNOTREADONLY,
+# and after the heal its client ends up on a read-write member. ZooKeeper 3.8 is the control.
+set(QFS_RO_C_CLIENT_ARGS)
+if(QFS_ZOOKEEPER_MT AND QFS_ZOOKEEPER_INCLUDE)
+  add_executable(ro_c_client ${CMAKE_CURRENT_LIST_DIR}/ro_c_client.c)
+  target_compile_definitions(ro_c_client PRIVATE THREADED)
+  target_include_directories(ro_c_client PRIVATE ${QFS_ZOOKEEPER_INCLUDE})
+  target_link_libraries(ro_c_client PRIVATE ${QFS_ZOOKEEPER_MT} Threads::Threads)
+  set_target_properties(ro_c_client PROPERTIES C_STANDARD 11 C_EXTENSIONS ON)
+  set(QFS_RO_C_CLIENT_ARGS --c-client $<TARGET_FILE:ro_c_client>)
+endif()
+add_test(NAME read_only_vs_zookeeper
+  COMMAND ${QFS_ENSEMBLE_PY} ${QFS_ENSEMBLE_DIR}/test_read_only.py --kind zk
+          ${QFS_RO_C_CLIENT_ARGS})
+add_test(NAME read_only_3
+  COMMAND ${QFS_ENSEMBLE_PY} ${QFS_ENSEMBLE_DIR}/test_read_only.py --kind quorumfsd
+          --quorumfsd $<TARGET_FILE:quorumfsd> ${QFS_RO_C_CLIENT_ARGS})
+# The same member cut off by the link proxy while the two others serve (quorumfsd only; see
+# tests/ensemble/README.md): its read-only reads miss the majority's write, the heal brings it.
+add_test(NAME read_only_partition
+  COMMAND ${QFS_ENSEMBLE_PY} ${QFS_ENSEMBLE_DIR}/test_read_only.py --kind quorumfsd
+          --quorumfsd $<TARGET_FILE:quorumfsd> --cut partition)
+set_tests_properties(read_only_vs_zookeeper read_only_3 read_only_partition PROPERTIES
+  TIMEOUT 180 RESOURCE_LOCK qfs_ensemble)

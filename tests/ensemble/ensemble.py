@@ -33,6 +33,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 PY = "/usr/bin/python3"
 ZK_CLASSPATH = "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar"
+# Keys ZooKeeper reads as Java system properties, not from zoo.cfg: with kind "zk", `extra` keys
+# named here become -D flags (quorumfsd reads them from its config file).
+ZK_SYSTEM_PROPERTIES = ("readonlymode.enabled",)
 
 
 class EnsembleError(Exception):
@@ -238,6 +241,8 @@ class Ensemble:
         if self.kind == "quorumfsd" and s["linearizable_reads"]:
             lines.append(("linearizableReads", "true"))
         for k, v in s["extra"].items():
+            if self.kind == "zk" and k in ZK_SYSTEM_PROPERTIES:
+                continue  # a -D flag (_command)
             lines.append((k, str(v).replace("{id}", str(i))))  # per-member values, e.g. mount=
         with open(os.path.join(m["dir"], "zoo.cfg"), "w") as f:
             for k, v in lines:
@@ -251,7 +256,9 @@ class Ensemble:
         # $QFS_ZK_JVM replaces the test-friendly defaults, e.g. for benchmarks (bench/speed_compare.sh).
         jvm = os.environ.get("QFS_ZK_JVM", "").split() or [
             "-Xms64m", "-Xmx" + heap, "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
-        return ["java"] + jvm + [
+        props = ["-D%s=%s" % (k, v) for k, v in self.s["extra"].items()
+                 if k in ZK_SYSTEM_PROPERTIES]
+        return ["java"] + jvm + props + [
                 "-Dzookeeper.extendedTypesEnabled=true",
                 "-Dorg.slf4j.simpleLogger.showDateTime=true",
                 "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS",
@@ -470,7 +477,7 @@ class Ensemble:
         for line in srvr.splitlines():
             if line.startswith("Mode: "):
                 st["mode"] = line[6:].strip()
-                st["serving"] = True
+                st["serving"] = st["mode"] != "read-only"
             elif line.startswith("Zxid: "):
                 st["zxid"] = int(line[6:].strip(), 16)
         mntr = four_letter(m["client_port"], "mntr", timeout=1.0) or ""

@@ -57,3 +57,10 @@ set_tests_properties(fuse_append PROPERTIES ENVIRONMENT "${QFS_FUSE_ENV}" TIMEOU
 add_test(NAME fuse_follower_acl COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/follower_acl_test.sh)
 set_tests_properties(fuse_follower_acl PROPERTIES ENVIRONMENT "${QFS_FUSE_ENV}" TIMEOUT 300
   RUN_SERIAL TRUE RESOURCE_LOCK qfs_ensemble)
+
+# Read-only mode on the mount (docs/read-only.md): a member cut off by kill -9 of the other two
+# keeps its mount readable, fails shell writes at the call with EROFS, and writes again after
+# the heal.
+add_test(NAME fuse_read_only COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/read_only_test.sh)
+set_tests_properties(fuse_read_only PROPERTIES ENVIRONMENT "${QFS_FUSE_ENV}" TIMEOUT 180
+  RUN_SERIAL TRUE RESOURCE_LOCK qfs_ensemble)

@@ -120,3 +120,21 @@ TEST(ConfigTest, RefusesAMountOverTheDataDir) {
   c.mount_dir = "relative/mnt";  // resolved against the working directory
   EXPECT_TRUE(CheckMountDir(c).ok());
 }
+
+TEST(ConfigTest, ReadOnlyMode) {
+  auto off = ParseConfig("dataDir=/x\n");
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off->read_only_mode);  // ZooKeeper's default
+  auto on = ParseConfig(
+      "dataDir=/x\ntickTime=200\nreadonlymode.enabled=true\nlocalSessionsEnabled=true\n"
+      "localSessionsUpgradingEnabled=true\n");
+  ASSERT_TRUE(on.ok()) << on.status().ToString();
+  EXPECT_TRUE(on->read_only_mode);
+  // ZooKeeper's grace period: max(2 s, tickTime).
+  EXPECT_EQ(on->read_only_grace_ms(), 2000);
+  auto slow = ParseConfig("dataDir=/x\ntickTime=3000\nreadonlymode.enabled=false\n");
+  ASSERT_TRUE(slow.ok());
+  EXPECT_FALSE(slow->read_only_mode);
+  EXPECT_EQ(slow->read_only_grace_ms(), 3000);
+  EXPECT_FALSE(ParseConfig("dataDir=/x\nreadonlymode.enabled=yes\n").ok());
+}

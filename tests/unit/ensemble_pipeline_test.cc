@@ -58,7 +58,8 @@ Reply Call(Pipeline& p, tree::Request req, bool sync = false) {
 
 class Ensemble {
  public:
-  explicit Ensemble(int n, uint64_t snap_count = 100000) : n_(n), snap_count_(snap_count) {
+  explicit Ensemble(int n, uint64_t snap_count = 100000, bool read_only_mode = false)
+      : n_(n), snap_count_(snap_count), read_only_mode_(read_only_mode) {
     char tmpl[] = "/tmp/qfs-ens-XXXXXX";
     dir_ = mkdtemp(tmpl);
     for (int i = 1; i <= n; i++) {
@@ -83,6 +84,7 @@ class Ensemble {
     c.tick_time_ms = 50;
     c.init_limit = 40;
     c.sync_limit = 10;
+    c.read_only_mode = read_only_mode_;
     StoreOptions so;
     so.data_dir = so.log_dir = c.data_dir;
     so.segment_bytes = 1 << 20;
@@ -142,6 +144,7 @@ class Ensemble {
  private:
   int n_;
   uint64_t snap_count_;
+  bool read_only_mode_;
   std::string dir_;
   std::vector<Config::Server> servers_;
   std::vector<std::unique_ptr<Pipeline>> members_;
@@ -234,6 +237,52 @@ TEST(EnsemblePipeline, MinorityRefusesWrites) {
   e.Start(a);
   ASSERT_NE(e.WaitLeader(), 0);
   EXPECT_EQ(Call(*e.at(a), Create("/together")).err, Err::kOk);
+}
+
+// readonlymode.enabled (docs/read-only.md): the member left alone turns read-only after
+// max(2 s, tickTime) of looking; a write waiting for a leader then, and every later write or
+// sync, fails with kNotReadOnly at once; finding a leader ends it.
+TEST(EnsemblePipeline, ReadOnlyModeAfterTheGracePeriod) {
+  std::vector<bool> seen_read_only;  // before the ensemble: its listener outlives nothing it uses
+  std::mutex mu;
+  Ensemble e(3, 100000, true);
+  e.StartAll();
+  int leader = e.WaitLeader();
+  ASSERT_NE(leader, 0);
+  ASSERT_EQ(Call(*e.at(leader), Create("/before", "x")).err, Err::kOk);
+  int a = leader % 3 + 1, b = a % 3 + 1;
+  ASSERT_TRUE(e.WaitConverged());
+  e.Stop(a);
+  e.Stop(b);
+  Pipeline& p = *e.at(leader);
+  auto t0 = std::chrono::steady_clock::now();
+  int h = p.AddRoleListener([&](const MemberStatus& m) {
+    std::lock_guard<std::mutex> l(mu);
+    seen_read_only.push_back(m.read_only);
+  });
+  while (!p.member().read_only && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10))
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(p.member().read_only);
+  EXPECT_GE(waited, 1.9) << "the grace period is 2 s";
+  EXPECT_FALSE(p.member().serving);
+  EXPECT_EQ(p.member().role, zab::Role::kLooking);
+  {
+    std::lock_guard<std::mutex> l(mu);
+    ASSERT_FALSE(seen_read_only.empty()) << "the role listeners heard of it";
+    EXPECT_TRUE(seen_read_only.back());
+  }
+  auto t1 = std::chrono::steady_clock::now();
+  EXPECT_EQ(Call(p, Create("/lonely")).err, Err::kNotReadOnly);
+  EXPECT_EQ(Call(p, {}, /*sync=*/true).err, Err::kNotReadOnly);
+  EXPECT_LT(std::chrono::steady_clock::now() - t1, std::chrono::milliseconds(400)) << "at once";
+  EXPECT_TRUE(e.Exists(leader, "/before")) << "the tree is still there to read";
+  e.Start(a);
+  ASSERT_NE(e.WaitLeader(), 0);
+  EXPECT_FALSE(p.member().read_only);
+  EXPECT_EQ(Call(p, Create("/together")).err, Err::kOk);
+  p.RemoveRoleListener(h);
 }
 
 }  // namespace

@@ -180,3 +180,38 @@ TEST_F(SessionsTest, TheSecretSurvivesARestart) {
 }
 
 }  // namespace
+
+// Read-only sessions (docs/read-only.md): no txn, their own password, expiry after their
+// timeout without touches, all gone with DropReadOnly; a session of the tree resumes too.
+TEST_F(SessionsTest, ReadOnlySessions) {
+  int64_t ro = sessions_->CreateReadOnly(300);
+  ASSERT_NE(ro, 0);
+  EXPECT_FALSE(InTree(ro)) << "a read-only session is no txn";
+  std::string pw = sessions_->Password(ro);
+  EXPECT_TRUE(sessions_->ResumeReadOnly(ro, pw, 300));
+  std::string wrong = pw;
+  wrong[0] ^= 1;
+  EXPECT_FALSE(sessions_->ResumeReadOnly(ro, wrong, 300));
+  EXPECT_FALSE(sessions_->Resume(ro, pw, 300)) << "a read-write member does not know it";
+  int64_t other = sessions_->CreateReadOnly(300);
+  EXPECT_NE(other, ro);
+  // Touches keep it; without them it expires after its timeout.
+  for (int i = 0; i < 10; i++) {  // 0.5 s
+    sessions_->Touch(ro, 300);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(sessions_->ResumeReadOnly(ro, pw, 300));
+  EXPECT_FALSE(sessions_->ResumeReadOnly(other, sessions_->Password(other), 300))
+      << "untouched for longer than its timeout";
+  // A session of the tree, created while the ensemble served, resumes on a read-only member.
+  int64_t global = Create(1000);
+  EXPECT_TRUE(sessions_->ResumeReadOnly(global, sessions_->Password(global), 1000));
+  EXPECT_FALSE(sessions_->ResumeReadOnly(global + 1000, sessions_->Password(global + 1000), 1000));
+  // Its client's closeSession, or leaving read-only mode, forgets it.
+  sessions_->ClosedReadOnly(ro);
+  EXPECT_FALSE(sessions_->ResumeReadOnly(ro, pw, 300));
+  int64_t third = sessions_->CreateReadOnly(1000);
+  sessions_->DropReadOnly();
+  EXPECT_FALSE(sessions_->ResumeReadOnly(third, sessions_->Password(third), 1000));
+  EXPECT_FALSE(Expired(ro)) << "no closeSession is ever proposed for a read-only session";
+}
