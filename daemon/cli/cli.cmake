@@ -6,3 +6,10 @@ add_executable(quorumfs ${CMAKE_CURRENT_LIST_DIR}/quorumfs_cli.cc)
 target_compile_definitions(quorumfs PRIVATE THREADED)
 target_include_directories(quorumfs SYSTEM PRIVATE ${ZK_INCLUDE})
 target_link_libraries(quorumfs PRIVATE ${ZK_MT} Threads::Threads)
+
+# import-zookeeper (docs/migration.md): ZooKeeper's file formats and the importer, on the daemon's
+# tree and snapshot writer.
+add_library(qfs_zkimport STATIC ${CMAKE_CURRENT_LIST_DIR}/zk_format.cc
+            ${CMAKE_CURRENT_LIST_DIR}/import_zookeeper.cc)
+target_link_libraries(qfs_zkimport PUBLIC qfs_jute qfs_tree qfs_storage)
+target_link_libraries(quorumfs PRIVATE qfs_zkimport)

@@ -29,6 +29,8 @@
 #include <string>
 #include <vector>
 
+#include "daemon/cli/import_zookeeper.h"
+
 namespace {
 
 constexpr int kExitOp = 1;
@@ -853,6 +855,8 @@ const char* kGlobalHelp =
     "  stat PATH                    print a node's Stat\n"
     "  watch [-r] PATH              print change events until Ctrl-C\n"
     "  status                       server mode, zxid, counts and latency (srvr/mntr)\n"
+    "  import-zookeeper ZK_DATA_DIR QFS_DATA_DIR\n"
+    "                               convert a stopped ZooKeeper's data (docs/migration.md)\n"
     "\n"
     "Exit status: 0 success, 1 the operation failed, 2 bad usage.\n";
 
@@ -1010,6 +1014,7 @@ int Main(int argc, char** argv) {
   if (i >= args.size()) throw UsageError{"", "no command given"};
   std::string name = args[i++];
   std::vector<std::string> rest(args.begin() + static_cast<long>(i), args.end());
+  if (name == "import-zookeeper") return qfs::zkimport::RunImportZookeeper(rest);  // offline
   if (name == "help") {
     if (rest.empty()) {
       fputs(kGlobalHelp, stdout);
