@@ -77,19 +77,28 @@ class ZkTree {
     return Status::Ok();
   }
 
+  // The parent's stored cversion counts child creates; it only moves forward.
+  static void AdvanceParent(Node* p, int32_t parent_cversion, int64_t zxid) {
+    if (parent_cversion == -1) parent_cversion = p->stat.cversion + 1;
+    if (parent_cversion > p->stat.cversion) {
+      p->stat.cversion = parent_cversion;
+      p->stat.pzxid = zxid;
+    }
+  }
+
   // Returns false if the txn could not apply (ZooKeeper ignores those in replay too).
   bool Create(const std::string& path, const ZkTxn& t, int64_t owner, int64_t zxid, int64_t time) {
     if (path == "/") return false;
     auto parent = nodes_.find(ParentOf(path));
     if (parent == nodes_.end()) return false;
     Node& p = parent->second;
-    if (p.children.count(NameOf(path))) return false;
-    int32_t parent_cversion = t.parent_cversion;
-    if (parent_cversion == -1) parent_cversion = p.stat.cversion + 1;
-    if (parent_cversion > p.stat.cversion) {
-      p.stat.cversion = parent_cversion;
-      p.stat.pzxid = zxid;
+    if (p.children.count(NameOf(path))) {
+      // A create replayed on a fuzzy snapshot that already holds the node still moves the
+      // parent's counter forward (ZooKeeper's setCversionPzxid); create2 and the others do not.
+      if (t.type == op::kCreate) AdvanceParent(&p, t.parent_cversion, zxid);
+      return false;
     }
+    AdvanceParent(&p, t.parent_cversion, zxid);
     p.children.insert(NameOf(path));
     Node n;
     n.data = t.data;
@@ -343,14 +352,17 @@ Result<std::unique_ptr<tree::DataTree>> BuildTree(ZkTree* zt, uint64_t last_zxid
     sn->set_ctime(n.stat.ctime);
     sn->set_mtime(n.stat.mtime);
     sn->set_version(n.stat.version);
-    sn->set_cversion(n.stat.cversion);
+    // ZooKeeper stores the count of child creates and shows clients creates + deletes, computed
+    // as 2 * creates - children. quorumfs stores what clients see and the deletes apart, so the
+    // next sequential suffix (the creates) is the one ZooKeeper would have given.
+    const uint32_t creates = static_cast<uint32_t>(n.stat.cversion);
+    const uint32_t children = static_cast<uint32_t>(n.children.size());
+    sn->set_cversion(static_cast<int32_t>(2 * creates - children));
+    sn->set_child_deletes(static_cast<int32_t>(creates - children));
     sn->set_aversion(n.stat.aversion);
     sn->set_ephemeral_owner(n.stat.ephemeral_owner);
     sn->set_pzxid(n.stat.pzxid);
     sn->set_acl_id(it->second);
-    // ZooKeeper numbers sequential children from cversion, deletes included: no child deletes
-    // are counted apart, so the next sequential suffix is the one ZooKeeper would have given.
-    sn->set_child_deletes(0);
     sn->set_kind(n.data_null ? tree::kSnapNullDataBit : 0);
     node_records.push_back(rec.SerializeAsString());
     for (auto c = n.children.rbegin(); c != n.children.rend(); ++c)
