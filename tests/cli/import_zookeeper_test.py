@@ -245,7 +245,10 @@ def ensemble_phase(quorumfs, quorumfsd, zk_dir, want, work):
         leader = ens.start(timeout=60).leader()
         follower = [i for i in ens.ids() if i != leader][0]
         q = client("127.0.0.1:%d" % ens.m(follower)["client_port"])
-        compare(want, dump(q), "follower %d of the imported ensemble" % follower)
+        got = dump(q)
+        print("ensemble: member %d leads; %d nodes read through follower %d" %
+              (leader, len(got), follower), flush=True)
+        compare(want, got, "follower %d of the imported ensemble" % follower)
         q.create("/after-import", b"x")
         q.stop()
         q.close()
