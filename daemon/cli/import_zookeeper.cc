@@ -271,9 +271,14 @@ Status CheckTarget(const std::string& dir) {
 
 Status ApplyLogs(ZkTree* zt, const std::string& log_dir, uint64_t snap_zxid, Summary* sum) {
   auto logs = ListZkFiles(log_dir, "log");
-  if (!logs.ok()) {
-    if (logs.status().code() == Code::kNotFound) return Status::Ok();
-    return logs.status();
+  if (!logs.ok()) return logs.status();
+  sum->last_zxid = snap_zxid;
+  if (logs->empty()) {
+    // Legitimate for a ZooKeeper that never logged a txn, but usually a dataLogDir elsewhere.
+    sum->warnings.push_back("no txn log (log.*) in " + log_dir +
+                            ": only the snapshot is imported (is ZooKeeper's dataLogDir "
+                            "elsewhere? see --log-dir)");
+    return Status::Ok();
   }
   // The newest log that starts at or before the snapshot holds the txns right after it.
   size_t first = 0;
