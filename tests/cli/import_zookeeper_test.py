@@ -318,6 +318,9 @@ def main(argv):
         q = client(qs.hosts)
         got = dump(q)
         compare(want, got, "quorumfsd after import")
+        # ZooKeeper numbered /seq's 300 children 0..299 (50 since deleted): the next is 300.
+        nxt = q.create("/seq/item-", b"", sequence=True)
+        check(nxt == "/seq/item-0000000300", "next sequential child after import: %s" % nxt)
         # The member works on: a write gets a zxid after ZooKeeper's.
         st = q.create("/after-import", b"x", include_data=True)[1]
         last = max(v[1][1] for v in want.values())
