@@ -44,7 +44,8 @@ ENSEMBLE = "--ensemble" in sys.argv
 NODES = 5000 if ENSEMBLE else 100000 if LONG else 20000
 SNAP_COUNT = 20000 if LONG else 5000
 TIME_LIMIT_S = 600 if LONG else 170
-SESSION_MS = 300000 if LONG else 120000  # the ephemerals' session must outlive the comparison on quorumfsd
+# The ephemerals' session must outlive the comparison on quorumfsd.
+SESSION_MS = 300000 if LONG else 120000
 CONTAINER, TTL, TTL_SEQ = 4, 5, 6
 BATCH = 1000
 
