@@ -8,3 +8,8 @@ add_test(NAME import_zookeeper_ensemble
           $<TARGET_FILE:quorumfs> $<TARGET_FILE:quorumfsd> --ensemble)
 set_tests_properties(import_zookeeper import_zookeeper_ensemble PROPERTIES TIMEOUT 700)
 set_tests_properties(import_zookeeper_ensemble PROPERTIES RESOURCE_LOCK qfs_ensemble)
+add_test(NAME import_zookeeper_from_zk_ensemble
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/import_zk_ensemble_test.py
+          $<TARGET_FILE:quorumfs> $<TARGET_FILE:quorumfsd>)
+set_tests_properties(import_zookeeper_from_zk_ensemble PROPERTIES TIMEOUT 300
+  RESOURCE_LOCK qfs_ensemble)
