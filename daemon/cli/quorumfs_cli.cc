@@ -1015,6 +1015,8 @@ int Main(int argc, char** argv) {
   std::string name = args[i++];
   std::vector<std::string> rest(args.begin() + static_cast<long>(i), args.end());
   if (name == "import-zookeeper") return qfs::zkimport::RunImportZookeeper(rest);  // offline
+  if (name == "help" && rest.size() == 1 && rest[0] == "import-zookeeper")
+    return qfs::zkimport::RunImportZookeeper({"--help"});
   if (name == "help") {
     if (rest.empty()) {
       fputs(kGlobalHelp, stdout);
