@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "daemon/cli/dump.h"
+#include "daemon/cli/import_zookeeper.h"
 
 namespace {
 
@@ -856,9 +857,11 @@ const char* kGlobalHelp =
     "  watch [-r] PATH              print change events until Ctrl-C\n"
     "  status                       server mode, zxid, counts and latency (srvr/mntr)\n"
     "\n"
-    "Offline commands (read a member's files; no server):\n"
+    "Offline commands (a member's or ZooKeeper's files; no server):\n"
     "  log-dump [--data] DIR|FILE   print and check a txn log (dataLogDir or one segment)\n"
     "  snapshot-dump [--data] FILE  print and check a snapshot file\n"
+    "  import-zookeeper ZK_DATA_DIR QFS_DATA_DIR\n"
+    "                               convert a stopped ZooKeeper's data (docs/migration.md)\n"
     "\n"
     "Exit status: 0 success, 1 the operation failed, 2 bad usage.\n";
 
@@ -1017,6 +1020,9 @@ int Main(int argc, char** argv) {
   std::string name = args[i++];
   std::vector<std::string> rest(args.begin() + static_cast<long>(i), args.end());
   if (qfs::cli::IsDumpCommand(name)) return qfs::cli::RunDump(name, rest);
+  if (name == "import-zookeeper") return qfs::zkimport::RunImportZookeeper(rest);  // offline
+  if (name == "help" && rest.size() == 1 && rest[0] == "import-zookeeper")
+    return qfs::zkimport::RunImportZookeeper({"--help"});
   if (name == "help") {
     if (rest.empty()) {
       fputs(kGlobalHelp, stdout);

@@ -23,11 +23,10 @@ using internal::StatPart;
 
 // The node's kind byte also carries whether its data is null (ZooKeeper keeps null data apart
 // from empty data). Snapshots and the digest see the whole byte.
-constexpr uint8_t kNullDataBit = 0x80;
+constexpr uint8_t kNullDataBit = kSnapNullDataBit;
 
 namespace {
 
-constexpr uint32_t kSnapFormat = 1;
 // ACL ids are the smallest free ones, so they stay below the most lists ever live at once.
 constexpr uint32_t kMaxSnapAclId = 1u << 26;
 
@@ -659,6 +658,17 @@ Status DataTree::WriteSnapshot(const std::function<Status(std::string_view recor
 
 Result<std::unique_ptr<DataTree>> DataTree::LoadSnapshot(
     TreeOptions options, const std::function<bool(std::string_view* record)>& next) {
+  return Load(options, next, true);
+}
+
+Result<std::unique_ptr<DataTree>> DataTree::LoadForeignRecords(
+    TreeOptions options, const std::function<bool(std::string_view* record)>& next) {
+  return Load(options, next, false);
+}
+
+Result<std::unique_ptr<DataTree>> DataTree::Load(
+    TreeOptions options, const std::function<bool(std::string_view* record)>& next,
+    bool check_digest) {
   auto tree = std::make_unique<DataTree>(options);
   Impl& im = *tree->impl_;
   im.Clear();
@@ -772,7 +782,9 @@ Result<std::unique_ptr<DataTree>> DataTree::LoadSnapshot(
   }
   if (!im.acls.AllReferenced()) return Corruption("snapshot: unreferenced ACL entry");
   im.digest = tree->ComputeDigest();
-  if (im.digest != header.digest()) return Corruption("snapshot: digest mismatch");
+  if (check_digest && im.digest != header.digest()) {
+    return Corruption("snapshot: digest mismatch");
+  }
   return tree;
 }
 

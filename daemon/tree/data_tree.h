@@ -19,6 +19,11 @@
 
 namespace qfs::tree {
 
+// SnapHeader.format of the records WriteSnapshot emits (daemon/proto/txn.proto).
+inline constexpr uint32_t kSnapFormat = 1;
+// In a snapshot node record's `kind`: the node's data is null, not empty.
+inline constexpr uint32_t kSnapNullDataBit = 0x80;
+
 struct TreeOptions {
   size_t max_data_bytes = 1 << 20;  // jute.maxbuffer
 };
@@ -84,6 +89,11 @@ class DataTree {
   // Rebuilds a tree from records produced by WriteSnapshot. `next` returns false at the end.
   static Result<std::unique_ptr<DataTree>> LoadSnapshot(
       TreeOptions options, const std::function<bool(std::string_view* record)>& next);
+  // As LoadSnapshot, with every check but the digest's: the header's digest is ignored and the
+  // tree's own is computed. For records built outside the daemon (the ZooKeeper importer,
+  // docs/migration.md), which has no digest to give.
+  static Result<std::unique_ptr<DataTree>> LoadForeignRecords(
+      TreeOptions options, const std::function<bool(std::string_view* record)>& next);
 
   // Memory used by nodes, names, data, child sets and ACLs (bytes), for reporting.
   size_t ApproxMemoryBytes() const;
@@ -94,6 +104,9 @@ class DataTree {
   struct Impl;
   TreeOptions options_;
   std::unique_ptr<Impl> impl_;
+  static Result<std::unique_ptr<DataTree>> Load(
+      TreeOptions options, const std::function<bool(std::string_view* record)>& next,
+      bool check_digest);
 };
 
 }  // namespace qfs::tree
