@@ -216,6 +216,10 @@ Result<Config> ParseConfig(const std::string& text) {
     } else if (key == "linearizableReads") {
       if (val != "true" && val != "false") return err("expected true or false");
       c.linearizable_reads = val == "true";
+    } else if (key == "enforceQuota" || key == "zookeeper.enforceQuota") {
+      // ZooKeeper's system property zookeeper.enforceQuota (docs/quotas.md).
+      if (val != "true" && val != "false") return err("expected true or false");
+      c.enforce_quota = val == "true";
     } else if (key == "writeWaitMs") {
       if (!num(1, 1ll << 30)) return range(1, 1ll << 30);
       c.write_wait_ms = static_cast<int>(n);
