@@ -917,8 +917,8 @@ void Pipeline::Impl::Apply(std::vector<zab::Entry>& entries) {
       QFS_CHECK(r.err == Err::kOk);
       for (const tree::QuotaCrossing& c : r.quota_crossings) {
         // Once per crossing: the next WARN needs usage back at or under the limit first.
-        QLOG_WARN("Quota exceeded: %s [current %s=%lld, softLimit=%lld] (zxid %s)",
-                  c.path.c_str(), c.bytes ? "bytes" : "count", static_cast<long long>(c.usage),
+        QLOG_WARN("Quota exceeded: %s [current %s=%lld, softLimit=%lld] (zxid %s)", c.path.c_str(),
+                  c.bytes ? "bytes" : "count", static_cast<long long>(c.usage),
                   static_cast<long long>(c.limit), Hex(txn.zxid()).c_str());
         soft_crossings++;
       }

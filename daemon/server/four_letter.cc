@@ -135,10 +135,9 @@ void Mntr(std::ostream& o, const Pipeline& p, const PortStats& port, const Pipel
     << "zk_uptime\t" << port.uptime_ms << "\n";
   if (!ms.standalone) o << "zk_quorum_size\t" << ms.voters << "\n";
   // ZooKeeper's quota metrics, one line per namespace (docs/quotas.md).
-  static const char* kQuotaGauges[] = {"quota_count_limit_per_namespace",
-                                       "quota_bytes_limit_per_namespace",
-                                       "quota_count_usage_per_namespace",
-                                       "quota_bytes_usage_per_namespace"};
+  static const char* kQuotaGauges[] = {
+      "quota_count_limit_per_namespace", "quota_bytes_limit_per_namespace",
+      "quota_count_usage_per_namespace", "quota_bytes_usage_per_namespace"};
   for (const auto& [ns, v] : tf.quota) {
     for (size_t i = 0; i < v.size(); ++i) {
       o << "zk_" << ns << "_" << kQuotaGauges[i] << "\t" << v[i] << "\n";

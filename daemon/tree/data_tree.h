@@ -27,9 +27,9 @@ struct TreeOptions {
 };
 
 struct ApplyResult {
-  Err err = Err::kOk;             // kOk for every txn Preparer accepted
-  std::vector<OpResult> results;  // one per op; one entry for non-multi txns
-  std::vector<Change> changes;    // in the order they happened
+  Err err = Err::kOk;                          // kOk for every txn Preparer accepted
+  std::vector<OpResult> results;               // one per op; one entry for non-multi txns
+  std::vector<Change> changes;                 // in the order they happened
   std::vector<QuotaCrossing> quota_crossings;  // soft limits this txn took usage over
 };
 

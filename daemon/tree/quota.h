@@ -67,7 +67,7 @@ Err CheckQuota(const DataTree& t, const std::string& qpath, QuotaDelta d, QuotaD
 
 // One soft limit crossed upwards by an apply: usage went from <= limit to > limit.
 struct QuotaCrossing {
-  std::string path;  // the quota'd path
+  std::string path;    // the quota'd path
   bool bytes = false;  // the bytes limit, else the count limit
   int64_t usage = 0;
   int64_t limit = 0;

@@ -57,3 +57,7 @@ set_tests_properties(fuse_append PROPERTIES ENVIRONMENT "${QFS_FUSE_ENV}" TIMEOU
 add_test(NAME fuse_follower_acl COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/follower_acl_test.sh)
 set_tests_properties(fuse_follower_acl PROPERTIES ENVIRONMENT "${QFS_FUSE_ENV}" TIMEOUT 300
   RUN_SERIAL TRUE RESOURCE_LOCK qfs_ensemble)
+
+# Hard quotas through the mount (docs/quotas.md): EDQUOT at mkdir, at echo > f's open and write.
+add_test(NAME fuse_quota COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/quota_test.sh)
+set_tests_properties(fuse_quota PROPERTIES ENVIRONMENT "${QFS_FUSE_ENV}" TIMEOUT 120)
