@@ -27,3 +27,10 @@ set_tests_properties(ensemble_checker PROPERTIES TIMEOUT 300)
 set_tests_properties(ensemble_faults_vs_zookeeper ensemble_faults_3 ensemble_faults_5
   ensemble_faults_linearizable PROPERTIES TIMEOUT 900
   RESOURCE_LOCK qfs_ensemble)
+
+# Quotas on 3 members (docs/quotas.md): usage equal on every member and to a walk, across a
+# follower's kill -9 and restart; a hard limit refused through a follower.
+add_test(NAME quota_ensemble
+  COMMAND ${QFS_ENSEMBLE_PY} ${QFS_ENSEMBLE_DIR}/test_quota_ensemble.py
+          --quorumfsd $<TARGET_FILE:quorumfsd>)
+set_tests_properties(quota_ensemble PROPERTIES TIMEOUT 300 RESOURCE_LOCK qfs_ensemble)
