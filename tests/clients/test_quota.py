@@ -124,7 +124,10 @@ ls /zookeeper/quota""",
     """listquota /e
 create -e /e/x 1
 listquota /e
-ls /zookeeper/quota/e""",
+ls /zookeeper/quota/e
+create /zookeeper/mine x
+delete /zookeeper/mine
+delete /zookeeper/quota""",
 ]
 
 NOISE = re.compile(r"^(SLF4J:|Connecting to |Welcome to ZooKeeper!|JLine support is|WATCHER::|$)"
