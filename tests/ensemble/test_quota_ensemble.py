@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ensemble import Ensemble  # noqa: E402
@@ -80,9 +81,16 @@ def main():
                 zks[i].set("/app/n%d" % k, b"set %d" % k)
         eph.stop()
         eph.close()
+        # The session's close removes its ephemerals; wait until this member has applied it.
+        for _ in range(200):
+            z.sync("/")
+            if not any(c.startswith("e") for c in z.get_children("/app")):
+                break
+            time.sleep(0.05)
         for k in range(0, 30, 2):
             zks[ens.ids()[k % 3]].delete("/app/n%d" % k)
         # Fill up to the hard limit through the leader, then refuse through a follower.
+        z.sync("/")
         count = walk(z, "/app")[0]
         for k in range(60 - count):
             zks[leader].create("/app/f%d" % k, b"")
