@@ -220,6 +220,10 @@ Result<Config> ParseConfig(const std::string& text) {
       // A Java system property in ZooKeeper (-Dreadonlymode.enabled=true); a config key here.
       if (val != "true" && val != "false") return err("expected true or false");
       c.read_only_mode = val == "true";
+    } else if (key == "enforceQuota" || key == "zookeeper.enforceQuota") {
+      // ZooKeeper's system property zookeeper.enforceQuota (docs/quotas.md).
+      if (val != "true" && val != "false") return err("expected true or false");
+      c.enforce_quota = val == "true";
     } else if (key == "writeWaitMs") {
       if (!num(1, 1ll << 30)) return range(1, 1ll << 30);
       c.write_wait_ms = static_cast<int>(n);

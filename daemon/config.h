@@ -32,6 +32,7 @@ struct Config {
   // DigestAuthenticationProvider.superDigest (alias superDigest): "super:<base64 sha1>"; a
   // session authenticated with the matching digest passes every ACL check. Empty: none.
   std::string super_digest;
+  bool enforce_quota = false;  // enforceQuota: refuse writes over a hard quota (docs/quotas.md)
   int container_check_interval_ms = 60000;  // znode.container.checkIntervalMs
   int metrics_port = 0;                     // metricsProvider.httpPort: Prometheus metrics (0: off)
   std::string metrics_address;              // metricsProvider.httpHost (default: clientPortAddress)

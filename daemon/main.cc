@@ -178,6 +178,7 @@ int main(int argc, char** argv) {
   so.log_dir = config.data_log_dir;
   so.segment_bytes = config.log_segment_bytes;
   so.max_data_bytes = config.max_data_bytes;
+  so.enforce_quota = config.enforce_quota;
   so.snap_retain_count = config.snap_retain_count;
   Pipeline::Options po;
   po.max_outstanding = static_cast<size_t>(config.global_outstanding_limit);

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -422,6 +423,22 @@ struct Fs::Impl {
 
   // A barrier for linearizable reads: every write committed before it is applied locally and
   // its kernel caches are dropped.
+  // The mount's early report of a hard quota (docs/quotas.md): 0, or EDQUOT if committing
+  // `size` bytes to `path` (created if absent) would exceed a hard limit, by the rule and the
+  // tree prepare uses, so that `echo x > f` fails at the open() or write() a shell checks. The
+  // leader's prepare still decides at the commit.
+  static int QuotaErrno(Fs& fs, const std::string& path, size_t size) {
+    Err e = fs.pipeline_->Read([&](const tree::DataTree& t) {
+      std::optional<std::string> q = t.QuotaRootOf(path);
+      if (!q) return Err::kOk;
+      tree::QuotaDelta d{1, static_cast<int64_t>(size)};
+      tree::Stat st;
+      if (t.Exists(path, &st) == Err::kOk) d = {0, static_cast<int64_t>(size) - st.data_length};
+      return tree::CheckQuota(t, *q, d);
+    });
+    return ErrnoOf(e);
+  }
+
   static int SyncBarrier(Fs& fs, fuse_req_t req) {
     Reply rep;
     int rc = Call(fs, req, {}, {}, &rep, true);
@@ -1107,6 +1124,7 @@ struct Fs::Impl {
       return service::Check(t, p.path, tree::perm::kCreate, ids);
     });
     if (ce != Err::kOk) return (void)fuse_reply_err(req, ErrnoOf(ce));
+    if (int rc = QuotaErrno(fs, path, 0)) return (void)fuse_reply_err(req, rc);
     Inode in;
     in.path = path;
     in.pending = true;
@@ -1238,6 +1256,12 @@ struct Fs::Impl {
       // fails; nothing of this handle will be committed (docs/fuse.md, "Writing").
       size = fs.o_.max_data_bytes - at;
       h->error = EFBIG;
+    }
+    if (at + size > h->data.size() && !h->unlinked) {
+      if (int rc = QuotaErrno(fs, h->path, at + size)) {
+        h->error = rc;  // as EFBIG: nothing of this handle will be committed
+        return (void)fuse_reply_err(req, rc);
+      }
     }
     if (h->data.size() < at + size) h->data.resize(at + size);
     memcpy(h->data.data() + at, buf, size);

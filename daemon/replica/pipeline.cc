@@ -237,6 +237,7 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
   void ProposeRequest(const tree::Request& req, uint64_t origin, uint64_t tag);
   void ProcessReady();
   void Apply(std::vector<zab::Entry>& entries);
+  void CountQuotaExceeded(const tree::Request& req, const tree::Prepared& prep);
   void Truncate(uint64_t zxid);
   void ReloadStore(const char* why);
   void RoleChanged(const zab::RoleChange& rc);
@@ -656,6 +657,7 @@ void Pipeline::Impl::ProposeRequest(const tree::Request& req, uint64_t origin, u
   auto zxid = core->NextZxid();
   if (!zxid) return reject(Err::kConnectionLoss, {});
   tree::Prepared prep = preparer->Prepare(req, static_cast<int64_t>(*zxid), WallMs());
+  if (prep.err == Err::kQuotaExceeded) CountQuotaExceeded(req, prep);
   if (prep.err != Err::kOk) return reject(prep.err, std::move(prep.multi_results));
   std::string payload;
   QFS_CHECK(prep.txn->SerializeToString(&payload));
@@ -663,6 +665,18 @@ void Pipeline::Impl::ProposeRequest(const tree::Request& req, uint64_t origin, u
   // NextZxid said this leader can propose, and nothing ran in between.
   QFS_CHECK(!err);
   own_txns.emplace_back(*zxid, std::move(*prep.txn));
+}
+
+// ZooKeeper's quota_exceeded_error_per_namespace: by the refused op's top-level path component.
+void Pipeline::Impl::CountQuotaExceeded(const tree::Request& req, const tree::Prepared& prep) {
+  size_t i = 0;
+  while (i < prep.multi_results.size() && prep.multi_results[i].err != Err::kQuotaExceeded) i++;
+  if (i >= req.ops.size()) return;
+  std::string_view path = req.ops[i].path;
+  path.remove_prefix(1);
+  std::string ns(path.substr(0, path.find('/')));
+  std::lock_guard<std::mutex> l(mu);
+  stats.quota_exceeded[ns]++;
 }
 
 void Pipeline::Impl::HandlePeer(uint64_t from, peer::PeerMessage& msg) {
@@ -868,6 +882,7 @@ void Pipeline::Impl::Apply(std::vector<zab::Entry>& entries) {
   }
   int64_t last = 0;
   uint64_t mine = 0;
+  uint64_t soft_crossings = 0;
   {
     std::unique_lock<std::shared_mutex> wl(p->tree_mu_);
     tree::DataTree& t = p->store_->tree();
@@ -882,6 +897,13 @@ void Pipeline::Impl::Apply(std::vector<zab::Entry>& entries) {
       QFS_CHECK(txn.zxid() > t.last_zxid());
       tree::ApplyResult r = t.Apply(txn);
       QFS_CHECK(r.err == Err::kOk);
+      for (const tree::QuotaCrossing& c : r.quota_crossings) {
+        // Once per crossing: the next WARN needs usage back at or under the limit first.
+        QLOG_WARN("Quota exceeded: %s [current %s=%lld, softLimit=%lld] (zxid %s)", c.path.c_str(),
+                  c.bytes ? "bytes" : "count", static_cast<long long>(c.usage),
+                  static_cast<long long>(c.limit), Hex(txn.zxid()).c_str());
+        soft_crossings++;
+      }
       for (auto& [h, fn] : listeners) fn(txn.zxid(), r.changes);
       if (e.origin == self) {
         Reply rep;
@@ -905,6 +927,7 @@ void Pipeline::Impl::Apply(std::vector<zab::Entry>& entries) {
   std::lock_guard<std::mutex> l(mu);
   stats.txns_applied += entries.size();
   stats.last_zxid = last;
+  stats.quota_soft_crossings += soft_crossings;
 }
 
 void Pipeline::Impl::Truncate(uint64_t zxid) {

@@ -91,6 +91,10 @@ class Pipeline {
     uint64_t snapshots_sent = 0, snapshots_received = 0;
     uint64_t elections = 0;       // times this member went looking
     zab::LearnerCounts learners;  // while leading (mntr's zk_learners, zk_synced_followers...)
+    // Quotas (docs/quotas.md): soft limits crossed upwards by txns this member applied, and
+    // writes this member refused (as leader) over a hard limit, by top-level namespace.
+    uint64_t quota_soft_crossings = 0;
+    std::map<std::string, uint64_t> quota_exceeded;
   };
 
   // Opens the store, starts the peer transport (ensemble) and the state-machine thread.

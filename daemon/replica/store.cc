@@ -42,10 +42,8 @@ Status ApplyEntry(tree::DataTree* t, const storage::LogEntry& e) {
 }
 
 Result<std::unique_ptr<tree::DataTree>> LoadNewestSnapshot(const std::string& dir,
-                                                           size_t max_data_bytes,
+                                                           const tree::TreeOptions& topts,
                                                            RecoveryInfo* info) {
-  tree::TreeOptions topts;
-  topts.max_data_bytes = max_data_bytes;
   auto snaps = storage::ListSnapshots(dir);
   if (!snaps.ok()) return snaps.status();
   for (const auto& s : *snaps) {
@@ -99,7 +97,10 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   }
   QFS_RETURN_IF_ERROR(storage::RemoveTempSnapshots(options.data_dir));
 
-  auto t = LoadNewestSnapshot(options.data_dir, options.max_data_bytes, &s->recovery_);
+  tree::TreeOptions topts;
+  topts.max_data_bytes = options.max_data_bytes;
+  topts.enforce_quota = options.enforce_quota;
+  auto t = LoadNewestSnapshot(options.data_dir, topts, &s->recovery_);
   if (!t.ok()) return t.status();
   s->tree_ = std::move(*t);
 

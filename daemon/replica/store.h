@@ -25,7 +25,8 @@ struct StoreOptions {
   std::string log_dir;   // txn log segments
   uint64_t segment_bytes = 64ull << 20;
   size_t max_data_bytes = 1 << 20;
-  int snap_retain_count = 3;  // 0: purge nothing
+  bool enforce_quota = false;  // enforceQuota (docs/quotas.md)
+  int snap_retain_count = 3;   // 0: purge nothing
   bool sync = true;
   std::function<void(uint64_t durable_zxid)> on_durable;
   std::function<void(uint64_t first_failed_zxid, const Status& why)> on_failed;

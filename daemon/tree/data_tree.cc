@@ -87,6 +87,9 @@ struct DataTree::Impl {
   std::map<int64_t, std::set<std::string, std::less<>>> ephemerals;
   std::set<std::string, std::less<>> containers;
   std::set<std::string, std::less<>> ttls;
+  // Quota'd paths: those with a limit node, as ZooKeeper's path trie (docs/quotas.md).
+  std::set<std::string, std::less<>> quota_paths;
+  std::vector<QuotaCrossing> crossings;  // of the txn being applied
 
   void Clear() {
     if (root) {
@@ -110,6 +113,8 @@ struct DataTree::Impl {
     ephemerals.clear();
     containers.clear();
     ttls.clear();
+    quota_paths.clear();
+    crossings.clear();
   }
 
   // The node at `path` (nullptr if absent); *parent gets its parent (nullptr for the root).
@@ -158,6 +163,120 @@ struct DataTree::Impl {
       QFS_CHECK(p != it->second.end());
       it->second.erase(p);
       if (it->second.empty()) ephemerals.erase(it);
+    }
+  }
+
+  // --- quotas: effects as ZooKeeper's DataTree, kept in the stat nodes' data ---
+
+  const std::string* QuotaRootOf(std::string_view path) const {
+    if (quota_paths.empty()) return nullptr;
+    for (std::string_view p = path; p.size() > 1; p = p.substr(0, p.rfind('/'))) {
+      if (auto it = quota_paths.find(p); it != quota_paths.end()) return &*it;
+    }
+    return nullptr;
+  }
+
+  // Replaces a node's data without touching its version or mzxid, as ZooKeeper updates its
+  // stat nodes (no watch fires either).
+  void ReplaceQuietly(const std::string& path, std::string_view data) {
+    Node* parent = nullptr;
+    Node* n = Lookup(path, &parent);
+    QFS_CHECK(n != nullptr);
+    int32_t creates = 0;
+    Stat st = GetStat(n, &creates);
+    uint64_t ph = PathHash(path);
+    digest -= NodeDigest(ph, n, st, creates);
+    st.data_length = static_cast<int32_t>(data.size());
+    n = internal::UpdateNode(parent, n, st, creates, &data);
+    n->kind = static_cast<uint8_t>(n->kind & ~kNullDataBit);
+    if (!parent) root = n;
+    digest += NodeDigest(ph, n, st, creates);
+  }
+
+  // Nodes and data bytes of the subtree at `qpath` ("" is the root), the quota'd node included.
+  StatsTrack CountSubtree(std::string_view qpath) const {
+    int64_t count = 0, bytes = 0;
+    const Node* top = qpath.empty() ? root : Find(qpath);
+    std::vector<const Node*> stack;
+    if (top) stack.push_back(top);
+    while (!stack.empty()) {
+      const Node* n = stack.back();
+      stack.pop_back();
+      count++;
+      bytes += static_cast<int64_t>(n->data().size());
+      internal::ForEachChild(n, [&](const Node* c) { stack.push_back(c); });
+    }
+    StatsTrack t;
+    t.Set(StatsTrack::kCount, count);
+    t.Set(StatsTrack::kBytes, bytes);
+    return t;
+  }
+
+  // The stat node was just created: it gets the subtree's usage (ZooKeeper's updateQuotaForPath).
+  void RecountQuota(const std::string& qpath) {
+    ReplaceQuietly(StatPath(qpath), CountSubtree(qpath).ToString());
+  }
+
+  // Adds `d` to the usage in the stat node of `qpath` (ZooKeeper's updateQuotaStat).
+  void AdjustQuota(const std::string& qpath, QuotaDelta d) {
+    const std::string sp = StatPath(qpath);
+    const Node* n = Find(sp);
+    if (!n) return;  // a limit node without its stat node (yet): ZooKeeper skips it too
+    std::optional<StatsTrack> old = StatsTrack::Parse(n->data());
+    if (!old) {
+      // A client wrote text ZooKeeper's parser throws on; recounting keeps apply total and
+      // deterministic.
+      RecountQuota(qpath);
+      return;
+    }
+    StatsTrack now = *old;
+    now.Set(StatsTrack::kCount, old->count() + d.count);
+    now.Set(StatsTrack::kBytes, old->bytes() + d.bytes);
+    ReplaceQuietly(sp, now.ToString());
+    const Node* ln = Find(LimitPath(qpath));
+    if (!ln) return;
+    std::optional<StatsTrack> limits = StatsTrack::Parse(ln->data());
+    if (!limits) return;
+    auto note = [&](bool bytes, int64_t limit, int64_t before, int64_t after) {
+      if (limit >= 0 && before <= limit && after > limit) {
+        crossings.push_back({qpath, bytes, after, limit});
+      }
+    };
+    note(false, limits->count(), old->count(), now.count());
+    note(true, limits->bytes(), old->bytes(), now.bytes());
+  }
+
+  // Quota bookkeeping after a node was created or deleted (ZooKeeper's createNode/deleteNode).
+  void QuotaNodeAdded(std::string_view path, int64_t data_bytes) {
+    std::string_view parent_path, name;
+    SplitPath(path, &parent_path, &name);
+    if (auto q = QuotaPathOf(parent_path)) {
+      if (name == kLimitNode) quota_paths.insert(*q);
+      if (name == kStatNode) RecountQuota(*q);
+    }
+    if (const std::string* q = QuotaRootOf(path)) AdjustQuota(*q, {1, data_bytes});
+  }
+  void QuotaNodeRemoved(std::string_view path, int64_t data_bytes) {
+    std::string_view parent_path, name;
+    SplitPath(path, &parent_path, &name);
+    if (name == kLimitNode) {
+      if (auto q = QuotaPathOf(parent_path)) quota_paths.erase(*q);
+    }
+    if (const std::string* q = QuotaRootOf(path)) AdjustQuota(*q, {-1, -data_bytes});
+  }
+
+  // Rebuilds quota_paths from the tree (after a snapshot load).
+  void IndexQuotas() {
+    const Node* top = Find(kQuotaTree);
+    if (!top) return;
+    std::vector<std::pair<const Node*, std::string>> stack{{top, std::string(kQuotaTree)}};
+    while (!stack.empty()) {
+      auto [n, path] = std::move(stack.back());
+      stack.pop_back();
+      internal::ForEachChild(n, [&](const Node* c) {
+        if (c->name() == kLimitNode) quota_paths.insert(*QuotaPathOf(path));
+        stack.push_back({c, path + "/" + std::string(c->name())});
+      });
     }
   }
 
@@ -212,6 +331,7 @@ struct DataTree::Impl {
 
     changes->push_back({Change::kCreated, path});
     changes->push_back({Change::kChildrenChanged, std::string(parent_path)});
+    QuotaNodeAdded(path, s.data_length);
     return {Err::kOk, OpType::kCreate, path, s};
   }
 
@@ -248,6 +368,7 @@ struct DataTree::Impl {
 
     changes->push_back({Change::kDeleted, std::string(path)});
     changes->push_back({Change::kChildrenChanged, std::string(parent_path)});
+    QuotaNodeRemoved(path, s.data_length);
     OpResult r;
     r.type = OpType::kDelete;
     r.path = path;
@@ -286,6 +407,7 @@ struct DataTree::Impl {
     uint64_t ph = PathHash(path);
     digest -= NodeDigest(ph, n, st, creates);
     auto [bytes, null] = make(n->data());
+    const int64_t diff = static_cast<int64_t>(bytes.size()) - st.data_length;
     st.version = version;
     st.mzxid = zxid;
     st.mtime = time_ms;
@@ -296,6 +418,8 @@ struct DataTree::Impl {
     if (!parent) root = n;
     digest += NodeDigest(ph, n, st, creates);
     changes->push_back({Change::kDataChanged, path});
+    // ZooKeeper rewrites the stat node even for a same-size update.
+    if (const std::string* q = QuotaRootOf(path)) AdjustQuota(*q, {0, diff});
     return {Err::kOk, type, path, st};
   }
 
@@ -443,6 +567,8 @@ ApplyResult DataTree::Apply(const txn::Txn& t) {
       QFS_CHECK(false);
   }
   im.last_zxid = zxid;
+  r.quota_crossings = std::move(im.crossings);
+  im.crossings.clear();
   return r;
 }
 
@@ -552,6 +678,17 @@ bool DataTree::GetMeta(std::string_view path, NodeMeta* out) const {
     out->kind = static_cast<Kind>(n->kind & ~kNullDataBit);
   }
   return true;
+}
+
+std::optional<std::string> DataTree::QuotaRootOf(std::string_view path) const {
+  if (!Walkable(path)) return std::nullopt;
+  const std::string* q = impl_->QuotaRootOf(path);
+  if (!q) return std::nullopt;
+  return *q;
+}
+
+std::vector<std::string> DataTree::QuotaPaths() const {
+  return {impl_->quota_paths.begin(), impl_->quota_paths.end()};
 }
 
 const std::map<int64_t, int32_t>& DataTree::sessions() const {
@@ -781,6 +918,8 @@ Result<std::unique_ptr<DataTree>> DataTree::Load(
     return Corruption("snapshot: record counts differ from the header");
   }
   if (!im.acls.AllReferenced()) return Corruption("snapshot: unreferenced ACL entry");
+  // Quota usage is in the stat nodes' data, as written; only the index is rebuilt.
+  im.IndexQuotas();
   im.digest = tree->ComputeDigest();
   if (check_digest && im.digest != header.digest()) {
     return Corruption("snapshot: digest mismatch");

@@ -9,12 +9,14 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "consensus/util/result.h"
 #include "daemon/proto/txn.pb.h"
+#include "daemon/tree/quota.h"
 #include "daemon/tree/types.h"
 
 namespace qfs::tree {
@@ -26,12 +28,14 @@ inline constexpr uint32_t kSnapNullDataBit = 0x80;
 
 struct TreeOptions {
   size_t max_data_bytes = 1 << 20;  // jute.maxbuffer
+  bool enforce_quota = false;       // enforceQuota: prepare refuses writes over a hard limit
 };
 
 struct ApplyResult {
-  Err err = Err::kOk;             // kOk for every txn Preparer accepted
-  std::vector<OpResult> results;  // one per op; one entry for non-multi txns
-  std::vector<Change> changes;    // in the order they happened
+  Err err = Err::kOk;                          // kOk for every txn Preparer accepted
+  std::vector<OpResult> results;               // one per op; one entry for non-multi txns
+  std::vector<Change> changes;                 // in the order they happened
+  std::vector<QuotaCrossing> quota_crossings;  // soft limits this txn took usage over
 };
 
 // What prepare needs to know about an existing node.
@@ -75,6 +79,12 @@ class DataTree {
   Err GetAcl(std::string_view path, std::vector<Acl>* acl, Stat* stat) const;
   Err GetKind(std::string_view path, Kind* kind) const;
   bool GetMeta(std::string_view path, NodeMeta* out) const;
+
+  // --- quotas (docs/quotas.md) ---
+  // The deepest quota'd path (one with a limit node) at or above `path`; never "/".
+  std::optional<std::string> QuotaRootOf(std::string_view path) const;
+  // Every quota'd path, sorted ("" for a limit node directly under /zookeeper/quota).
+  std::vector<std::string> QuotaPaths() const;
 
   // --- sessions (replicated state: created/closed by txns) ---
   const std::map<int64_t, int32_t>& sessions() const;  // id -> timeout ms

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -32,8 +33,16 @@ struct SessionRec {
   int64_t zxid = -1;
 };
 
+// A change of quota usage made by a txn not applied yet.
+struct QuotaRec {
+  int64_t zxid = -1;
+  std::string qpath;
+  QuotaDelta d;
+};
+
 using NodeMap = std::map<std::string, NodeRec, std::less<>>;
 using SessionMap = std::map<int64_t, SessionRec>;
+using QuotaList = std::vector<QuotaRec>;
 
 // ZooKeeper's checkAndIncVersion: -1 means "any"; the next version never becomes -1 (so it stays
 // checkable, ZOOKEEPER-4743) and wraps like a Java int.
@@ -73,6 +82,7 @@ struct Preparer::Impl {
   const DataTree& tree;
   NodeMap nodes;
   SessionMap sessions;
+  QuotaList quota;
   explicit Impl(const DataTree& t) : tree(t) {}
 };
 
@@ -82,10 +92,11 @@ namespace {
 class View {
  public:
   View(const DataTree& tree, const NodeMap& pending, const SessionMap& pending_sessions,
-       int64_t zxid, int64_t time_ms)
+       const QuotaList& pending_quota, int64_t zxid, int64_t time_ms)
       : tree_(tree),
         pending_(pending),
         pending_sessions_(pending_sessions),
+        pending_quota_(pending_quota),
         zxid_(zxid),
         time_ms_(time_ms) {}
 
@@ -132,25 +143,59 @@ class View {
     return out;
   }
 
+  // Usage under `qpath` that txns not yet applied (and this request) add.
+  QuotaDelta QuotaPending(const std::string& qpath) const {
+    QuotaDelta sum;
+    for (const QuotaList* l : {&pending_quota_, &local_quota_}) {
+      for (const QuotaRec& r : *l) {
+        if (r.qpath != qpath) continue;
+        sum.count += r.d.count;
+        sum.bytes += r.d.bytes;
+      }
+    }
+    return sum;
+  }
+  void AddQuota(std::string qpath, QuotaDelta d) {
+    local_quota_.push_back({zxid_, std::move(qpath), d});
+  }
+
   int64_t zxid() const { return zxid_; }
   int64_t time_ms() const { return time_ms_; }
   const DataTree& tree() const { return tree_; }
 
-  void CommitTo(NodeMap* nodes, SessionMap* sessions) {
+  void CommitTo(NodeMap* nodes, SessionMap* sessions, QuotaList* quota) {
     for (auto& [path, rec] : local_) (*nodes)[path] = std::move(rec);
     for (auto& [id, rec] : local_sessions_) (*sessions)[id] = rec;
+    for (QuotaRec& r : local_quota_) quota->push_back(std::move(r));
   }
 
  private:
   const DataTree& tree_;
   const NodeMap& pending_;
   const SessionMap& pending_sessions_;
+  const QuotaList& pending_quota_;
   const int64_t zxid_;
   const int64_t time_ms_;
   NodeMap local_;
   SessionMap local_sessions_;
+  QuotaList local_quota_;
   NodeMap tree_cache_;
 };
+
+// Quotas (docs/quotas.md): records the usage change `d` a write makes under the quota'd path
+// above `path`, after checking the hard limits if `check` (create, setData, append). The
+// quota'd paths and limits are the tree's (applied) ones, as ZooKeeper's; the usage also counts
+// every txn prepared but not applied yet. Nothing to track when quotas are not enforced.
+Err TrackQuota(View& v, std::string_view path, QuotaDelta d, bool check) {
+  if (!v.tree().options().enforce_quota) return Err::kOk;
+  std::optional<std::string> qpath = v.tree().QuotaRootOf(path);
+  if (!qpath) return Err::kOk;
+  if (check) {
+    if (Err e = CheckQuota(v.tree(), *qpath, d, v.QuotaPending(*qpath)); e != Err::kOk) return e;
+  }
+  v.AddQuota(std::move(*qpath), d);
+  return Err::kOk;
+}
 
 // Mirrors ZooKeeper's checks and their order (pRequest2TxnCreate). Differences: the path is fully
 // validated first (ZooKeeper's client does that before sending), and the data size limit
@@ -193,6 +238,8 @@ Err PrepareCreate(View& v, const Request& req, const Op& op, txn::CreateTxn* out
   if (v.Get(path) != nullptr) return Err::kNodeExists;
   // Only a session-owned parent refuses children; containers and TTL nodes take them.
   if (IsSessionOwner(parent->stat.ephemeral_owner)) return Err::kNoChildrenForEphemerals;
+  const QuotaDelta added{1, static_cast<int64_t>(op.data.size())};
+  if (Err e = TrackQuota(v, path, added, /*check=*/true); e != Err::kOk) return e;
 
   int64_t owner = 0;
   if (op.mode == CreateMode::kContainer) {
@@ -232,6 +279,9 @@ Err PrepareCreate(View& v, const Request& req, const Op& op, txn::CreateTxn* out
 
 // Removes `path` (known to exist under an existing parent) from the view.
 void RemoveNode(View& v, const std::string& path) {
+  const NodeRec* node = v.Get(path);
+  QFS_CHECK(node != nullptr);
+  (void)TrackQuota(v, path, {-1, -node->stat.data_length}, /*check=*/false);  // cannot fail
   const size_t slash = path.rfind('/');
   const std::string parent_path = slash == 0 ? "/" : path.substr(0, slash);
   const NodeRec* parent = v.Get(parent_path);
@@ -289,6 +339,8 @@ Err PrepareSetData(View& v, const Request& req, const Op& op, txn::SetDataTxn* o
   const NodeRec* node = v.Get(op.path);
   if (node == nullptr) return Err::kNoNode;
   if (!AclAllows(node->acl, perm::kWrite, req.auth)) return Err::kNoAuth;
+  const QuotaDelta grown{0, static_cast<int64_t>(op.data.size()) - node->stat.data_length};
+  if (Err e = TrackQuota(v, op.path, grown, /*check=*/true); e != Err::kOk) return e;
   if (!VersionMatches(node->stat.version, op.version)) return Err::kBadVersion;
   NodeRec rec = *node;
   rec.stat.version = NextVersion(node->stat.version);
@@ -313,6 +365,8 @@ Err PrepareAppend(View& v, const Request& req, const Op& op, txn::AppendTxn* out
   if (!AclAllows(node->acl, perm::kWrite, req.auth)) return Err::kNoAuth;
   const uint64_t size = static_cast<uint64_t>(node->stat.data_length) + op.data.size();
   if (size > v.tree().options().max_data_bytes) return Err::kMarshallingError;
+  const QuotaDelta grown{0, static_cast<int64_t>(op.data.size())};
+  if (Err e = TrackQuota(v, op.path, grown, /*check=*/true); e != Err::kOk) return e;
   NodeRec rec = *node;
   rec.stat.version = NextVersion(node->stat.version);
   rec.stat.mtime = v.time_ms();
@@ -401,7 +455,7 @@ Preparer::~Preparer() = default;
 
 Prepared Preparer::Prepare(const Request& req, int64_t zxid, int64_t time_ms) {
   Prepared result;
-  View v(impl_->tree, impl_->nodes, impl_->sessions, zxid, time_ms);
+  View v(impl_->tree, impl_->nodes, impl_->sessions, impl_->quota, zxid, time_ms);
   txn::Txn t;
   t.set_zxid(zxid);
   t.set_time_ms(time_ms);
@@ -463,7 +517,7 @@ Prepared Preparer::Prepare(const Request& req, int64_t zxid, int64_t time_ms) {
 
   result.err = err;
   if (err == Err::kOk) {
-    v.CommitTo(&impl_->nodes, &impl_->sessions);
+    v.CommitTo(&impl_->nodes, &impl_->sessions, &impl_->quota);
     result.txn = std::move(t);
   }
   return result;
@@ -472,11 +526,13 @@ Prepared Preparer::Prepare(const Request& req, int64_t zxid, int64_t time_ms) {
 void Preparer::Applied(int64_t zxid) {
   std::erase_if(impl_->nodes, [zxid](const auto& kv) { return kv.second.zxid <= zxid; });
   std::erase_if(impl_->sessions, [zxid](const auto& kv) { return kv.second.zxid <= zxid; });
+  std::erase_if(impl_->quota, [zxid](const QuotaRec& r) { return r.zxid <= zxid; });
 }
 
 void Preparer::Reset() {
   impl_->nodes.clear();
   impl_->sessions.clear();
+  impl_->quota.clear();
 }
 
 size_t Preparer::pending_count() const {

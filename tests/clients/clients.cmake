@@ -37,3 +37,11 @@ add_test(NAME kazoo_upstream
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/kazoo_upstream.sh $<TARGET_FILE:quorumfsd>)
 set_tests_properties(kazoo_upstream PROPERTIES TIMEOUT 2700 SKIP_RETURN_CODE 77
   RESOURCE_LOCK qfs_ensemble)
+
+# Quotas (docs/quotas.md): zkCli's setquota/listquota/delquota transcript and a kazoo story on
+# ZooKeeper 3.8 (enforceQuota) and quorumfsd, compared; soft-limit WARNs; usage exact across a
+# restart and a kill -9 with snapshots.
+add_test(NAME quota_clients
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_quota.py
+          --quorumfsd $<TARGET_FILE:quorumfsd>)
+set_tests_properties(quota_clients PROPERTIES TIMEOUT 300)

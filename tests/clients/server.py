@@ -14,6 +14,7 @@ ZooKeeper the ones it only takes as Java system properties become -D flags:
     znode.container.checkIntervalMs -> -Dznode.container.checkIntervalMs
     superDigest                     -> -Dzookeeper.DigestAuthenticationProvider.superDigest
     jute.maxbuffer                  -> -Djute.maxbuffer
+    enforceQuota                    -> -Dzookeeper.enforceQuota
 and -Dzookeeper.extendedTypesEnabled=true (TTL nodes) is always set.
 
 Stdlib only. Command line, for shell suites:
@@ -44,6 +45,7 @@ ZK_SYSPROPS = {
     "znode.container.checkIntervalMs": "znode.container.checkIntervalMs",
     "superDigest": "zookeeper.DigestAuthenticationProvider.superDigest",
     "jute.maxbuffer": "jute.maxbuffer",
+    "enforceQuota": "zookeeper.enforceQuota",
 }
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0

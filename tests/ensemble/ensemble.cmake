@@ -53,3 +53,10 @@ add_test(NAME read_only_partition
           --quorumfsd $<TARGET_FILE:quorumfsd> --cut partition)
 set_tests_properties(read_only_vs_zookeeper read_only_3 read_only_partition PROPERTIES
   TIMEOUT 180 RESOURCE_LOCK qfs_ensemble)
+
+# Quotas on 3 members (docs/quotas.md): usage equal on every member and to a walk, across a
+# follower's kill -9 and restart; a hard limit refused through a follower.
+add_test(NAME quota_ensemble
+  COMMAND ${QFS_ENSEMBLE_PY} ${QFS_ENSEMBLE_DIR}/test_quota_ensemble.py
+          --quorumfsd $<TARGET_FILE:quorumfsd>)
+set_tests_properties(quota_ensemble PROPERTIES TIMEOUT 300 RESOURCE_LOCK qfs_ensemble)

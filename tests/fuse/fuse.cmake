@@ -64,3 +64,7 @@ set_tests_properties(fuse_follower_acl PROPERTIES ENVIRONMENT "${QFS_FUSE_ENV}" 
 add_test(NAME fuse_read_only COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/read_only_test.sh)
 set_tests_properties(fuse_read_only PROPERTIES ENVIRONMENT "${QFS_FUSE_ENV}" TIMEOUT 180
   RUN_SERIAL TRUE RESOURCE_LOCK qfs_ensemble)
+
+# Hard quotas through the mount (docs/quotas.md): EDQUOT at mkdir, at echo > f's open and write.
+add_test(NAME fuse_quota COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/quota_test.sh)
+set_tests_properties(fuse_quota PROPERTIES ENVIRONMENT "${QFS_FUSE_ENV}" TIMEOUT 120)

@@ -55,6 +55,18 @@ TEST(ConfigTest, RejectsBadInputWithTheLine) {
   bad("dataDir=/x\nminSessionTimeout=9000\nmaxSessionTimeout=100\n", "larger");
 }
 
+TEST(ConfigTest, EnforceQuota) {
+  // Off by default, as ZooKeeper's zookeeper.enforceQuota; that name is accepted too.
+  EXPECT_FALSE(ParseConfig("dataDir=/x\n")->enforce_quota);
+  EXPECT_TRUE(ParseConfig("dataDir=/x\nenforceQuota=true\n")->enforce_quota);
+  EXPECT_TRUE(ParseConfig("dataDir=/x\nzookeeper.enforceQuota=true\n")->enforce_quota);
+  EXPECT_FALSE(ParseConfig("dataDir=/x\nenforceQuota=false\n")->enforce_quota);
+  auto c = ParseConfig("dataDir=/x\nenforceQuota=yes\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("enforceQuota=yes"), std::string::npos)
+      << c.status().message();
+}
+
 TEST(ConfigTest, DefaultNeedsNothing) {
   Config c = DefaultConfig();
   EXPECT_FALSE(c.data_dir.empty());
