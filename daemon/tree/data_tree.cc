@@ -271,7 +271,9 @@ struct DataTree::Impl {
     if (!top) return;
     std::vector<std::pair<const Node*, std::string>> stack{{top, std::string(kQuotaTree)}};
     while (!stack.empty()) {
-      auto [n, path] = std::move(stack.back());
+      // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+      const Node* n = stack.back().first;
+      const std::string path = std::move(stack.back().second);
       stack.pop_back();
       internal::ForEachChild(n, [&](const Node* c) {
         if (c->name() == kLimitNode) quota_paths.insert(*QuotaPathOf(path));
