@@ -98,8 +98,9 @@ def main(argv):
         os.environ["QFS_ZK_JVM"] = ("-Xms64m -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 "
                                     "-Dreadonlymode.enabled=true")
     root = tempfile.mkdtemp(prefix="qfs-kazoo-upstream-%s-" % a.kind)
+    # Read-only mode on both, as kazoo's harness runs ZooKeeper (docs/read-only.md).
     extra = {"DigestAuthenticationProvider.superDigest": SUPER_DIGEST,
-             "reconfigEnabled": "true"}
+             "reconfigEnabled": "true", "readonlymode.enabled": "true"}
     ens = E.Ensemble.create(os.path.join(root, "ens"), n=3, kind=a.kind, quorumfsd=a.quorumfsd,
                             tick_ms=2000, init_limit=4, sync_limit=2, extra=extra,
                             attached=True)  # kazoo harness: tickTime 2000, initLimit 4, syncLimit 2
