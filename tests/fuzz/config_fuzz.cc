@@ -3,14 +3,8 @@
 #include <cstdint>
 #include <string>
 
-#include "consensus/util/log.h"
 #include "daemon/config.h"
 #include "tests/fuzz/fuzz_util.h"
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  qfs::SetLogLevel(qfs::LogLevel::kError);
-  return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

@@ -34,6 +34,14 @@ inline std::vector<std::string_view> SplitRecords(std::string_view in) {
   return out;
 }
 
+// Framed-format inputs: the first byte picks the mode, the rest is the input (docs/fuzzing.md).
+inline bool SplitMode(const uint8_t* data, size_t size, uint8_t* mode, std::string_view* rest) {
+  if (size == 0) return false;
+  *mode = data[0];
+  *rest = std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1);
+  return true;
+}
+
 // A private scratch directory for the file-based readers, on tmpfs when there is one.
 inline const std::string& ScratchDir() {
   static const std::string dir = [] {

@@ -13,7 +13,6 @@
 #include "consensus/transport/frame.h"
 #include "consensus/transport/frame_mac.h"
 #include "consensus/transport/handshake.h"
-#include "consensus/util/log.h"
 #include "daemon/proto/member.pb.h"
 #include "daemon/proto/txn.pb.h"
 #include "daemon/replica/request_proto.h"
@@ -116,17 +115,12 @@ void Stream(std::string_view buf, bool first_is_handshake) {
 }  // namespace
 }  // namespace qfs::fuzz
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  qfs::SetLogLevel(qfs::LogLevel::kError);
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace qfs::fuzz;
-  if (size == 0) return 0;
-  const std::string_view in(reinterpret_cast<const char*>(data) + 1, size - 1);
-  const uint8_t mode = data[0] % 3;
-  if (mode == 0) {
+  uint8_t mode = 0;
+  std::string_view in;
+  if (!SplitMode(data, size, &mode, &in)) return 0;
+  if (mode % 3 == 0) {
     Stream(in, /*first_is_handshake=*/false);
   } else {
     // Framed with valid CRCs, and sealed with valid MACs after the handshake, as a member with
@@ -138,10 +132,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::string f;
       qfs::transport::AppendFrame(&f, rec);
       framed += f;
-      if (!(first && mode == 2)) framed += mac.NextTag(f);
+      if (!(first && mode % 3 == 2)) framed += mac.NextTag(f);
       first = false;
     }
-    Stream(framed, /*first_is_handshake=*/mode == 2);
+    Stream(framed, /*first_is_handshake=*/mode % 3 == 2);
   }
   return 0;
 }

@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "consensus/storage/snapshot_file.h"
-#include "consensus/util/log.h"
 #include "daemon/tree/data_tree.h"
 #include "tests/fuzz/fuzz_util.h"
 
@@ -65,16 +64,12 @@ void LoadFile(std::string_view bytes) {
 }  // namespace
 }  // namespace qfs::fuzz
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  qfs::SetLogLevel(qfs::LogLevel::kError);
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace qfs::fuzz;
-  if (size == 0) return 0;
-  const std::string_view in(reinterpret_cast<const char*>(data) + 1, size - 1);
-  if (data[0] % 2 == 0) {
+  uint8_t mode = 0;
+  std::string_view in;
+  if (!SplitMode(data, size, &mode, &in)) return 0;
+  if (mode % 2 == 0) {
     LoadFile(in);
   } else {
     LoadRecords(SplitRecords(in));

@@ -15,7 +15,6 @@
 #include "consensus/proto/storage.pb.h"
 #include "consensus/storage/file_util.h"
 #include "consensus/storage/txn_log.h"
-#include "consensus/util/log.h"
 #include "daemon/proto/txn.pb.h"
 #include "tests/fuzz/fuzz_util.h"
 
@@ -73,17 +72,13 @@ void Recover() {
 }  // namespace
 }  // namespace qfs::fuzz
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  qfs::SetLogLevel(qfs::LogLevel::kError);
-  return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace qfs::fuzz;
-  if (size == 0) return 0;
-  const std::string_view in(reinterpret_cast<const char*>(data) + 1, size - 1);
+  uint8_t mode = 0;
+  std::string_view in;
+  if (!SplitMode(data, size, &mode, &in)) return 0;
   Clean();
-  if (data[0] % 2 == 0) {
+  if (mode % 2 == 0) {
     WriteWholeFile(SegmentPath(1), in);
   } else {
     std::vector<std::string_view> recs = SplitRecords(in);
