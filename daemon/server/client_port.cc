@@ -8,6 +8,7 @@
 #include <cinttypes>
 #include <deque>
 #include <future>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -22,6 +23,7 @@
 #include "daemon/service/reads.h"
 #include "daemon/service/sessions.h"
 #include "daemon/tree/prepare.h"
+#include "daemon/tree/quota.h"
 
 namespace qfs {
 namespace {
@@ -979,7 +981,9 @@ std::string ClientPort::Impl::MetricsText() {
   const auto sn = pipeline->snapshot_stats();
   size_t nodes = 0, mem = 0, sessions = 0;
   int64_t zxid = 0;
+  std::map<std::string, tree::NamespaceQuota> quota;
   pipeline->Read([&](const tree::DataTree& t) {
+    quota = tree::QuotaByNamespace(t);
     nodes = t.node_count();
     mem = t.ApproxMemoryBytes();
     sessions = t.sessions().size();
@@ -992,7 +996,7 @@ std::string ClientPort::Impl::MetricsText() {
     n_conns = conns.size();
   }
   using G = server::Metrics::Gauge;
-  return metrics.Render({
+  std::vector<G> gauges = {
       G{"quorumfs_outstanding_requests", "Write requests submitted and not yet answered.",
         static_cast<double>(st.outstanding)},
       G{"quorumfs_znodes", "Znodes in the tree.", static_cast<double>(nodes)},
@@ -1016,7 +1020,24 @@ std::string ClientPort::Impl::MetricsText() {
         static_cast<double>(sn.taken)},
       G{"quorumfs_snapshot_max_pause_seconds", "Longest write pause a snapshot caused (fork).",
         sn.max_fork_ms / 1e3},
-  });
+      G{"quorumfs_quota_soft_crossings", "Soft quota limits crossed upwards since start.",
+        static_cast<double>(st.quota_soft_crossings)},
+  };
+  // ZooKeeper's quota gauges, one series per top-level namespace (docs/quotas.md).
+  for (size_t i = 0; i < 4; ++i) {
+    for (const auto& [ns, q] : quota) {
+      const auto [name, value] = q.Gauges()[i];
+      gauges.push_back(G{std::string("quorumfs_") + name,
+                         "ZooKeeper's " + std::string(name) + " (docs/quotas.md).",
+                         static_cast<double>(value), "namespace=\"" + ns + "\""});
+    }
+  }
+  for (const auto& [ns, n] : st.quota_exceeded) {
+    gauges.push_back(G{"quorumfs_quota_exceeded_error_per_namespace",
+                       "Writes refused over a hard quota limit as leader, since start.",
+                       static_cast<double>(n), "namespace=\"" + ns + "\""});
+  }
+  return metrics.Render(gauges);
 }
 
 void ClientPort::Impl::AcceptMetrics() {

@@ -11,6 +11,7 @@
 
 #include "consensus/storage/snapshot_file.h"
 #include "daemon/server/process_info.h"
+#include "daemon/tree/quota.h"
 
 #ifndef QFS_BUILD_DATE
 #define QFS_BUILD_DATE "unknown"
@@ -39,41 +40,8 @@ struct TreeFacts {
   size_t nodes = 0, data_bytes = 0, sessions = 0, ephemerals = 0;
   uint64_t digest = 0;
   int64_t zxid = 0;
-  // ZooKeeper's quota gauges by top-level namespace: count limit, bytes limit, count usage, bytes
-  // usage (a limit is the hard one if set, else the soft one; -1 for none), summed.
-  std::map<std::string, std::array<int64_t, 4>> quota;
+  std::map<std::string, tree::NamespaceQuota> quota;  // docs/quotas.md
 };
-
-// Sums the quota limits and usage of every quota'd path by its top-level namespace, as
-// ZooKeeper's QuotaMetricsUtils.
-void ReadQuotas(const tree::DataTree& t, TreeFacts* f) {
-  for (const std::string& q : t.QuotaPaths()) {
-    if (q.size() < 2) continue;  // no namespace: ZooKeeper leaves it out
-    const std::string ns = q.substr(1, q.find('/', 1) - 1);
-    std::string text;
-    std::array<int64_t, 4> v{};
-    bool any = false;
-    if (t.GetData(tree::LimitPath(q), &text, nullptr) == tree::Err::kOk) {
-      if (auto l = tree::StatsTrack::Parse(text)) {
-        const int64_t ch = l->Get(tree::StatsTrack::kCountHard);
-        const int64_t bh = l->Get(tree::StatsTrack::kBytesHard);
-        v[0] = ch > -1 ? ch : l->count();
-        v[1] = bh > -1 ? bh : l->bytes();
-        any = true;
-      }
-    }
-    if (t.GetData(tree::StatPath(q), &text, nullptr) == tree::Err::kOk) {
-      if (auto u = tree::StatsTrack::Parse(text)) {
-        v[2] = u->count();
-        v[3] = u->bytes();
-        any = true;
-      }
-    }
-    if (!any) continue;
-    auto& sum = f->quota[ns];
-    for (size_t i = 0; i < v.size(); ++i) sum[i] += v[i];
-  }
-}
 
 TreeFacts ReadTree(Pipeline& p, bool ephemerals) {
   return p.Read([&](const tree::DataTree& t) {
@@ -86,7 +54,7 @@ TreeFacts ReadTree(Pipeline& p, bool ephemerals) {
     if (ephemerals) {  // mntr only: these walk the tree
       f.data_bytes = t.ApproxDataBytes();
       for (auto& [sid, to] : t.sessions()) f.ephemerals += t.GetEphemerals(sid, "/").size();
-      ReadQuotas(t, &f);
+      f.quota = tree::QuotaByNamespace(t);
     }
     return f;
   });
@@ -135,13 +103,9 @@ void Mntr(std::ostream& o, const Pipeline& p, const PortStats& port, const Pipel
     << "zk_uptime\t" << port.uptime_ms << "\n";
   if (!ms.standalone) o << "zk_quorum_size\t" << ms.voters << "\n";
   // ZooKeeper's quota metrics, one line per namespace (docs/quotas.md).
-  static const char* kQuotaGauges[] = {
-      "quota_count_limit_per_namespace", "quota_bytes_limit_per_namespace",
-      "quota_count_usage_per_namespace", "quota_bytes_usage_per_namespace"};
-  for (const auto& [ns, v] : tf.quota) {
-    for (size_t i = 0; i < v.size(); ++i) {
-      o << "zk_" << ns << "_" << kQuotaGauges[i] << "\t" << v[i] << "\n";
-    }
+  for (const auto& [ns, q] : tf.quota) {
+    for (const auto& [name, value] : q.Gauges())
+      o << "zk_" << ns << "_" << name << "\t" << value << "\n";
   }
   for (const auto& [ns, n] : st.quota_exceeded) {
     o << "zk_" << ns << "_quota_exceeded_error_per_namespace\t" << n << "\n";

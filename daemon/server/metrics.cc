@@ -141,9 +141,14 @@ std::string Metrics::Render(const std::vector<Gauge>& gauges) const {
       << static_cast<double>(p->sum_ns.load()) / 1e9 << "\n";
     o << "quorumfs_request_seconds_count{op=\"" << OpName(op) << "\"} " << p->count.load() << "\n";
   }
+  const std::string* last = nullptr;
   for (const auto& g : gauges) {
-    o << "# HELP " << g.name << " " << g.help << "\n# TYPE " << g.name << " gauge\n"
-      << g.name << " " << g.value << "\n";
+    if (!last || *last != g.name)
+      o << "# HELP " << g.name << " " << g.help << "\n# TYPE " << g.name << " gauge\n";
+    last = &g.name;
+    o << g.name;
+    if (!g.labels.empty()) o << "{" << g.labels << "}";
+    o << " " << g.value << "\n";
   }
   return o.str();
 }

@@ -15,10 +15,12 @@ class Metrics {
  public:
   // Latency of one answered request, from its arrival to its reply being queued.
   void Observe(int32_t opcode, double seconds, bool error);
-  // `gauges`: (name, help, value) lines appended as Prometheus gauges.
+  // `gauges`: (name, help, value) lines appended as Prometheus gauges. Gauges of one name with
+  // labels (`namespace="a"`) come one after another; HELP and TYPE are printed for the first.
   struct Gauge {
     std::string name, help;
     double value;
+    std::string labels = {};
   };
   std::string Render(const std::vector<Gauge>& gauges) const;
   // Every request so far (pings too), for srvr's and mntr's latency: ZooKeeper reports whole

@@ -24,6 +24,13 @@ int64_t WallMs() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+// Session deadlines run on the monotonic clock: a jump of the wall clock neither expires live
+// sessions nor keeps dead ones (docs/faults.md, "clock jumps"). Only session ids use wall time.
+int64_t MonoMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
 std::string Hex(int64_t v) {
   char b[24];
   snprintf(b, sizeof b, "0x%" PRIx64, static_cast<uint64_t>(v));
@@ -63,18 +70,18 @@ Status Sessions::Start() {
       config_.tick_time_ms, static_cast<int64_t>(pipeline_->member().self), WallMs());
   // Sessions survive restarts in the tree; each gets a full timeout from now (as a new leader).
   pipeline_->Read([&](const tree::DataTree& t) {
-    for (auto& [sid, to] : t.sessions()) tracker_->Track(sid, to, WallMs());
+    for (auto& [sid, to] : t.sessions()) tracker_->Track(sid, to, MonoMs());
     return 0;
   });
   role_listener_ = pipeline_->AddRoleListener([this](const MemberStatus& m) {
     if (!m.serving || m.role != zab::Role::kLeading) return;
     // A new leader gives every session a full timeout from now (ZooKeeper does the same).
     // (On the pipeline thread, the only writer of the tree: no lock needed to read it.)
-    for (auto& [sid, to] : pipeline_->store().tree().sessions()) tracker_->Track(sid, to, WallMs());
+    for (auto& [sid, to] : pipeline_->store().tree().sessions()) tracker_->Track(sid, to, MonoMs());
   });
   pipeline_->SetSessionTouchHandler([this](const SessionTouches& t) {
     for (auto& [sid, to] : t)
-      if (!tracker_->Touch(sid, to, WallMs())) tracker_->Track(sid, to, WallMs());
+      if (!tracker_->Touch(sid, to, MonoMs())) tracker_->Track(sid, to, MonoMs());
   });
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "qfs-sessions");
@@ -107,7 +114,7 @@ bool Sessions::Create(int32_t timeout_ms, std::function<void(Err, int64_t)> done
   r.session_timeout_ms = timeout_ms;
   return pipeline_->TrySubmit(std::move(r), [this, sid, timeout_ms, done](Reply&& rep) {
     // Tracked even if its client is gone by now: the session then expires on its own.
-    if (rep.err == Err::kOk) tracker_->Track(sid, timeout_ms, WallMs());
+    if (rep.err == Err::kOk) tracker_->Track(sid, timeout_ms, MonoMs());
     done(rep.err, sid);
   });
 }
@@ -117,9 +124,9 @@ bool Sessions::Resume(int64_t id, std::string_view password, int32_t timeout_ms)
   if (!known || !SessionTracker::CheckPassword(id, secret_, password)) return false;
   // Untracked here (a learner, or a session the leader has not heard of yet): track it; but a
   // session this tracker knows and that expired stays expired.
-  if (tracker_->Touch(id, timeout_ms, WallMs())) return true;
+  if (tracker_->Touch(id, timeout_ms, MonoMs())) return true;
   if (tracker_->Contains(id)) return false;
-  tracker_->Track(id, timeout_ms, WallMs());
+  tracker_->Track(id, timeout_ms, MonoMs());
   return true;
 }
 
@@ -132,16 +139,16 @@ void Sessions::Touch(int64_t id, int32_t timeout_ms) {
     std::lock_guard<std::mutex> l(mu_);
     auto it = read_only_.find(id);
     if (it != read_only_.end()) {
-      if (it->second.deadline_ms > WallMs()) it->second.deadline_ms = WallMs() + timeout_ms;
+      if (it->second.deadline_ms > MonoMs()) it->second.deadline_ms = MonoMs() + timeout_ms;
       return;
     }
   }
-  tracker_->Touch(id, timeout_ms, WallMs());
+  tracker_->Touch(id, timeout_ms, MonoMs());
 }
 
 int64_t Sessions::CreateReadOnly(int32_t timeout_ms) {
   int64_t sid = tracker_->NextSessionId();
-  const int64_t now = WallMs();
+  const int64_t now = MonoMs();
   std::lock_guard<std::mutex> l(mu_);
   std::erase_if(read_only_, [now](const auto& x) { return x.second.deadline_ms <= now; });
   read_only_[sid] = {timeout_ms, now + timeout_ms};
@@ -154,8 +161,8 @@ bool Sessions::ResumeReadOnly(int64_t id, std::string_view password, int32_t tim
     std::lock_guard<std::mutex> l(mu_);
     auto it = read_only_.find(id);
     if (it != read_only_.end()) {
-      if (it->second.deadline_ms <= WallMs()) return false;
-      it->second = {timeout_ms, WallMs() + timeout_ms};
+      if (it->second.deadline_ms <= MonoMs()) return false;
+      it->second = {timeout_ms, MonoMs() + timeout_ms};
       return true;
     }
   }
@@ -168,7 +175,7 @@ void Sessions::ClosedReadOnly(int64_t id) {
 }
 
 size_t Sessions::ReadOnlyCount() {
-  const int64_t now = WallMs();
+  const int64_t now = MonoMs();
   std::lock_guard<std::mutex> l(mu_);
   return static_cast<size_t>(
       std::count_if(read_only_.begin(), read_only_.end(),
@@ -203,7 +210,7 @@ Result<int64_t> Sessions::OpenLocal(int32_t timeout_ms) {
     std::lock_guard<std::mutex> l(mu_);
     local_[sid] = timeout;
   }
-  tracker_->Track(sid, timeout, WallMs());
+  tracker_->Track(sid, timeout, MonoMs());
   QLOG_INFO("local session %s opened (timeout %d ms)", Hex(sid).c_str(), timeout);
   return sid;
 }
@@ -239,7 +246,7 @@ void Sessions::CheckExpiry() {
   {
     std::lock_guard<std::mutex> l(mu_);
     for (auto& [sid, timeout] : local_) {
-      tracker_->Touch(sid, timeout, WallMs());
+      tracker_->Touch(sid, timeout, MonoMs());
       alive.emplace_back(sid, timeout);
     }
   }
@@ -252,10 +259,10 @@ void Sessions::CheckExpiry() {
   // Sessions created through another member that never touched us yet get a full timeout.
   pipeline_->Read([&](const tree::DataTree& t) {
     for (auto& [sid, to] : t.sessions())
-      if (!tracker_->Contains(sid)) tracker_->Track(sid, to, WallMs());
+      if (!tracker_->Contains(sid)) tracker_->Track(sid, to, MonoMs());
     return 0;
   });
-  for (int64_t sid : tracker_->PopExpired(WallMs())) {
+  for (int64_t sid : tracker_->PopExpired(MonoMs())) {
     QLOG_INFO("session %s expired", Hex(sid).c_str());
     tree::Request r;
     r.type = tree::RequestType::kCloseSession;

@@ -108,7 +108,7 @@ class Sessions {
   std::unordered_map<int64_t, int32_t> local_;  // id -> timeout ms
   struct ReadOnlySession {
     int32_t timeout_ms = 0;
-    int64_t deadline_ms = 0;  // wall ms; moved by Touch
+    int64_t deadline_ms = 0;  // monotonic ms; moved by Touch
   };
   std::unordered_map<int64_t, ReadOnlySession> read_only_;
   std::thread thread_;

@@ -139,4 +139,37 @@ Err CheckQuota(const DataTree& t, const std::string& qpath, QuotaDelta d, QuotaD
   return CheckQuotaLimits(*limits, *usage, d);
 }
 
+std::map<std::string, NamespaceQuota> QuotaByNamespace(const DataTree& t) {
+  std::map<std::string, NamespaceQuota> out;
+  for (const std::string& q : t.QuotaPaths()) {
+    if (q.size() < 2) continue;
+    NamespaceQuota v;
+    bool any = false;
+    std::string text;
+    if (t.GetData(LimitPath(q), &text, nullptr) == Err::kOk) {
+      if (auto l = StatsTrack::Parse(text)) {
+        const int64_t ch = l->Get(StatsTrack::kCountHard);
+        const int64_t bh = l->Get(StatsTrack::kBytesHard);
+        v.count_limit = ch > -1 ? ch : l->count();
+        v.bytes_limit = bh > -1 ? bh : l->bytes();
+        any = true;
+      }
+    }
+    if (t.GetData(StatPath(q), &text, nullptr) == Err::kOk) {
+      if (auto u = StatsTrack::Parse(text)) {
+        v.count_usage = u->count();
+        v.bytes_usage = u->bytes();
+        any = true;
+      }
+    }
+    if (!any) continue;
+    NamespaceQuota& sum = out[q.substr(1, q.find('/', 1) - 1)];
+    sum.count_limit += v.count_limit;
+    sum.bytes_limit += v.bytes_limit;
+    sum.count_usage += v.count_usage;
+    sum.bytes_usage += v.bytes_usage;
+  }
+  return out;
+}
+
 }  // namespace qfs::tree

@@ -2,11 +2,13 @@
 // zookeeper_limits and zookeeper_stats nodes (ZooKeeper's StatsTrack), and the hard-limit rule.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "daemon/tree/types.h"
 
@@ -72,5 +74,20 @@ struct QuotaCrossing {
   int64_t usage = 0;
   int64_t limit = 0;
 };
+
+// ZooKeeper's quota gauges (QuotaMetricsUtils), summed over the quota'd paths of each top-level
+// namespace ("a" for "/a/b"): the count and bytes limits (the hard one if set, else the soft
+// one; -1 for none) and the count and bytes usage. Paths without a namespace ("/") are left out.
+struct NamespaceQuota {
+  int64_t count_limit = 0, bytes_limit = 0, count_usage = 0, bytes_usage = 0;
+  // ZooKeeper's gauge names ("quota_count_limit_per_namespace", ...) with their values.
+  std::array<std::pair<const char*, int64_t>, 4> Gauges() const {
+    return {{{"quota_count_limit_per_namespace", count_limit},
+             {"quota_bytes_limit_per_namespace", bytes_limit},
+             {"quota_count_usage_per_namespace", count_usage},
+             {"quota_bytes_usage_per_namespace", bytes_usage}}};
+  }
+};
+std::map<std::string, NamespaceQuota> QuotaByNamespace(const DataTree& t);
 
 }  // namespace qfs::tree

@@ -25,6 +25,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ports import free_port  # noqa: E402
 from server import Server, four_letter  # noqa: E402
 
 import kazoo.exceptions as E  # noqa: E402
@@ -288,8 +289,10 @@ def compare_with_zookeeper(quorumfsd, ck):
 
 
 def quorumfsd_only(quorumfsd, ck):
+    metrics_port = free_port()
     srv = Server("quorumfsd", quorumfsd, tick_ms=500,
-                 extra_config={"enforceQuota": "true", "snapCount": "20"})
+                 extra_config={"enforceQuota": "true", "snapCount": "20",
+                               "metricsProvider.httpPort": str(metrics_port)})
     try:
         srv.start()
         zk = KazooClient(hosts=srv.hosts)
@@ -320,6 +323,17 @@ def quorumfsd_only(quorumfsd, ck):
         with open(srv.log_path, errors="replace") as f:
             warns = [l for l in f if "WARN" in l and "Quota exceeded: /w " in l]
         ck.eq("two soft-limit WARNs logged", len(warns), 2)
+
+        # The same gauges on the Prometheus page, one series per namespace.
+        page = prometheus(metrics_port)
+        ck.eq("Prometheus: count limit of namespace t",
+              prom_value(page, 'quorumfs_quota_count_limit_per_namespace{namespace="t"}'), 3)
+        ck.eq("Prometheus: count usage of namespace w",
+              prom_value(page, 'quorumfs_quota_count_usage_per_namespace{namespace="w"}'), 4)
+        ck.eq("Prometheus: refusals of namespace t",
+              prom_value(page, 'quorumfs_quota_exceeded_error_per_namespace{namespace="t"}'), 1)
+        ck.eq("Prometheus: soft crossings", prom_value(page, "quorumfs_quota_soft_crossings"),
+              crossings0 + 2)
 
         # Usage exact across snapshots (every 20 txns), a restart and a kill -9.
         zk.create("/p", b"")
@@ -370,6 +384,19 @@ def churn(zk, hosts, root, base):
     eph.close()
     # Ephemerals are gone once the session's close is applied.
     wait_for(lambda: not any(c.startswith("e") for c in zk.get_children(root)))
+
+
+def prometheus(port):
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+        return r.read().decode()
+
+
+def prom_value(page, series):
+    for line in page.splitlines():
+        if line.startswith(series + " "):
+            return int(float(line.split()[-1]))
+    return None
 
 
 def mntr_value(port, key):

@@ -43,7 +43,7 @@ ens status
 
 if want recipes; then
   echo "== recipes over the 3 mounts (recipes_test.sh)"
-  LOCK_SHELLS=30 LOCK_TOTAL=200 bash "$here/recipes_test.sh" "$(M 1)" "$(M 2)" "$(M 3)" 2>&1 | sed -u 's/^/   | /'
+  LOCK_SHELLS=30 LOCK_TOTAL=200 FAIR_TOTAL=90 bash "$here/recipes_test.sh" "$(M 1)" "$(M 2)" "$(M 3)" 2>&1 | sed -u 's/^/   | /'
   check "recipes_test.sh over the ensemble's mounts passed" test "${PIPESTATUS[0]}" -eq 0
 fi
 
