@@ -63,10 +63,10 @@ def parse(argv):
     return a
 
 
-def main(argv):
-    a = parse(argv)
-    netns.reexec_inside(__file__, argv, a.timeout or (1800 if a.long else 170))
-    import test_faults as TF  # kazoo is imported inside only
+def runner_class():
+    """The scenario runner (a test_faults.Runner on the namespace's addresses); imported inside
+    the namespace only (kazoo). Returns (Runner, test_faults, ensemble)."""
+    import test_faults as TF
     import ensemble as E
 
     log = TF.log
@@ -78,6 +78,8 @@ def main(argv):
             self.long = a.long
             self.net = netns.Net(a.shaper, range(1, a.members + 1), log=log)
             self.stats = {}
+            self.extra = {}  # config keys for every member (the soak's mounts)
+            self.op_totals = {}  # history ops of every scenario, by outcome
 
         def start_ensemble(self):
             if self.ens is not None:
@@ -89,13 +91,19 @@ def main(argv):
             self.ens = E.Ensemble.create(
                 d, n=self.a.members, kind="quorumfsd", proxy=False, quorumfsd=self.a.quorumfsd,
                 tick_ms=200, max_session_ms=int(TF.SESSION_TIMEOUT_S * 1000), attached=True,
-                hosts={i: netns.member_addr(i) for i in ids},
+                hosts={i: netns.member_addr(i) for i in ids}, extra=self.extra,
                 env={i: netns.faketime_env(self.clock[i]) for i in ids})
             t0 = time.monotonic()
             lid = self.ens.start(timeout=120).leader()
             log("ensemble of %d quorumfsd on %s up in %.1f s, leader m%s" % (
                 self.a.members, ", ".join(netns.member_addr(i) for i in ids),
                 time.monotonic() - t0, lid))
+
+        def load_scenario(self, name, fault, recovery_timeout=60):
+            recovery, info, errors, rec = super().load_scenario(name, fault, recovery_timeout)
+            for k, v in rec.counts().items():
+                self.op_totals[k] = self.op_totals.get(k, 0) + v
+            return recovery, info, errors, rec
 
         def dur(self, short, long):
             return long if self.long else short
@@ -320,6 +328,15 @@ def main(argv):
                 return t, "leader m%d's log writer thread stopped for %.0f s" % (lid, stall), \
                     self.timed(stall, end)
             return self.load_scenario("disk-stall", fault)
+
+    return Runner, TF, E
+
+
+def main(argv):
+    a = parse(argv)
+    netns.reexec_inside(__file__, argv, a.timeout or (1800 if a.long else 170))
+    Runner, TF, E = runner_class()
+    log = TF.log
 
     r = Runner(a)
     r.keep = a.keep
