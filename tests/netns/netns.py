@@ -167,6 +167,8 @@ class Net:
         self.next_queue = 1
         self.next_band = 2
         self.rules = 0
+        self.dropped = 0  # packets the partition and loss rules dropped, summed at each heal
+        self.shaped = {"packets": 0, "duplicated": 0, "reordered": 0}  # qfs_shaper's counts
         sh(["iptables", "-N", "QFS-IN"], check=False)
         sh(["iptables", "-N", "QFS-OUT"], check=False)
         if sh(["iptables", "-C", "INPUT", "-j", "QFS-IN"], check=False).returncode:
@@ -206,7 +208,17 @@ class Net:
             if b != a:
                 self.partition(a, b)
 
+    def count_dropped(self, only_loss=False):
+        """Packets dropped by the rules of QFS-IN now (all, or the loss rules only)."""
+        n = 0
+        for line in sh(["iptables", "-L", "QFS-IN", "-v", "-x", "-n"]).stdout.splitlines()[2:]:
+            f = line.split()
+            if f and f[0].isdigit() and (not only_loss or "statistic" in line):
+                n += int(f[0])
+        return n
+
     def heal_partitions(self):
+        self.dropped += self.count_dropped()
         sh(["iptables", "-F", "QFS-IN"])
         self.rules = 0
 
@@ -248,7 +260,7 @@ class Net:
                                   "--reorder", "%g" % reorder, "--gap", "%g" % gap_ms,
                                   "--mark", str(DUP_MARK),
                                   "--seed", str(random.randrange(1 << 30))],
-                                 stdout=subprocess.PIPE, text=True)
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             if p.stdout.readline().split()[:1] != ["ready"]:
                 p.kill()
                 p.wait()
@@ -265,18 +277,28 @@ class Net:
             self.next_band = 2
         sh(["iptables", "-F", "QFS-OUT"])
         # loss rules live in QFS-IN beside the partitions
+        self.dropped += self.count_dropped(only_loss=True)
         r = sh(["iptables", "-S", "QFS-IN"])
         for line in r.stdout.splitlines():
             if "statistic" in line and line.startswith("-A "):
                 sh(["iptables", "-D"] + line.split()[1:])
         for p, _ in self.shapers:
             p.terminate()
-        for p, _ in self.shapers:
+        for p, q in self.shapers:
             try:
-                p.wait(5)
+                _, err = p.communicate(timeout=5)
             except subprocess.TimeoutExpired:
                 p.kill()
-                p.wait()
+                _, err = p.communicate()
+            # "qfs_shaper: queue N: P packets, D duplicated (F failed), R held back ..."
+            words = err.replace(",", " ").split()
+            for key, word in (("packets", "packets"), ("duplicated", "duplicated"),
+                              ("reordered", "held")):
+                if word in words:
+                    i = words.index(word)
+                    if i > 0 and words[i - 1].isdigit():
+                        self.shaped[key] += int(words[i - 1])
+            self.log("  " + err.strip())
         self.shapers = []
 
     def heal(self):

@@ -105,6 +105,14 @@ def runner_class():
                 self.op_totals[k] = self.op_totals.get(k, 0) + v
             return recovery, info, errors, rec
 
+        def effect(self, errors, what, before, key):
+            """The fault must have acted: a counter of self.net moved (a test that cannot fail
+            otherwise, should a rule or the shaper stop matching)."""
+            now = self.net.dropped if key == "dropped" else self.net.shaped[key]
+            log("  %s: %d" % (what, now - before))
+            if now - before <= 0:
+                errors.append("the fault did not act: no %s" % what)
+
         def dur(self, short, long):
             return long if self.long else short
 
@@ -164,7 +172,9 @@ def runner_class():
                     probe["lid"] = lid
                 return t, "leader m%d cut off from its followers (not from its clients) for " \
                     "%.0f s" % (lid, cut_s), self.timed(cut_s, end)
+            d0 = self.net.dropped
             recovery, info, errors, rec = self.load_scenario("leader-isolated", fault)
+            self.effect(errors, "packets dropped between the members", d0, "dropped")
             if probe.get("result") == "acknowledged":
                 errors.append("a write through the cut-off old leader alone was acknowledged")
             if "lid" in probe and "stepped_down" not in probe:
@@ -189,7 +199,10 @@ def runner_class():
                     self.net.heal_partitions()
                 return t, "m%d -> m%d dropped for %.0f s, then m%d -> m%d" % (
                     lid, f, each, f, lid), self.timed(each, swap)
-            return self.load_scenario("one-way", fault)
+            d0 = self.net.dropped
+            recovery, info, errors, rec = self.load_scenario("one-way", fault)
+            self.effect(errors, "packets dropped between the members", d0, "dropped")
+            return recovery, info, errors, rec
 
         def sc_flapping(self):
             total = self.dur(6.0, 30.0)
@@ -215,7 +228,10 @@ def runner_class():
                 th.start()
                 return t, "the links of leader m%d flapping for %.0f s" % (lid, total), \
                     lambda: (th.join(), log("  %d flips" % len(flips)))
-            return self.load_scenario("flapping", fault)
+            d0 = self.net.dropped
+            recovery, info, errors, rec = self.load_scenario("flapping", fault)
+            self.effect(errors, "packets dropped between the members", d0, "dropped")
+            return recovery, info, errors, rec
 
         def sc_rtt_20ms(self):
             hold = self.dur(4.0, 15.0)
@@ -246,13 +262,18 @@ def runner_class():
                     self.net.unshape()
                 return t, "10 ms each way between every pair of members (%s) for %.0f s" % (
                     self.net.mechanism, hold), self.timed(hold, end)
+            p0 = self.net.shaped["packets"]
             recovery, info, errors, rec = self.load_scenario("rtt-20ms", fault)
+            self.effect(errors, "packets delayed", p0, "packets")
             if self.a.zkbench:
                 ops = float(figures.get("ops_per_sec", 0))
                 log("  write throughput at 20 ms RTT: %.0f creates/s (zkbench 8 x 32 "
                     "outstanding, 128 B; p50 %s ms, p99 %s ms; one write per round trip would "
                     "be 50/s)" % (ops, figures.get("p50_ms"), figures.get("p99_ms")))
                 self.stats["rtt20_creates_per_s"] = ops
+                if float(figures.get("p50_ms", 0)) < 20:
+                    errors.append("median write latency %s ms at 20 ms RTT: the delay did not "
+                                  "act" % figures.get("p50_ms"))
                 if ops < 500:
                     errors.append("write throughput at 20 ms RTT is %.0f/s: the write path does "
                                   "not batch (one write per round trip is 50/s)" % ops)
@@ -271,7 +292,14 @@ def runner_class():
                 return t, "3%% loss, 5%% duplication, 10%% reordering, 1+-0.5 ms between " \
                     "members (%s) for %.0f s" % (self.net.mechanism, hold), \
                     self.timed(hold, self.net.unshape)
-            return self.load_scenario("lossy", fault)
+            d0, p0, u0, r0 = (self.net.dropped, self.net.shaped["packets"],
+                              self.net.shaped["duplicated"], self.net.shaped["reordered"])
+            recovery, info, errors, rec = self.load_scenario("lossy", fault)
+            self.effect(errors, "packets lost", d0, "dropped")
+            self.effect(errors, "packets shaped", p0, "packets")
+            self.effect(errors, "packets duplicated", u0, "duplicated")
+            self.effect(errors, "packets reordered", r0, "reordered")
+            return recovery, info, errors, rec
 
         def sc_clock_jump(self):
             each = self.dur(3.0, 10.0)
@@ -283,6 +311,22 @@ def runner_class():
                 logs = {i: os.path.getsize(self.ens.log_path(i)) for i in self.ens.ids()}
                 netns.set_clock_offset(rc, 600)
                 t = time.monotonic()
+                zk = TF.KazooClient(hosts=self.ens.connect_string([lid]),
+                                    timeout=TF.SESSION_TIMEOUT_S)
+                try:
+                    zk.start(timeout=30)
+                    # libfaketime re-reads the file within a few seconds (3 s seen)
+                    for k in range(40):
+                        st = zk.create(rec.root + "/jumped-%d" % k, b"", include_data=True)[1]
+                        seen["skew"] = st.ctime / 1000.0 - time.time()
+                        if seen["skew"] > 500:
+                            break
+                        time.sleep(0.25)
+                except Exception as e:
+                    seen["skew_error"] = repr(e)
+                finally:
+                    zk.stop()
+                    zk.close()
 
                 def later():
                     netns.set_clock_offset(rc, -600)
@@ -301,11 +345,18 @@ def runner_class():
                             seen["logged"] += sum(1 for line in f if b"expired" in line and
                                                   b"session" in line)
                 return t, "leader m%d's CLOCK_REALTIME +10 min for %.0f s, then -10 min for " \
-                    "%.0f s, then back" % (lid, each, each), self.timed(each, later)
+                    "%.0f s, then back" % (lid, each, each), self.timed(
+                    max(0.1, each - (time.monotonic() - t)), later)
             recovery, info, errors, rec = self.load_scenario("clock-jump", fault)
             log("  during the jumps: %s history ops ended in SessionExpired; %s session "
                 "expiries logged by the members" % (seen.get("expired"), seen.get("logged")))
             self.stats["clock_jump_expired_sessions"] = seen.get("logged")
+            log("  a node created through the leader during the jump: ctime %s" % (
+                "%+.0f s from this clock" % seen["skew"] if "skew" in seen else
+                seen.get("skew_error")))
+            if not 500 < seen.get("skew", 0) < 700:
+                errors.append("the jump did not act: a node created through the jumped leader "
+                              "has ctime %s" % seen.get("skew", seen.get("skew_error")))
             return recovery, info, errors, rec
 
         def sc_disk_stall(self):
@@ -320,6 +371,11 @@ def runner_class():
                 stop = netns.ThreadStop(tid)
                 t = time.monotonic()
                 state = stop.state()
+
+                if state != "t":
+                    stop.resume()
+                    raise TF.Failed("the log writer thread %d is in state %s, not stopped" % (
+                        tid, state))
 
                 def end():
                     stop.resume()
