@@ -91,6 +91,11 @@ def _destroy(name):
     sh(["ip", "netns", "del", name], check=False)
 
 
+def _pdeathsig():
+    import ctypes
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
 def available():
     """None when namespaces, iptables and addresses on lo work here; otherwise why not."""
     if os.geteuid() != 0:
@@ -114,7 +119,12 @@ def run_in_namespace(argv, timeout, members=9):
         for i in range(1, members + 1):
             sh(ex + ["ip", "addr", "add", member_addr(i) + "/8", "dev", "lo"])
         env = dict(os.environ, QFS_NETNS=name)
-        proc = subprocess.Popen(ex + argv, env=env, start_new_session=True)
+        # A SIGTERM (ctest's timeout) still runs the teardown below; a SIGKILL of this process
+        # kills the inner one (PR_SET_PDEATHSIG), whose members die with it, and the next run
+        # removes the namespace.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        proc = subprocess.Popen(ex + argv, env=env, start_new_session=True,
+                                preexec_fn=_pdeathsig)
         try:
             return proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -372,8 +382,10 @@ FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
 
 def faketime_env(rc_path):
     """The environment that lets a member's CLOCK_REALTIME be moved at run time by writing an
-    offset ("+600s", "-600s", "+0") to rc_path (libfaketime re-reads it every second;
-    CLOCK_MONOTONIC is left alone, as an NTP step would)."""
+    offset ("+600s", "-600s", "+0") to rc_path (libfaketime re-reads it within its one-second
+    cache, though a jump took 3 to 10 s to act in a busy member: the scenario waits for it;
+    re-reading at every call, FAKETIME_NO_CACHE, costs a file read per clock call. CLOCK_MONOTONIC
+    is left alone, as an NTP step would)."""
     with open(rc_path, "w") as f:
         f.write("+0\n")
     asan = os.environ.get("ASAN_OPTIONS", "")

@@ -257,6 +257,7 @@ def main(argv):
     r = SoakRunner(ra)
     r.keep = a.keep
     r.soak = False  # one round per draw (the long loads stay)
+    r.any_member = True
     mounts = {i: os.path.join(r.dir, "mnt%d" % i) for i in (1, 2, 3)}
     for d in mounts.values():
         os.makedirs(d, exist_ok=True)
