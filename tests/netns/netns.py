@@ -113,6 +113,7 @@ def run_in_namespace(argv, timeout, members=9):
     name = PREFIX + str(os.getpid())
     sh(["ip", "netns", "add", name])
     proc = None
+    status = 1
     try:
         ex = ["ip", "netns", "exec", name]
         sh(ex + ["ip", "link", "set", "lo", "up"])
@@ -126,10 +127,10 @@ def run_in_namespace(argv, timeout, members=9):
         proc = subprocess.Popen(ex + argv, env=env, start_new_session=True,
                                 preexec_fn=_pdeathsig)
         try:
-            return proc.wait(timeout)
+            status = proc.wait(timeout)
         except subprocess.TimeoutExpired:
             print("netns: %s still running after %d s: killed" % (argv[0], timeout), flush=True)
-            return 124
+            status = 124
     finally:
         if proc is not None and proc.poll() is None:
             try:
@@ -143,9 +144,13 @@ def run_in_namespace(argv, timeout, members=9):
                 pass
             proc.wait()
         _destroy(name)
-        left = sh(["ip", "netns", "list"], check=False).stdout
-        if name in left.split():
-            print("netns: could not delete namespace %s" % name, file=sys.stderr)
+    # the teardown is part of the test: a namespace left behind fails the run
+    left = sh(["ip", "netns", "list"], check=False).stdout.split()
+    if name in left or os.path.exists("/run/netns/" + name):
+        print("netns: FAIL: namespace %s is still there after the teardown" % name, flush=True)
+        return 1
+    print("netns: namespace %s and everything in it removed" % name, flush=True)
+    return status
 
 
 def inside():
