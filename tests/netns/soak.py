@@ -133,7 +133,23 @@ class Load:
                         self.counts["queue takes empty or failed"] += 1
             self.stop.wait(rnd.uniform(0.05, 0.3))
 
+    def wait_mounted(self, timeout=60):
+        """Until every member's mount is in /proc/mounts and answers: the members mount after
+        they start serving, and a directory made before that would land beneath the mount."""
+        deadline = time.monotonic() + timeout
+        for i, mnt in self.mounts.items():
+            while True:
+                with open("/proc/mounts") as f:
+                    up = any(line.split()[1] == mnt and line.split()[2].startswith("fuse")
+                             for line in f)
+                if up and self._run(["ls", mnt], 5)[0] == 0:
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError("member %d did not mount the tree on %s" % (i, mnt))
+                time.sleep(0.2)
+
     def start(self):
+        self.wait_mounted()
         os.makedirs(os.path.join(self.mounts[1], "soak", "queue"), exist_ok=True)
         with open(os.path.join(self.mounts[1], "soak", "log"), "w"):
             pass
@@ -183,6 +199,8 @@ class Load:
         """Appends and queue items against the tree (kazoo, after a sync)."""
         errors = []
         zk.sync("/soak")
+        if zk.exists("/soak/log") is None:
+            return ["/soak/log, made through member 1's mount at the start, is not in the tree"]
         data, _ = zk.get("/soak/log")
         lines = collections.Counter(l for l in data.decode().split("\n") if l)
         for line, n in lines.items():
