@@ -353,22 +353,51 @@ def thread_id(pid, name):
 
 class ThreadStop:
     """Stops one thread of another process and nothing else: PTRACE_SEIZE + PTRACE_INTERRUPT
-    (a SIGSTOP, even sent with tgkill, stops every thread of the process). resume() detaches;
-    if this process dies first the kernel detaches and the thread runs on."""
+    (a SIGSTOP, even sent with tgkill, stops every thread of the process). resume() detaches.
+    Only the thread that attached may detach (ptrace's tracer is a thread), so a thread of our
+    own does both; if this process dies first the kernel detaches and the thread runs on."""
     SEIZE, INTERRUPT, DETACH = 0x4206, 0x4207, 17
     WALL = 0x40000000
 
     def __init__(self, tid):
         import ctypes
+        import threading
+        self.ctypes = ctypes
         self.libc = ctypes.CDLL(None, use_errno=True)
         self.libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p,
                                      ctypes.c_void_p]
         self.tid = tid
-        if self.libc.ptrace(self.SEIZE, tid, None, None) != 0:
-            raise OSError(ctypes.get_errno(), "PTRACE_SEIZE %d" % tid)
-        if self.libc.ptrace(self.INTERRUPT, tid, None, None) != 0:
-            raise OSError(ctypes.get_errno(), "PTRACE_INTERRUPT %d" % tid)
-        os.waitpid(tid, self.WALL)  # stopped
+        self.error = None
+        self.stopped = threading.Event()
+        self.release = threading.Event()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._tracer, daemon=True)
+        self.thread.start()
+        self.stopped.wait(10)
+        if self.error:
+            raise OSError(self.error)
+
+    def _call(self, req, what):
+        if self.libc.ptrace(req, self.tid, None, None) != 0:
+            e = self.ctypes.get_errno()
+            raise OSError(e, "%s %d: %s" % (what, self.tid, os.strerror(e)))
+
+    def _tracer(self):
+        try:
+            self._call(self.SEIZE, "PTRACE_SEIZE")
+            self._call(self.INTERRUPT, "PTRACE_INTERRUPT")
+            os.waitpid(self.tid, self.WALL)  # it is stopped
+        except OSError as e:
+            self.error = str(e)
+            self.stopped.set()
+            return
+        self.stopped.set()
+        self.release.wait()
+        try:
+            self._call(self.DETACH, "PTRACE_DETACH")
+        except OSError as e:
+            self.error = str(e)
+        self.done.set()
 
     def state(self):
         try:
@@ -379,7 +408,14 @@ class ThreadStop:
             return None
 
     def resume(self):
-        self.libc.ptrace(self.DETACH, self.tid, None, None)
+        """Detaches; raises if the thread could not be let go."""
+        self.release.set()
+        self.done.wait(10)
+        self.thread.join(10)
+        if self.error:
+            raise OSError(self.error)
+        if self.state() in ("t", "T"):
+            raise OSError("thread %d still stopped after PTRACE_DETACH" % self.tid)
 
 
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"

@@ -294,8 +294,13 @@ def main(argv):
         while time.monotonic() < end:
             name = rnd.choice(test_netns.SCENARIOS)
             faults[name] += 1
+            ens = r.ens
             r.run([name])
-            # the soak goes on after a failed round: every verdict is in r.results
+            if not r.results[-1][1]:
+                # the evidence is kept; a new ensemble would not hold the mounts' files
+                log("soak: round %s failed: stopping here" % name)
+                break
+            assert r.ens is ens
         load.pause()
         load.finish()
         from kazoo.client import KazooClient

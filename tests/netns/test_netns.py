@@ -120,9 +120,21 @@ def runner_class():
         def timed(self, seconds, end, steps=None):
             """Runs end() after `seconds` on a thread (the recovery is measured meanwhile);
             returns after() that waits for it."""
-            th = threading.Timer(seconds, end)
+            failed = []
+
+            def run():
+                try:
+                    end()
+                except Exception as e:  # the scenario fails with it (after() re-raises)
+                    failed.append(e)
+            th = threading.Timer(seconds, run)
             th.start()
-            return lambda: th.join()
+
+            def after():
+                th.join()
+                if failed:
+                    raise TF.Failed("ending the fault failed: %r" % failed[0])
+            return after
 
         def target(self):
             """The member a clock jump or a disk stall hits: the leader, or with any_member
@@ -407,9 +419,9 @@ def runner_class():
                         tid, state))
 
                 def end():
-                    stop.resume()
-                    log("  log writer thread %d of m%d was in state %s; resumed" % (
-                        tid, lid, state))
+                    stop.resume()  # raises unless the thread runs again
+                    log("  log writer thread %d of m%d was in state %s; resumed (state %s)" % (
+                        tid, lid, state, stop.state()))
                 return t, "m%d's log writer thread stopped for %.0f s" % (lid, stall), \
                     self.timed(stall, end)
             return self.load_scenario("disk-stall", fault)
