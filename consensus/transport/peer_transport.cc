@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "consensus/proto/transport.pb.h"
@@ -170,6 +171,9 @@ struct Link {
 struct PeerTransport::Impl {
   explicit Impl(asio::io_context* external) : io(external ? *external : own_io) {}
   Options opt;
+  // The listen address when it is one specific IP: outgoing links start from it too, so that a
+  // member's peer traffic carries its own address both ways (docs/faults.md filters per pair).
+  std::optional<asio::ip::address> local_addr;
   Handler* handler = nullptr;
   asio::io_context own_io;  // unused with Options::io
   asio::io_context& io;
@@ -278,6 +282,7 @@ Result<std::unique_ptr<PeerTransport>> PeerTransport::Start(Options options, Han
                        std::to_string(impl->opt.listen_port) + ": " + ec.message());
   }
   impl->port = impl->acceptor.local_endpoint().port();
+  if (!ep.address().is_unspecified()) impl->local_addr = ep.address();
   QLOG_INFO("peer transport of member %" PRIu64 " listening on %s:%d", impl->opt.self_id,
             impl->opt.listen_host.c_str(), impl->port);
 
@@ -504,19 +509,36 @@ void PeerTransport::Impl::Dial(Link* l) {
       [this, l, oc](std::error_code ec, tcp::resolver::results_type eps) {
         if (oc->closed) return;
         if (ec) return OutFailed(l, oc, "cannot resolve: " + ec.message());
-        asio::async_connect(
-            oc->sock, eps, [this, l, oc](std::error_code ec2, const tcp::endpoint&) {
-              if (oc->closed) return;
-              if (ec2) return OutFailed(l, oc, "cannot connect: " + ec2.message());
-              std::error_code ignored;
-              oc->sock.set_option(tcp::no_delay(true), ignored);
-              AsyncReadSmallFrame(oc->sock, &oc->hbuf,
-                                  [this, l, oc](std::string err, std::string_view payload) {
-                                    if (oc->closed) return;
-                                    if (!err.empty()) return OutFailed(l, oc, "handshake: " + err);
-                                    OutHandshake(l, oc, payload);
-                                  });
-            });
+        auto connected = [this, l, oc](std::error_code ec2) {
+          if (oc->closed) return;
+          if (ec2) return OutFailed(l, oc, "cannot connect: " + ec2.message());
+          std::error_code ignored;
+          oc->sock.set_option(tcp::no_delay(true), ignored);
+          AsyncReadSmallFrame(oc->sock, &oc->hbuf,
+                              [this, l, oc](std::string err, std::string_view payload) {
+                                if (oc->closed) return;
+                                if (!err.empty()) return OutFailed(l, oc, "handshake: " + err);
+                                OutHandshake(l, oc, payload);
+                              });
+        };
+        if (!local_addr) {
+          asio::async_connect(
+              oc->sock, eps,
+              [connected](std::error_code ec2, const tcp::endpoint&) { connected(ec2); });
+          return;
+        }
+        // Bound to our own address: the first resolved address of its family.
+        const tcp::endpoint local(*local_addr, 0);
+        for (const auto& e : eps) {
+          if (e.endpoint().protocol() != local.protocol()) continue;
+          std::error_code bec;
+          oc->sock.open(local.protocol(), bec);
+          if (!bec) oc->sock.bind(local, bec);
+          if (bec) return OutFailed(l, oc, "cannot bind to our address: " + bec.message());
+          oc->sock.async_connect(e.endpoint(), connected);
+          return;
+        }
+        OutFailed(l, oc, "no address of our own address's family");
       });
 }
 

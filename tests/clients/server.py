@@ -55,10 +55,10 @@ _live_lock = threading.Lock()
 _handlers_installed = False
 
 
-def four_letter(port, word, timeout=3.0):
+def four_letter(port, word, timeout=3.0, host="127.0.0.1"):
     """Sends a four-letter word; returns the reply text, or None if the port does not answer."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        with socket.create_connection((host, port), timeout=timeout) as s:
             s.sendall(word.encode())
             chunks = []
             while True:

@@ -49,9 +49,9 @@ import server as _clients  # noqa: E402
 free_port = _clients.free_port
 
 
-def four_letter(port, word, timeout=2.0):
+def four_letter(port, word, timeout=2.0, host="127.0.0.1"):
     """The reply to a four-letter word, or None if the port does not answer."""
-    return _clients.four_letter(port, word, timeout)
+    return _clients.four_letter(port, word, timeout, host)
 
 
 def proc_start_time(pid):
@@ -103,7 +103,10 @@ class Ensemble:
     def create(cls, dir, n=3, observers=0, kind="quorumfsd", proxy=False, quorumfsd=None,
                tick_ms=200, init_limit=10, sync_limit=5, min_session_ms=None,
                max_session_ms=None, extra=None, attached=True, linearizable_reads=False,
-               base_port=None):
+               base_port=None, hosts=None, env=None):
+        """hosts: {id: address} for members that do not live on 127.0.0.1 (each member binds its
+        client and peer ports there; tests/netns gives each its own 127.0.0.N); env: {id: {VAR:
+        value}} added to that member's environment."""
         if kind not in ("quorumfsd", "zk"):
             raise ValueError("kind is quorumfsd or zk")
         dir = os.path.abspath(dir)
@@ -130,6 +133,8 @@ class Ensemble:
             else:
                 c, p, e = free_port(), free_port(), free_port()
             members[str(i)] = {"id": i, "observer": i > n, "client_port": c, "peer_port": p,
+                               "host": (hosts or {}).get(i, "127.0.0.1"),
+                               "env": dict((env or {}).get(i, {})),
                                "election_port": e, "dir": os.path.join(dir, "m%d" % i),
                                "pid": None, "start_time": None}
         state = {"kind": kind, "dir": dir, "n": n, "observers": observers,
@@ -188,8 +193,14 @@ class Ensemble:
             return ""
         return "\n".join("    m%d| %s" % (i, l) for l in text[-lines:])
 
+    def host(self, i):
+        return self.m(i).get("host", "127.0.0.1")
+
+    def client_addr(self, i):
+        return "%s:%d" % (self.host(i), self.m(i)["client_port"])
+
     def connect_string(self, ids=None):
-        return ",".join("127.0.0.1:%d" % self.m(i)["client_port"] for i in (ids or self.ids()))
+        return ",".join(self.client_addr(i) for i in (ids or self.ids()))
 
     # ---- processes --------------------------------------------------------------------------
     def _ours(self, pid, start_time):
@@ -219,7 +230,7 @@ class Ensemble:
         lines = [("tickTime", s["tick_ms"]), ("initLimit", s["init_limit"]),
                  ("syncLimit", s["sync_limit"]), ("dataDir", os.path.join(m["dir"], "data")),
                  ("dataLogDir", os.path.join(m["dir"], "data")),
-                 ("clientPort", m["client_port"]), ("clientPortAddress", "127.0.0.1"),
+                 ("clientPort", m["client_port"]), ("clientPortAddress", self.host(i)),
                  ("maxClientCnxns", 0), ("minSessionTimeout", s["min_session_ms"]),
                  ("maxSessionTimeout", s["max_session_ms"])]
         if self.kind == "zk":
@@ -233,9 +244,12 @@ class Ensemble:
                 peer = self._peer_addr(i, j, "peer")
                 elec = self._peer_addr(i, j, "election") if self.kind == "zk" \
                     else mj["election_port"]
-                client = ("127.0.0.1:%d" if self.kind == "zk" else "%d") % mj["client_port"]
-                lines.append(("server.%d" % j, "127.0.0.1:%d:%d%s;%s" % (
-                    peer, elec, ":observer" if mj["observer"] else "", client)))
+                client = ("%s:%d" % (self.host(j), mj["client_port"]) if self.kind == "zk"
+                          else "%d" % mj["client_port"])
+                # through the proxy, j's ports are the proxy's (on 127.0.0.1)
+                host = "127.0.0.1" if self.s["proxy"] and i != j else self.host(j)
+                lines.append(("server.%d" % j, "%s:%d:%d%s;%s" % (
+                    host, peer, elec, ":observer" if mj["observer"] else "", client)))
             if self.kind == "quorumfsd":
                 lines.append(("quorum.secret", s["secret"]))
         if self.kind == "quorumfsd" and s["linearizable_reads"]:
@@ -264,17 +278,23 @@ class Ensemble:
                 "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS",
                 "-cp", ZK_CLASSPATH, "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg]
 
-    def _spawn(self, argv, log_path, cwd):
+    def _spawn(self, argv, log_path, cwd, env=None):
         log = open(log_path, "ab")
         log.write(("\n==== start %s: %s\n" % (time.strftime("%H:%M:%S"), " ".join(argv))).encode())
         log.flush()
         try:
+            full_env = None
+            if env:
+                full_env = dict(os.environ)
+                full_env.update(env)
             if self.attached:
                 p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                     stderr=subprocess.STDOUT, cwd=cwd, preexec_fn=_pdeathsig)
+                                     stderr=subprocess.STDOUT, cwd=cwd, preexec_fn=_pdeathsig,
+                                     env=full_env)
             else:
                 p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                     stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True)
+                                     stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True,
+                                     env=full_env)
         finally:
             log.close()
         st = None
@@ -354,7 +374,7 @@ class Ensemble:
         self._start_proxy()
         self._write_config(i)
         m = self.m(i)
-        p, st = self._spawn(self._command(i), self.log_path(i), m["dir"])
+        p, st = self._spawn(self._command(i), self.log_path(i), m["dir"], m.get("env"))
         m["pid"], m["start_time"] = p.pid, st
         self._popen[i] = p
         self.save()
@@ -471,7 +491,7 @@ class Ensemble:
         if proc_state(self.pid(i)) == "T":
             st["paused"] = True
             return st
-        srvr = four_letter(m["client_port"], "srvr", timeout=1.0)
+        srvr = four_letter(m["client_port"], "srvr", timeout=1.0, host=self.host(i))
         if srvr is None:
             return st
         for line in srvr.splitlines():
@@ -480,7 +500,7 @@ class Ensemble:
                 st["serving"] = st["mode"] != "read-only"
             elif line.startswith("Zxid: "):
                 st["zxid"] = int(line[6:].strip(), 16)
-        mntr = four_letter(m["client_port"], "mntr", timeout=1.0) or ""
+        mntr = four_letter(m["client_port"], "mntr", timeout=1.0, host=self.host(i)) or ""
         for line in mntr.splitlines():
             kv = line.split("\t", 1) if "\t" in line else line.split(None, 1)
             if len(kv) != 2:

@@ -127,8 +127,7 @@ class Runner:
                         # harness and the checks below stand on their own.
                         if int(line.split()[1]) != 0:
                             log("  note: ZooKeeper m%d reports %s" % (i, line.strip()))
-        listings = rec.final_reads({i: "127.0.0.1:%d" % ens.m(i)["client_port"]
-                                    for i in ens.ids()})
+        listings = rec.final_reads({i: ens.client_addr(i) for i in ens.ids()})
         errors = rec.check(linearizable=self.a.linearizable)
         # a write through the new leader's ensemble, acknowledged
         zk = KazooClient(hosts=ens.connect_string(), timeout=SESSION_TIMEOUT_S)
