@@ -388,6 +388,11 @@ def runner_class():
             log("  during the jumps: %s history ops ended in SessionExpired; %s session "
                 "expiries logged by the members" % (seen.get("expired"), seen.get("logged")))
             self.stats["clock_jump_expired_sessions"] = seen.get("logged")
+            # Session deadlines run on the monotonic clock (docs/faults.md): no jump of the wall
+            # clock may expire a live session.
+            if seen.get("expired") or seen.get("logged"):
+                errors.append("a wall-clock jump expired live sessions (%s history ops, %s logged)"
+                              % (seen.get("expired"), seen.get("logged")))
             for offset, skew, took in seen["steps"]:
                 if not seen.get("leader"):
                     continue
