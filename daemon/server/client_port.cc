@@ -347,7 +347,9 @@ struct Conn : std::enable_shared_from_this<Conn> {
       if (outq.empty() || closed) {
         writing = false;
         if (close_when_flushed && !closed) {
-          if (tls && tls_done && !tls_closing) return TlsClose();
+          // Not while a read is in flight: the shutdown reads too, and a TLS stream takes one
+          // read at a time (then the socket just closes).
+          if (tls && tls_done && !tls_closing && !read_in_flight) return TlsClose();
           Close(nullptr);
         }
         return;
