@@ -105,6 +105,34 @@ Config DefaultConfig() {
   return c;
 }
 
+namespace {
+
+// The stores must be given and PEM, so that a wrong setup fails at start (docs/tls.md).
+Status CheckTls(const Config& c) {
+  auto check = [](const char* prefix, const tls::Options& t, bool need_trust) -> Status {
+    const std::string p = prefix;
+    if (t.key_store.empty())
+      return InvalidArgument("config: " + p + "keyStore.location is required");
+    if (need_trust && t.trust_store.empty())
+      return InvalidArgument("config: " + p + "trustStore.location is required");
+    if (Status st = tls::CheckStoreType("config: " + p + "keyStore", t.key_store_type, t.key_store);
+        !st.ok())
+      return st;
+    return tls::CheckStoreType("config: " + p + "trustStore", t.trust_store_type, t.trust_store);
+  };
+  if (c.secure_client_port != 0) {
+    if (Status st = check("ssl.", c.client_tls, c.client_tls.client_auth != tls::ClientAuth::kNone);
+        !st.ok())
+      return st;
+    if (c.client_port_given && c.client_port == c.secure_client_port)
+      return InvalidArgument("config: clientPort and secureClientPort are the same port");
+  }
+  if (c.ssl_quorum) return check("ssl.quorum.", c.quorum_tls, true);
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<Config> ParseConfig(const std::string& text) {
   Config c = DefaultConfig();
   c.data_dir.clear();
@@ -146,6 +174,7 @@ Result<Config> ParseConfig(const std::string& text) {
     } else if (key == "clientPort") {
       if (!num(0, 65535)) return range(0, 65535);
       c.client_port = static_cast<int>(n);
+      c.client_port_given = true;
     } else if (key == "clientPortAddress") {
       if (val.empty()) return err("empty address");
       c.client_address = val;
@@ -232,6 +261,57 @@ Result<Config> ParseConfig(const std::string& text) {
                key == "localSessionsEnabled" || key == "localSessionsUpgradingEnabled") {
       // ZooKeeper keys with no effect here (no dynamic reconfig; every 4lw is on; read-only
       // sessions are always local, docs/read-only.md).
+      // --- TLS (docs/tls.md) ---
+    } else if (key == "secureClientPort") {
+      if (!num(1, 65535)) return range(1, 65535);
+      c.secure_client_port = static_cast<int>(n);
+    } else if (key == "secureClientPortAddress") {
+      if (val.empty()) return err("empty address");
+      c.secure_client_address = val;
+    } else if (key == "sslQuorum") {
+      if (val != "true" && val != "false") return err("expected true or false");
+      c.ssl_quorum = val == "true";
+    } else if (key == "ssl.quorum.hostnameVerification") {
+      if (val != "true" && val != "false") return err("expected true or false");
+      c.quorum_hostname_verification = val == "true";
+    } else if (key.starts_with("ssl.")) {
+      const bool quorum = key.starts_with("ssl.quorum.");
+      tls::Options& t = quorum ? c.quorum_tls : c.client_tls;
+      const std::string k = key.substr(quorum ? 11 : 4);
+      if (k == "keyStore.location") {
+        t.key_store = val;
+      } else if (k == "keyStore.password") {
+        t.key_store_password = val;
+      } else if (k == "keyStore.type") {
+        t.key_store_type = val;
+      } else if (k == "trustStore.location") {
+        t.trust_store = val;
+      } else if (k == "trustStore.type") {
+        t.trust_store_type = val;
+      } else if (k == "trustStore.password") {
+        // A PEM bundle of certificates has no password; accepted for ZooKeeper configs.
+      } else if (k == "protocol") {
+        if (val != "TLSv1.2" && val != "TLSv1.3") return err("expected TLSv1.2 or TLSv1.3");
+        t.protocol = val;
+      } else if (k == "enabledProtocols") {
+        t.enabled_protocols = val;
+      } else if (k == "ciphersuites") {
+        t.ciphersuites = val;
+      } else if (k == "clientAuth" && !quorum) {
+        if (!tls::ParseClientAuth(val, &t.client_auth)) return err("expected need, want or none");
+      } else if (k == "hostnameVerification" && !quorum) {
+        // A client's setting in ZooKeeper (the server never checks a client's host name).
+        if (val != "true" && val != "false") return err("expected true or false");
+      } else {
+        return err("unknown key '" + key + "'");
+      }
+    } else if (key == "X509AuthenticationProvider.superUser" ||
+               key == "zookeeper.X509AuthenticationProvider.superUser") {
+      if (val.empty()) return err("empty subject");
+      c.x509_super_user = val;
+    } else if (key == "serverCnxnFactory" || key.starts_with("authProvider.")) {
+      // ZooKeeper's Netty factory and its x509 provider: TLS and x509 are built in here.
+      // --- end TLS ---
       // --- FUSE mount (docs/fuse.md) ---
     } else if (key == "mount") {
       if (val.empty()) return err("empty path");
@@ -259,6 +339,7 @@ Result<Config> ParseConfig(const std::string& text) {
   if (c.data_log_dir.empty()) c.data_log_dir = c.data_dir;
   if (c.min_session_timeout() > c.max_session_timeout())
     return InvalidArgument("config: minSessionTimeout is larger than maxSessionTimeout");
+  if (Status st = CheckTls(c); !st.ok()) return st;
   return c;
 }
 
@@ -291,7 +372,7 @@ Status ResolveMembership(Config* c) {
   if (c->quorum_secret.empty())
     return InvalidArgument(
         "config: an ensemble needs quorum.secret (or quorum.secretFile) so that members can "
-        "authenticate each other");
+        "authenticate each other (with sslQuorum too: it also keys session passwords)");
   return Status::Ok();
 }
 

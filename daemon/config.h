@@ -9,6 +9,7 @@
 
 #include "consensus/util/log.h"
 #include "consensus/util/result.h"
+#include "consensus/util/tls.h"
 
 namespace qfs {
 
@@ -36,6 +37,23 @@ struct Config {
   int container_check_interval_ms = 60000;  // znode.container.checkIntervalMs
   int metrics_port = 0;                     // metricsProvider.httpPort: Prometheus metrics (0: off)
   std::string metrics_address;              // metricsProvider.httpHost (default: clientPortAddress)
+
+  // --- TLS (docs/tls.md) ---
+  // secureClientPort: the ZooKeeper protocol inside TLS (0: none). With it, a clientPort that is
+  // absent or 0 means no plain port.
+  int secure_client_port = 0;
+  bool client_port_given = false;     // clientPort appeared in the file (or --client-port)
+  std::string secure_client_address;  // secureClientPortAddress (default: clientPortAddress)
+  tls::Options client_tls;            // ssl.keyStore.*, ssl.trustStore.*, ssl.clientAuth, ...
+  // X509AuthenticationProvider.superUser: the x509 id (a subject DN) that passes every ACL.
+  std::string x509_super_user;
+  bool ssl_quorum = false;                   // sslQuorum: peer links inside TLS
+  tls::Options quorum_tls;                   // ssl.quorum.*
+  bool quorum_hostname_verification = true;  // ssl.quorum.hostnameVerification
+  bool plain_client_port() const {
+    return secure_client_port == 0 || (client_port_given && client_port != 0);
+  }
+  // --- end TLS ---
 
   // --- the ensemble ---
   struct Server {  // server.N=host:peerPort[:electionPort][:participant|observer][;[host:]port]

@@ -146,7 +146,10 @@ int main(int argc, char** argv) {
     config = *c;
   }
   if (!data_dir.empty()) config.data_dir = config.data_log_dir = data_dir;
-  if (client_port >= 0) config.client_port = client_port;
+  if (client_port >= 0) {
+    config.client_port = client_port;
+    config.client_port_given = true;
+  }
   if (!mount_dir.empty()) config.mount_dir = mount_dir;
   if (!log_level.empty() && !ParseLogLevel(log_level.c_str(), &config.log_level)) {
     fprintf(stderr, "quorumfsd: unknown log level '%s'\n", log_level.c_str());

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <asio.hpp>
+#include <asio/ssl.hpp>
 #include <atomic>
 #include <cinttypes>
 #include <cstring>
@@ -32,9 +33,60 @@ constexpr size_t kKeepBuffer = 4 << 20;
 // many descriptors (a member needs one at a time).
 constexpr int kMaxHandshaking = 64;
 
-std::string EndpointText(const tcp::socket& s) {
+// A peer connection's byte stream: the TCP socket, or TLS over it (sslQuorum). It is an Asio
+// stream, so asio::async_read/async_write compose over either.
+class PeerStream {
+ public:
+  using executor_type = tcp::socket::executor_type;
+  explicit PeerStream(asio::io_context& io) : sock_(io) {}
+  explicit PeerStream(tcp::socket&& s) : sock_(std::move(s)) {}
+  tcp::socket& socket() { return sock_; }
+  const tcp::socket& socket() const { return sock_; }
+  executor_type get_executor() { return sock_.get_executor(); }
+  asio::ssl::stream<tcp::socket&>& UseTls(asio::ssl::context& ctx) {
+    tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(sock_, ctx);
+    return *tls_;
+  }
+  asio::ssl::stream<tcp::socket&>* tls() { return tls_.get(); }
+  template <typename Buffers, typename Handler>
+  void async_read_some(const Buffers& b, Handler&& h) {
+    if (tls_) {
+      tls_->async_read_some(b, std::forward<Handler>(h));
+    } else {
+      sock_.async_read_some(b, std::forward<Handler>(h));
+    }
+  }
+  template <typename Buffers, typename Handler>
+  void async_write_some(const Buffers& b, Handler&& h) {
+    if (tls_) {
+      tls_->async_write_some(b, std::forward<Handler>(h));
+    } else {
+      sock_.async_write_some(b, std::forward<Handler>(h));
+    }
+  }
+  void close(std::error_code& ec) { sock_.close(ec); }
+  template <typename Option>
+  void set_option(const Option& o, std::error_code& ec) {
+    sock_.set_option(o, ec);
+  }
+
+ private:
+  tcp::socket sock_;  // declared first: the TLS layer refers to it and goes first
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
+};
+
+// Whether a peer's certificate names `host` (an IP SAN for an address, else a DNS SAN or CN).
+bool CertNamesHost(X509* cert, const std::string& host) {
+  if (!cert) return false;
   std::error_code ec;
-  auto ep = s.remote_endpoint(ec);
+  asio::ip::make_address(host, ec);
+  if (!ec) return X509_check_ip_asc(cert, host.c_str(), 0) == 1;
+  return X509_check_host(cert, host.c_str(), host.size(), 0, nullptr) == 1;
+}
+
+std::string EndpointText(const PeerStream& s) {
+  std::error_code ec;
+  auto ep = s.socket().remote_endpoint(ec);
   if (ec) return "?";
   return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
@@ -49,7 +101,7 @@ void ReleaseIfLarge(std::string* s) {
 
 // Reads one handshake frame (bounded by kMaxHandshakeFrame) into *buf, then calls
 // done(error, payload); error is empty on success.
-void AsyncReadSmallFrame(tcp::socket& sock, std::string* buf,
+void AsyncReadSmallFrame(PeerStream& sock, std::string* buf,
                          std::function<void(std::string, std::string_view)> done) {
   buf->assign(kFrameHeader, '\0');
   asio::async_read(
@@ -103,7 +155,7 @@ struct OutConn {
     resolver.cancel();
     timer.cancel();
   }
-  tcp::socket sock;
+  PeerStream sock;
   tcp::resolver resolver;
   asio::steady_timer timer;
   std::string hbuf;   // handshake frames
@@ -129,7 +181,7 @@ struct InConn {
     if (handshaking) --*handshaking;
     handshaking = nullptr;
   }
-  tcp::socket sock;
+  PeerStream sock;
   asio::steady_timer timer;
   std::string remote;
   std::string nonce;
@@ -179,6 +231,8 @@ struct PeerTransport::Impl {
   asio::io_context& io;
   tcp::acceptor acceptor{io};
   asio::steady_timer accept_retry{io};
+  // sslQuorum: the contexts of accepted and dialed connections (docs/tls.md).
+  std::shared_ptr<asio::ssl::context> tls_server, tls_client;
   int handshaking = 0;   // I/O thread
   std::string seal_buf;  // I/O thread: Seal's output
   int port = 0;
@@ -217,6 +271,8 @@ struct PeerTransport::Impl {
   void InFailed(const std::shared_ptr<InConn>& ic, const std::string& why);
 
   void Dial(Link* l);
+  void OutConnected(Link* l, const std::shared_ptr<OutConn>& oc);
+  void InChallenge(const std::shared_ptr<InConn>& ic);
   void ScheduleDial(Link* l);
   void OutHandshake(Link* l, const std::shared_ptr<OutConn>& oc, std::string_view payload);
   void OutReady(Link* l, const std::shared_ptr<OutConn>& oc);
@@ -263,6 +319,18 @@ Result<std::unique_ptr<PeerTransport>> PeerTransport::Start(Options options, Han
     impl->member_ids.push_back(p.id);
   }
   impl->opt = std::move(options);
+  if (impl->opt.use_tls) {
+    tls::Options to = impl->opt.tls;
+    to.client_auth = tls::ClientAuth::kNeed;  // both sides authenticate
+    auto server = tls::MakeContext(to, tls::Role::kServer);
+    if (!server.ok())
+      return Status(server.status().code(), "sslQuorum: " + server.status().message());
+    auto client = tls::MakeContext(to, tls::Role::kClient);
+    if (!client.ok())
+      return Status(client.status().code(), "sslQuorum: " + client.status().message());
+    impl->tls_server = *server;
+    impl->tls_client = *client;
+  }
 
   std::error_code ec;
   tcp::resolver resolver(impl->io);
@@ -514,16 +582,20 @@ void PeerTransport::Impl::Dial(Link* l) {
           if (ec2) return OutFailed(l, oc, "cannot connect: " + ec2.message());
           std::error_code ignored;
           oc->sock.set_option(tcp::no_delay(true), ignored);
-          AsyncReadSmallFrame(oc->sock, &oc->hbuf,
-                              [this, l, oc](std::string err, std::string_view payload) {
-                                if (oc->closed) return;
-                                if (!err.empty()) return OutFailed(l, oc, "handshake: " + err);
-                                OutHandshake(l, oc, payload);
-                              });
+          if (!tls_client) return OutConnected(l, oc);
+          auto& t = oc->sock.UseTls(*tls_client);
+          if (opt.tls_verify_host) {
+            t.set_verify_callback(asio::ssl::host_name_verification(l->addr.host));
+          }
+          t.async_handshake(asio::ssl::stream_base::client, [this, l, oc](std::error_code e3) {
+            if (oc->closed) return;
+            if (e3) return OutFailed(l, oc, "TLS handshake: " + e3.message());
+            OutConnected(l, oc);
+          });
         };
         if (!local_addr) {
           asio::async_connect(
-              oc->sock, eps,
+              oc->sock.socket(), eps,
               [connected](std::error_code ec2, const tcp::endpoint&) { connected(ec2); });
           return;
         }
@@ -532,14 +604,24 @@ void PeerTransport::Impl::Dial(Link* l) {
         for (const auto& e : eps) {
           if (e.endpoint().protocol() != local.protocol()) continue;
           std::error_code bec;
-          oc->sock.open(local.protocol(), bec);
-          if (!bec) oc->sock.bind(local, bec);
+          oc->sock.socket().open(local.protocol(), bec);
+          if (!bec) oc->sock.socket().bind(local, bec);
           if (bec) return OutFailed(l, oc, "cannot bind to our address: " + bec.message());
-          oc->sock.async_connect(e.endpoint(), connected);
+          oc->sock.socket().async_connect(e.endpoint(), connected);
           return;
         }
         OutFailed(l, oc, "no address of our own address's family");
       });
+}
+
+// TCP connected (and TLS established): the transport's own handshake.
+void PeerTransport::Impl::OutConnected(Link* l, const std::shared_ptr<OutConn>& oc) {
+  AsyncReadSmallFrame(oc->sock, &oc->hbuf,
+                      [this, l, oc](std::string err, std::string_view payload) {
+                        if (oc->closed) return;
+                        if (!err.empty()) return OutFailed(l, oc, "handshake: " + err);
+                        OutHandshake(l, oc, payload);
+                      });
 }
 
 void PeerTransport::Impl::OutHandshake(Link* l, const std::shared_ptr<OutConn>& oc,
@@ -727,6 +809,23 @@ void PeerTransport::Impl::StartIn(tcp::socket sock) {
     QLOG_WARN("peer connection from %s refused: handshake timed out", ic->remote.c_str());
     ic->Close();
   });
+  if (!tls_server) return InChallenge(ic);
+  ic->sock.UseTls(*tls_server)
+      .async_handshake(asio::ssl::stream_base::server, [this, ic](std::error_code ec) {
+        if (ic->closed) return;
+        if (ec) {
+          // A stranger's certificate (or none) ends here: nothing it sends is read.
+          QLOG_WARN("peer connection from %s refused: TLS handshake: %s", ic->remote.c_str(),
+                    ec.message().c_str());
+          c.auth_failures.fetch_add(1, std::memory_order_relaxed);
+          return ic->Close();
+        }
+        InChallenge(ic);
+      });
+}
+
+// The transport's handshake on an accepted connection (inside TLS with sslQuorum).
+void PeerTransport::Impl::InChallenge(const std::shared_ptr<InConn>& ic) {
   Challenge ch;
   ch.set_magic(kMagic);
   ch.set_version(kProtocolVersion);
@@ -759,6 +858,15 @@ void PeerTransport::Impl::InHandshake(const std::shared_ptr<InConn>& ic, std::st
     reason = "unparsable hello";
   } else {
     reason = CheckHello(h, ic->nonce, opt.self_id, member_ids, opt.secret);
+  }
+  if (reason.empty() && tls_server && opt.tls_verify_host) {
+    // The certificate must be one for the host of the member the dialer claims to be.
+    const Link* claimed = Find(h.dialer_id());
+    if (!CertNamesHost(SSL_get0_peer_certificate(ic->sock.tls()->native_handle()),
+                       claimed->addr.host)) {
+      reason = "its certificate does not name " + claimed->addr.host + ", the host of server." +
+               std::to_string(h.dialer_id());
+    }
   }
   Welcome w;
   if (reason.empty()) {

@@ -5,7 +5,8 @@
 // tie-breaking. A connection starts with a handshake (consensus/proto/transport.proto) that
 // checks the protocol version and proves, both ways, knowledge of the ensemble's shared secret
 // with HMAC-SHA-256 over a fresh nonce; strangers are refused with a WARN naming the address and
-// the reason. Then only the dialer speaks: frames [u32 len][u32 crc32c][PeerMessage] (frame.h),
+// the reason. With Options::use_tls all of it runs inside TLS with certificates on both sides
+// (docs/tls.md). Then only the dialer speaks: frames [u32 len][u32 crc32c][PeerMessage] (frame.h),
 // each followed by a MAC tag under a key of that connection over the frame and its sequence
 // number (frame_mac.h), so a frame altered, dropped, repeated or reordered in flight -- even
 // with its CRC fixed up -- is detected. A bad CRC or MAC, an oversized frame or an unparsable
@@ -56,6 +57,7 @@
 
 #include "consensus/proto/peer.pb.h"
 #include "consensus/util/result.h"
+#include "consensus/util/tls.h"
 
 namespace asio {
 class io_context;
@@ -72,9 +74,18 @@ struct PeerAddress {
 struct Options {
   uint64_t self_id = 0;
   std::string listen_host = "0.0.0.0";
-  int listen_port = 0;                   // 0: the kernel picks one (tests); see listen_port()
-  std::vector<PeerAddress> peers;        // the other members (never self)
-  std::string secret;                    // shared by the ensemble; must be non-empty
+  int listen_port = 0;             // 0: the kernel picks one (tests); see listen_port()
+  std::vector<PeerAddress> peers;  // the other members (never self)
+  std::string secret;              // shared by the ensemble; must be non-empty
+  // sslQuorum (docs/tls.md): every connection runs inside TLS, both sides presenting a
+  // certificate that chains to the trust store (client_auth is forced to need). The handshake
+  // and frame MACs above run inside it unchanged.
+  bool use_tls = false;
+  tls::Options tls;
+  // The certificate of a peer must name the host of its server.N line (IP or DNS SAN, or CN):
+  // checked by the dialer against the host it dials, and by the acceptor against the line of
+  // the member the dialer proves to be.
+  bool tls_verify_host = true;
   size_t max_frame_bytes = 64 << 20;     // a larger frame closes its connection
   size_t max_queued_bytes = 512u << 20;  // per peer; beyond it the link breaks (0: unbounded)
   int connect_retry_ms = 20;             // first redial delay after a failure

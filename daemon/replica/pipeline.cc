@@ -341,6 +341,11 @@ Status Pipeline::Impl::Init() {
     for (const auto& s : c.servers)
       if (s.id != self) to.peers.push_back({s.id, s.host, s.peer_port});
     to.secret = c.quorum_secret;
+    if (c.ssl_quorum) {
+      to.use_tls = true;
+      to.tls = c.quorum_tls;
+      to.tls_verify_host = c.quorum_hostname_verification;
+    }
     to.max_frame_bytes = c.max_data_bytes * 2 + (8 << 20);
     to.io = &io;  // the links are served by this member's loop, not a thread of their own
     auto t = transport::PeerTransport::Start(to, this);

@@ -81,9 +81,22 @@ std::string DigestId(std::string_view user_password) {
   return id;
 }
 
+void X509Ids(std::string_view subject, std::string_view super_user,
+             std::vector<tree::Id>* ids_out) {
+  if (!super_user.empty() && subject == super_user)
+    AppendUnique({"super", std::string(subject)}, ids_out);
+  AppendUnique({"x509", std::string(subject)}, ids_out);
+}
+
 tree::Err Authenticate(std::string_view scheme, std::string_view auth_bytes,
                        std::string_view client_ip, std::string_view super_digest,
-                       std::vector<tree::Id>* ids_out) {
+                       std::vector<tree::Id>* ids_out, std::string_view x509_subject,
+                       std::string_view x509_super_user) {
+  if (scheme == "x509") {
+    if (x509_subject.empty()) return tree::Err::kAuthFailed;
+    X509Ids(x509_subject, x509_super_user, ids_out);
+    return tree::Err::kOk;
+  }
   if (scheme == "digest") {
     std::string id = DigestId(auth_bytes);
     if (!super_digest.empty() && id == super_digest) AppendUnique({"super", ""}, ids_out);

@@ -53,9 +53,18 @@ std::string DigestId(std::string_view user_password);
 //    `super_digest` ("super:<base64>", empty = disabled). Never fails, as in ZooKeeper.
 //  - "ip": ("ip", client_ip), whatever the auth bytes; it succeeds in ZooKeeper
 //    (IPAuthenticationProvider) and only repeats the id every connection already has.
+//  - "x509": the connection's certificate identity (`x509_subject`, see X509Ids), whatever the
+//    auth bytes; kAuthFailed when the connection showed no certificate (docs/tls.md).
 //  - any other scheme: kAuthFailed and nothing appended (ZooKeeper then closes the connection).
 tree::Err Authenticate(std::string_view scheme, std::string_view auth_bytes,
                        std::string_view client_ip, std::string_view super_digest,
-                       std::vector<tree::Id>* ids_out);
+                       std::vector<tree::Id>* ids_out, std::string_view x509_subject = {},
+                       std::string_view x509_super_user = {});
+
+// The ids of a TLS client whose certificate chain the trust store accepted, as ZooKeeper's
+// X509AuthenticationProvider: ("super", subject) first when the subject is the configured super
+// user (X509AuthenticationProvider.superUser), then ("x509", subject) -- the subject DN in RFC
+// 2253 form (tls::SubjectRfc2253). Appended without duplicates.
+void X509Ids(std::string_view subject, std::string_view super_user, std::vector<tree::Id>* ids_out);
 
 }  // namespace qfs::server

@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <asio.hpp>
+#include <asio/ssl.hpp>
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
@@ -15,6 +16,7 @@
 #include <unordered_map>
 
 #include "consensus/util/log.h"
+#include "consensus/util/tls.h"
 #include "daemon/server/auth.h"
 #include "daemon/server/four_letter.h"
 #include "daemon/server/metrics.h"
@@ -38,6 +40,8 @@ constexpr size_t kMaxQueuedPerConnection = 1000;
 constexpr size_t kReadChunk = 32 << 10;
 // Replies may exceed jute.maxbuffer by a record header or two (a 1 MiB znode plus its Stat).
 constexpr size_t kPacketSlack = 64 << 10;
+// A TLS client must finish its handshake within this (ZooKeeper's Netty server allows 5 s).
+constexpr auto kTlsHandshakeTimeout = std::chrono::seconds(10);
 
 bool IsFourLetterPrefix(const char* b) {
   return IsFourLetterWord(std::string(b, 4)) || std::string(b, 4) == "cons" ||
@@ -63,6 +67,8 @@ struct ClientPort::Impl : std::enable_shared_from_this<ClientPort::Impl> {
   service::Sessions* sessions = nullptr;
   asio::io_context& io;  // the member's loop (Pipeline::loop())
   tcp::acceptor acceptor{io};
+  tcp::acceptor secure_acceptor{io};        // secureClientPort (docs/tls.md)
+  std::shared_ptr<asio::ssl::context> tls;  // its context, built at Start
   bool started = false;
   size_t max_packet = 0;
 
@@ -84,7 +90,7 @@ struct ClientPort::Impl : std::enable_shared_from_this<ClientPort::Impl> {
   void OnRoleChange(const MemberStatus& m);
   void CloseAll(const char* why);
 
-  void Accept();
+  void Accept(tcp::acceptor& acc, bool secure);
   void OnApply(int64_t zxid, const std::vector<tree::Change>& changes);
   void Deliver(const std::vector<server::Delivery>& ds);
   std::shared_ptr<Conn> Find(uint64_t conn_id);
@@ -114,6 +120,8 @@ struct Conn : std::enable_shared_from_this<Conn> {
 
   std::shared_ptr<ClientPort::Impl> srv;
   tcp::socket sock;
+  // On the secure port: the TLS layer over `sock` (every read and write goes through it).
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;
   asio::strand<asio::io_context::executor_type> strand;
   uint64_t id;
   std::string ip;
@@ -134,6 +142,9 @@ struct Conn : std::enable_shared_from_this<Conn> {
   bool finishing = false;  // answer what is queued, then close
   bool read_paused = false;
   bool connecting = false;
+  bool tls_done = false;     // the TLS handshake ended (either way)
+  bool tls_closing = false;  // close_notify sent or being sent
+  std::string x509_subject;  // the verified client certificate's subject ("": none)
   int64_t session_id = 0;
   int32_t timeout_ms = 0;
   std::vector<tree::Id> auth;
@@ -147,9 +158,10 @@ struct Conn : std::enable_shared_from_this<Conn> {
   bool writing = false;
   bool close_when_flushed = false;
 
-  Conn(std::shared_ptr<ClientPort::Impl> s, tcp::socket&& so, uint64_t cid)
+  Conn(std::shared_ptr<ClientPort::Impl> s, tcp::socket&& so, uint64_t cid, bool secure)
       : srv(std::move(s)),
         sock(std::move(so)),
+        tls(secure ? std::make_unique<asio::ssl::stream<tcp::socket&>>(sock, *srv->tls) : nullptr),
         strand(asio::make_strand(srv->io)),
         id(cid),
         retry_timer(srv->io) {
@@ -169,7 +181,43 @@ struct Conn : std::enable_shared_from_this<Conn> {
   }
 
   void Start() {
+    if (tls) return asio::dispatch(strand, [self = shared_from_this()] { self->TlsHandshake(); });
     asio::dispatch(strand, [self = shared_from_this()] { self->Drain(); });
+  }
+
+  // The TLS handshake, then the ZooKeeper protocol inside it. A verified client certificate
+  // authenticates the connection as its subject (docs/tls.md, "The x509 scheme").
+  void TlsHandshake() {
+    retry_timer.expires_after(kTlsHandshakeTimeout);
+    retry_timer.async_wait(
+        asio::bind_executor(strand, [self = shared_from_this()](std::error_code ec) {
+          if (!ec && !self->tls_done) {
+            QLOG_WARN("TLS client %s:%d did not finish its handshake in time; closing it",
+                      self->ip.c_str(), self->port);
+            self->Close(nullptr);
+          }
+        }));
+    tls->async_handshake(
+        asio::ssl::stream_base::server,
+        asio::bind_executor(strand, [self = shared_from_this()](std::error_code ec) {
+          self->tls_done = true;
+          self->retry_timer.cancel();
+          if (self->closed) return;
+          if (ec) {
+            QLOG_WARN("TLS handshake with %s:%d failed: %s; closing it", self->ip.c_str(),
+                      self->port, ec.message().c_str());
+            return self->Close(nullptr);
+          }
+          SSL* ssl = self->tls->native_handle();
+          if (X509* cert = SSL_get0_peer_certificate(ssl);
+              cert && SSL_get_verify_result(ssl) == X509_V_OK) {
+            self->x509_subject = tls::SubjectRfc2253(cert);
+            server::X509Ids(self->x509_subject, self->srv->config.x509_super_user, &self->auth);
+            QLOG_DEBUG("TLS client %s:%d is x509:%s", self->ip.c_str(), self->port,
+                       self->x509_subject.c_str());
+          }
+          self->Drain();
+        }));
   }
 
   void Close(const char* why) {
@@ -262,14 +310,19 @@ struct Conn : std::enable_shared_from_this<Conn> {
     }
     rbuf.resize(std::max({rbuf.size(), need, rtail + kReadChunk / 2, kReadChunk}));
     read_in_flight = true;
-    sock.async_read_some(
-        asio::buffer(rbuf.data() + rtail, std::min(rbuf.size() - rtail, kReadChunk)),
+    auto buf = asio::buffer(rbuf.data() + rtail, std::min(rbuf.size() - rtail, kReadChunk));
+    auto done =
         asio::bind_executor(strand, [self = shared_from_this()](std::error_code ec, size_t n) {
           self->read_in_flight = false;
           if (ec) return self->Close(nullptr);
           self->rtail += n;
           self->Drain();
-        }));
+        });
+    if (tls) {
+      tls->async_read_some(buf, std::move(done));
+    } else {
+      sock.async_read_some(buf, std::move(done));
+    }
   }
 
   // ---- Output ----
@@ -295,7 +348,12 @@ struct Conn : std::enable_shared_from_this<Conn> {
       std::lock_guard<std::mutex> l(out_mu);
       if (outq.empty() || closed) {
         writing = false;
-        if (close_when_flushed && !closed) Close(nullptr);
+        if (close_when_flushed && !closed) {
+          // Not while a read is in flight: the shutdown reads too, and a TLS stream takes one
+          // read at a time (then the socket just closes).
+          if (tls && tls_done && !tls_closing && !read_in_flight) return TlsClose();
+          Close(nullptr);
+        }
         return;
       }
       writing = true;
@@ -305,8 +363,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
         outq.pop_front();
       }
     }
-    asio::async_write(
-        sock, asio::buffer(writing_buf),
+    auto done =
         asio::bind_executor(strand, [self = shared_from_this()](std::error_code ec, size_t) {
           if (ec) {
             std::lock_guard<std::mutex> l(self->out_mu);
@@ -315,7 +372,26 @@ struct Conn : std::enable_shared_from_this<Conn> {
             return;
           }
           self->WriteNext();
+        });
+    if (tls) {
+      asio::async_write(*tls, asio::buffer(writing_buf), std::move(done));
+    } else {
+      asio::async_write(sock, asio::buffer(writing_buf), std::move(done));
+    }
+  }
+
+  // A graceful end of a TLS connection: close_notify (so that clients see a clean end after a
+  // four-letter word's answer), then the socket; at most a second for the peer's answer.
+  // Called with out_mu held, from WriteNext.
+  void TlsClose() {
+    tls_closing = true;
+    retry_timer.expires_after(std::chrono::seconds(1));
+    retry_timer.async_wait(
+        asio::bind_executor(strand, [self = shared_from_this()](std::error_code ec) {
+          if (!ec) self->Close(nullptr);
         }));
+    tls->async_shutdown(asio::bind_executor(
+        strand, [self = shared_from_this()](std::error_code) { self->Close(nullptr); }));
   }
 
   // ---- Handshake ----
@@ -503,7 +579,8 @@ struct Conn : std::enable_shared_from_this<Conn> {
   }
 
   void HandleAuth(const zk::AuthPacket& a) {
-    Err e = server::Authenticate(a.scheme, a.auth, ip, srv->config.super_digest, &auth);
+    Err e = server::Authenticate(a.scheme, a.auth, ip, srv->config.super_digest, &auth,
+                                 x509_subject, srv->config.x509_super_user);
     if (e != Err::kOk) {
       QLOG_INFO("session %s: authentication with scheme '%s' failed", Hex(session_id).c_str(),
                 a.scheme.c_str());
@@ -828,37 +905,38 @@ struct Conn : std::enable_shared_from_this<Conn> {
   }
 };
 
-void ClientPort::Impl::Accept() {
-  acceptor.async_accept([this, self = shared_from_this()](std::error_code ec, tcp::socket sock) {
-    if (ec) {
-      if (ec != asio::error::operation_aborted && !stopping) {
-        QLOG_WARN("accept: %s", ec.message().c_str());
-        Accept();
-      }
-      return;
-    }
-    std::error_code e2;
-    std::string ip = sock.remote_endpoint(e2).address().to_string();
-    uint64_t cid = next_conn_id++;
-    {
-      std::lock_guard<std::mutex> l(mu);
-      if (config.max_client_cnxns > 0 && per_ip[ip] >= config.max_client_cnxns) {
-        QLOG_WARN("too many connections from %s (maxClientCnxns=%d): refusing one", ip.c_str(),
-                  config.max_client_cnxns);
-        sock.close(e2);
-        Accept();
-        return;
-      }
-      per_ip[ip]++;
-    }
-    auto c = std::make_shared<Conn>(self, std::move(sock), cid);
-    {
-      std::lock_guard<std::mutex> l(mu);
-      conns[cid] = c;
-    }
-    c->Start();
-    Accept();
-  });
+void ClientPort::Impl::Accept(tcp::acceptor& acc, bool secure) {
+  acc.async_accept(
+      [this, &acc, secure, self = shared_from_this()](std::error_code ec, tcp::socket sock) {
+        if (ec) {
+          if (ec != asio::error::operation_aborted && !stopping) {
+            QLOG_WARN("accept: %s", ec.message().c_str());
+            Accept(acc, secure);
+          }
+          return;
+        }
+        std::error_code e2;
+        std::string ip = sock.remote_endpoint(e2).address().to_string();
+        uint64_t cid = next_conn_id++;
+        {
+          std::lock_guard<std::mutex> l(mu);
+          if (config.max_client_cnxns > 0 && per_ip[ip] >= config.max_client_cnxns) {
+            QLOG_WARN("too many connections from %s (maxClientCnxns=%d): refusing one", ip.c_str(),
+                      config.max_client_cnxns);
+            sock.close(e2);
+            Accept(acc, secure);
+            return;
+          }
+          per_ip[ip]++;
+        }
+        auto c = std::make_shared<Conn>(self, std::move(sock), cid, secure);
+        {
+          std::lock_guard<std::mutex> l(mu);
+          conns[cid] = c;
+        }
+        c->Start();
+        Accept(acc, secure);
+      });
 }
 
 std::shared_ptr<Conn> ClientPort::Impl::Find(uint64_t conn_id) {
@@ -1084,18 +1162,43 @@ Result<int> ClientPort::Start() {
   s.role_listener = s.pipeline->AddRoleListener([&s](const MemberStatus& m) { s.OnRoleChange(m); });
 
   std::error_code ec;
-  auto addr = asio::ip::make_address(s.config.client_address, ec);
-  if (ec)
-    return InvalidArgument("clientPortAddress '" + s.config.client_address + "': " + ec.message());
-  tcp::endpoint ep(addr, static_cast<uint16_t>(s.config.client_port));
-  s.acceptor.open(ep.protocol(), ec);
-  if (!ec) s.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) s.acceptor.bind(ep, ec);
-  if (!ec) s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec)
-    return IoError("cannot listen on " + s.config.client_address + ":" +
-                   std::to_string(s.config.client_port) + ": " + ec.message());
-  int port = s.acceptor.local_endpoint().port();
+  auto listen = [&](tcp::acceptor& acc, const std::string& host, int port_no,
+                    const char* key) -> Result<int> {
+    auto addr = asio::ip::make_address(host, ec);
+    if (ec) return InvalidArgument(std::string(key) + " '" + host + "': " + ec.message());
+    tcp::endpoint ep(addr, static_cast<uint16_t>(port_no));
+    acc.open(ep.protocol(), ec);
+    if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acc.bind(ep, ec);
+    if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)
+      return IoError("cannot listen on " + host + ":" + std::to_string(port_no) + ": " +
+                     ec.message());
+    return static_cast<int>(acc.local_endpoint().port());
+  };
+  int port = 0;
+  if (s.config.plain_client_port()) {
+    auto p = listen(s.acceptor, s.config.client_address, s.config.client_port, "clientPortAddress");
+    if (!p.ok()) return p.status();
+    port = *p;
+  }
+  if (s.config.secure_client_port != 0) {
+    auto ctx = tls::MakeContext(s.config.client_tls, tls::Role::kServer);
+    if (!ctx.ok())
+      return Status(ctx.status().code(), "secureClientPort: " + ctx.status().message());
+    s.tls = *ctx;
+    const std::string host = s.config.secure_client_address.empty()
+                                 ? s.config.client_address
+                                 : s.config.secure_client_address;
+    auto p =
+        listen(s.secure_acceptor, host, s.config.secure_client_port, "secureClientPortAddress");
+    if (!p.ok()) return p.status();
+    QLOG_INFO("secure client port %s:%d (TLS, clientAuth=%s)", host.c_str(), *p,
+              s.config.client_tls.client_auth == tls::ClientAuth::kNeed   ? "need"
+              : s.config.client_tls.client_auth == tls::ClientAuth::kWant ? "want"
+                                                                          : "none");
+    if (port == 0) port = *p;
+  }
   if (s.config.metrics_port > 0) {
     std::string host =
         s.config.metrics_address.empty() ? s.config.client_address : s.config.metrics_address;
@@ -1112,7 +1215,10 @@ Result<int> ClientPort::Start() {
     QLOG_INFO("Prometheus metrics on http://%s:%d/metrics", host.c_str(), s.config.metrics_port);
   }
   s.started = true;
-  asio::post(s.io, [self = impl_] { self->Accept(); });
+  asio::post(s.io, [self = impl_] {
+    if (self->acceptor.is_open()) self->Accept(self->acceptor, false);
+    if (self->secure_acceptor.is_open()) self->Accept(self->secure_acceptor, true);
+  });
   return port;
 }
 
@@ -1148,6 +1254,7 @@ void ClientPort::Stop() {
   asio::post(s.io, [self = impl_, closed] {
     std::error_code ec;
     self->acceptor.close(ec);
+    self->secure_acceptor.close(ec);
     self->metrics_acceptor.close(ec);
     std::vector<std::shared_ptr<Conn>> cs;
     {

@@ -124,6 +124,33 @@ bool ValidUnixId(std::string_view id) {
   return v < 0xffffffffull;  // (uid_t)-1 means "no id" to the kernel
 }
 
+// An x509 id (docs/tls.md): a distinguished name as type=value RDNs ("CN=a,OU=b"), which is
+// what ZooKeeper's provider accepts (X500Principal parses it). Matched as an exact string.
+bool ValidX509Id(std::string_view id) {
+  if (id.empty()) return false;
+  size_t start = 0;
+  while (start <= id.size()) {
+    // An unescaped ',' or '+' ends an RDN; each must hold a '=' with a non-empty type.
+    size_t end = start;
+    bool esc = false;
+    for (; end < id.size(); end++) {
+      if (esc) {
+        esc = false;
+      } else if (id[end] == '\\') {
+        esc = true;
+      } else if (id[end] == ',' || id[end] == '+') {
+        break;
+      }
+    }
+    std::string_view rdn = id.substr(start, end - start);
+    const size_t eq = rdn.find('=');
+    if (eq == std::string_view::npos || rdn.find_first_not_of(' ') == eq) return false;
+    if (end >= id.size()) break;
+    start = end + 1;
+  }
+  return true;
+}
+
 // Identities that "auth" expands to: those of authenticating schemes. ip is not one (as in
 // ZooKeeper), and world / super have no provider there.
 bool IsAuthenticatedScheme(std::string_view scheme) {
@@ -185,6 +212,9 @@ Err FixupAcl(const std::vector<Acl>& in, const std::vector<Id>& auth, std::vecto
       rv.push_back(a);
     } else if (id.scheme == "unix") {
       if (!ValidUnixId(id.id)) return Err::kInvalidAcl;
+      rv.push_back(a);
+    } else if (id.scheme == "x509") {
+      if (!ValidX509Id(id.id)) return Err::kInvalidAcl;
       rv.push_back(a);
     } else {
       return Err::kInvalidAcl;  // unknown scheme (including world:<not anyone> and super)

@@ -40,7 +40,10 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ports import free_port  # noqa: E402,F401  (re-exported for the suites)
 
-ZK_CLASSPATH = "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar"
+# netty-codec: Debian's zookeeper.jar leaves it off its Class-Path, and the Netty server (TLS,
+# serverCnxnFactory=NettyServerCnxnFactory) needs it (docs/tls.md).
+ZK_CLASSPATH = ("/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar:"
+                "/usr/share/java/netty-codec.jar")
 ZK_SYSPROPS = {
     "znode.container.checkIntervalMs": "znode.container.checkIntervalMs",
     "superDigest": "zookeeper.DigestAuthenticationProvider.superDigest",

@@ -15,6 +15,8 @@ Control: one line per TCP connection to 127.0.0.1:control, answered with one lin
     cut SRC DST          close the connections of every link SRC>DST/* and refuse new ones
     heal SRC DST         accept again; "heal all" heals every link
     delay SRC DST MS     hold every byte of those links' connections MS ms (both directions)
+    flip SRC DST [N]     alter one byte (XOR 0x01, mid-chunk) of each of the next N chunks
+                         (default 1) that SRC sends to DST on those links: tampering in flight
     status               JSON: per link cut, delay_ms, open connections, accepted, refused
     quit                 exit
 Answers start with "ok" or "error". A link's port listens only while its target port does
@@ -40,6 +42,8 @@ class Link:
         self.src, self.dst, self.kind, self.target = int(src), int(dst), kind, int(target)
         self.cut = False
         self.delay_ms = 0
+        self.flip = 0      # chunks src -> dst still to alter
+        self.flipped = 0   # chunks altered so far
         self.conns = set()  # (client_writer, upstream_writer)
         self.accepted = 0
         self.refused = 0
@@ -56,8 +60,9 @@ def log(msg):
     sys.stderr.flush()
 
 
-async def _pump(link, reader, writer, closing):
-    """Copies reader -> writer, holding each chunk link.delay_ms (read at the time it arrives)."""
+async def _pump(link, reader, writer, closing, forward=False):
+    """Copies reader -> writer, holding each chunk link.delay_ms (read at the time it arrives).
+    On the forward direction (src -> dst) it alters a byte of a chunk while link.flip > 0."""
     queue = asyncio.Queue()
 
     async def sender():
@@ -78,6 +83,13 @@ async def _pump(link, reader, writer, closing):
             data = await reader.read(65536)
             if not data:
                 break
+            if forward and link.flip > 0:
+                link.flip -= 1
+                link.flipped += 1
+                b = bytearray(data)
+                b[len(b) // 2] ^= 0x01
+                data = bytes(b)
+                log("flipped byte %d of a %d-byte chunk on %s" % (len(b) // 2, len(b), link.name))
             queue.put_nowait((time.monotonic() + link.delay_ms / 1000.0, data))
             if task.done():
                 break
@@ -115,7 +127,7 @@ async def _handle(link, creader, cwriter):
     link.conns.add(pair)
     closing = asyncio.Event()
     try:
-        await asyncio.gather(_pump(link, creader, uwriter, closing),
+        await asyncio.gather(_pump(link, creader, uwriter, closing, forward=True),
                              _pump(link, ureader, cwriter, closing))
     finally:
         link.conns.discard(pair)
@@ -187,6 +199,7 @@ class Proxy:
         try:
             if op == "status":
                 return "ok " + json.dumps({l.name: {"cut": l.cut, "delay_ms": l.delay_ms,
+                                                    "flipped": l.flipped,
                                                     "open": len(l.conns),
                                                     "accepted": l.accepted,
                                                     "refused": l.refused, "port": l.port,
@@ -206,6 +219,14 @@ class Proxy:
                                 _abort(w)
                         l.conns.clear()
                 log("%s %s" % (op, " ".join(l.name for l in sel)))
+                return "ok %d" % len(sel)
+            if op == "flip":
+                sel = self.select(parts[1], parts[2])
+                if not sel:
+                    return "error no such link"
+                for l in sel:
+                    l.flip += int(parts[3]) if len(parts) > 3 else 1
+                log("flip %s" % " ".join(l.name for l in sel))
                 return "ok %d" % len(sel)
             if op == "delay":
                 sel = self.select(parts[1], parts[2])
