@@ -64,6 +64,15 @@ def log(msg):
 
 
 class Runner:
+    def teardown(self, keep=False):
+        """Stops the ensemble; removes the run's directory unless asked to keep it."""
+        if self.ens is not None:
+            self.ens.stop()
+        if self.keep or keep:
+            log("kept %s" % self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
     def __init__(self, args):
         self.a = args
         self.soak = args.soak or bool(os.environ.get("QFS_ENSEMBLE_SOAK")) or \
@@ -494,12 +503,7 @@ def main(argv):
         r.run(names)
         status = 0 if r.summary() else 1
     finally:
-        if r.ens is not None:
-            r.ens.stop()
-        if r.keep:
-            log("kept %s" % r.dir)
-        else:
-            shutil.rmtree(r.dir, ignore_errors=True)
+        r.teardown()
     return status
 
 

@@ -22,7 +22,6 @@ import argparse
 import collections
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -338,13 +337,11 @@ def main(argv):
         finally:
             if r.ens is not None:
                 r.ens.stop()
+                r.ens = None
             for d in mounts.values():
                 if subprocess.run(["mountpoint", "-q", d]).returncode == 0:
                     subprocess.run(["umount", "-l", d])
-            if r.keep or status:
-                log("kept %s" % r.dir)
-            else:
-                shutil.rmtree(r.dir, ignore_errors=True)
+            r.teardown(keep=bool(status))
     return status
 
 

@@ -28,7 +28,6 @@ import argparse
 import os
 import re
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -457,12 +456,7 @@ def main(argv):
         try:
             r.net.cleanup()
         finally:
-            if r.ens is not None:
-                r.ens.stop()
-            if r.keep:
-                log("kept %s" % r.dir)
-            else:
-                shutil.rmtree(r.dir, ignore_errors=True)
+            r.teardown()
     return status
 
 
