@@ -63,6 +63,31 @@ def log(msg):
     sys.stdout.flush()
 
 
+def probe_cut_leader(zk, path, host, port, t, cut_s, probe):
+    """Starts two threads for a leader cut off at monotonic time t for cut_s: one writes `path`
+    through it alone (probe["result"], probe["after"]), one polls its srvr until it stops
+    saying leader (probe["stepped_down"], seconds after t). Returns the threads."""
+    def write():
+        try:
+            zk.create_async(path, b"x").get(timeout=cut_s - 0.5)
+            probe["result"] = "acknowledged"
+        except Exception as e:
+            probe["result"] = type(e).__name__
+        probe["after"] = time.monotonic() - t
+
+    def watch_mode():
+        while time.monotonic() < t + cut_s:
+            srvr = E.four_letter(port, "srvr", 0.5, host) or ""
+            if "Mode: leader" not in srvr:
+                probe["stepped_down"] = time.monotonic() - t
+                return
+            time.sleep(0.05)
+    threads = [threading.Thread(target=write), threading.Thread(target=watch_mode)]
+    for th in threads:
+        th.start()
+    return threads
+
+
 class Runner:
     def teardown(self, keep=False):
         """Stops the ensemble; removes the run's directory unless asked to keep it."""
@@ -245,24 +270,7 @@ class Runner:
             t = time.monotonic()  # every link is cut once isolate() returns
             path = rec.root + "/minority-write"
 
-            def write():
-                try:
-                    zk.create_async(path, b"x").get(timeout=cut_s - 0.5)
-                    probe["result"] = "acknowledged"
-                except Exception as e:
-                    probe["result"] = type(e).__name__
-                probe["after"] = time.monotonic() - t
-
-            def watch_mode():
-                while time.monotonic() < t + cut_s:
-                    srvr = E.four_letter(port, "srvr", timeout=0.5) or ""
-                    if "Mode: leader" not in srvr:
-                        probe["stepped_down"] = time.monotonic() - t
-                        return
-                    time.sleep(0.05)
-            threads = [threading.Thread(target=write), threading.Thread(target=watch_mode)]
-            for th in threads:
-                th.start()
+            threads = probe_cut_leader(zk, path, "127.0.0.1", port, t, cut_s, probe)
 
             def after():
                 left = t + cut_s - time.monotonic()

@@ -159,24 +159,8 @@ def runner_class():
                 t = time.monotonic()
                 path = rec.root + "/minority-write"
 
-                def write():
-                    try:
-                        zk.create_async(path, b"x").get(timeout=cut_s - 0.5)
-                        probe["result"] = "acknowledged"
-                    except Exception as e:
-                        probe["result"] = type(e).__name__
-
-                def watch():
-                    while time.monotonic() < t + cut_s:
-                        srvr = E.four_letter(self.ens.m(lid)["client_port"], "srvr", 0.5,
-                                             self.ens.host(lid)) or ""
-                        if "Mode: leader" not in srvr:
-                            probe["stepped_down"] = time.monotonic() - t
-                            return
-                        time.sleep(0.05)
-                ths = [threading.Thread(target=write), threading.Thread(target=watch)]
-                for th in ths:
-                    th.start()
+                ths = TF.probe_cut_leader(zk, path, self.ens.host(lid),
+                                          self.ens.m(lid)["client_port"], t, cut_s, probe)
 
                 def end():
                     for th in ths:
