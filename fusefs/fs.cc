@@ -308,25 +308,65 @@ struct Fs::Impl {
     fuse_reply_entry(req, &e);
   }
 
+  // Whether the mount's session is alive in this member's tree. The session expired (e.g.
+  // while this member was cut off, the leader expired it): the replica says so once it has
+  // caught up. Only ephemeral creates check the session when prepared, so without this other
+  // writes would go on under a dead session and the mount would never get a new one.
+  static bool SessionLive(Fs& fs) {
+    int64_t sid = fs.session_;
+    return fs.pipeline_->Read([&](const tree::DataTree& t) { return t.sessions().count(sid) > 0; });
+  }
+
+  // A lost session is reported once (docs/fuse.md, "Sessions and failures"): ECONNRESET at a call
+  // the caller checks (a write(), mkdir, rm, ...), and the mount opens a new one. `what` names the
+  // call in the log.
+  static int ReportSessionLost(Fs& fs, const std::string& what) {
+    QLOG_WARN("mount: %s: the mount's session 0x%llx has expired; opening a new one", what.c_str(),
+              static_cast<unsigned long long>(fs.session_.load()));
+    if (fs.on_session_lost_) fs.on_session_lost_();
+    return ECONNRESET;
+  }
+  // 0, or ECONNRESET once for a session lost since the last report: dead now, or replaced by a
+  // commit that carried on (below) without telling anyone.
+  static int CheckSession(Fs& fs, const std::string& what) {
+    if (!SessionLive(fs)) {
+      fs.loss_unreported_ = false;
+      return ReportSessionLost(fs, what);
+    }
+    return fs.loss_unreported_.exchange(false) ? ECONNRESET : 0;
+  }
+
+  // How Call treats a lost session. kReport: ECONNRESET (a syscall the caller checks).
+  // kCarryOn: a commit at close() or fsync: a shell ignores close()'s result, and the commit
+  // does not depend on the session, so the mount opens a new one and commits under it; an
+  // ephemeral file is then owned by the new session. The loss is still reported, at the next
+  // call that checks (docs/fuse.md, "Write errors").
+  enum class OnSessionLost { kReport, kCarryOn };
+
   // Submits a write (or, with `sync`, a freshness barrier) and waits for its reply, at most
   // mount.writeTimeoutMs, and stops waiting on a FUSE interrupt (Ctrl-C). Returns 0 or an errno.
   static int Call(Fs& fs, fuse_req_t req, tree::Request r, std::vector<OwnChanges::Mark> marks,
-                  Reply* out, bool sync = false) {
-    if (!sync) {
-      // The session expired (e.g. while this member was cut off, the leader expired it): the
-      // replica says so once it has caught up. Only ephemeral creates check the session when
-      // prepared, so without this other writes would go on under a dead session and the mount
-      // would never get a new one (docs/fuse.md: ECONNRESET once, then a new session).
-      int64_t sid = fs.session_;
-      bool live =
-          fs.pipeline_->Read([&](const tree::DataTree& t) { return t.sessions().count(sid) > 0; });
-      if (!live) {
-        QLOG_WARN("mount: %s: the mount's session 0x%llx has expired; opening a new one",
-                  r.ops.empty() ? "" : r.ops[0].path.c_str(), static_cast<unsigned long long>(sid));
-        if (fs.on_session_lost_) fs.on_session_lost_();
-        return ECONNRESET;
-      }
+                  Reply* out, bool sync = false, OnSessionLost on_lost = OnSessionLost::kReport) {
+    const std::string first_path = r.ops.empty() ? "" : r.ops[0].path;
+    if (!sync && on_lost == OnSessionLost::kReport) {
+      if (int rc = CheckSession(fs, first_path)) return rc;
+    } else if (!sync && !SessionLive(fs)) {
+      ReportSessionLost(fs, first_path);
+      if (!SessionLive(fs)) return ECONNRESET;
+      fs.loss_unreported_ = true;
     }
+    int rc = CallOnce(fs, req, r, marks, out, sync);
+    if (rc == ECONNRESET && on_lost == OnSessionLost::kCarryOn && SessionLive(fs)) {
+      // Refused for the old session (an ephemeral create prepared after it expired): nothing
+      // was applied; once more under the new one.
+      fs.loss_unreported_ = true;
+      rc = CallOnce(fs, req, std::move(r), std::move(marks), out, sync);
+    }
+    return rc;
+  }
+
+  static int CallOnce(Fs& fs, fuse_req_t req, tree::Request r, std::vector<OwnChanges::Mark> marks,
+                      Reply* out, bool sync) {
     auto w = std::make_shared<Waiter>();
     uint64_t token = marks.empty() ? 0 : fs.own_->Add(std::move(marks));
     OwnChanges* own = fs.own_;
@@ -1245,6 +1285,12 @@ struct Fs::Impl {
       // close() it ignores (docs/fuse.md, "Write errors"). The error is sticky: nothing of this
       // handle is committed. (No wait for the notifier here, unlike SyncBarrier: it may be
       // waiting for the page this write holds locked.)
+      // A lost session is reported here, at a call a shell checks, not at the commit (which
+      // carries on under a new session). Sticky like the errors below.
+      if (int rc = CheckSession(fs, h->path)) {
+        h->error = rc;
+        return (void)fuse_reply_err(req, rc);
+      }
       Reply rep;
       if (int rc = Call(fs, req, {}, {}, &rep, /*sync=*/true)) {
         if (rc != EINTR) h->error = rc;
@@ -1418,7 +1464,8 @@ struct Fs::Impl {
     }
     r.auth = h->auth;
     Reply rep;
-    int rc = Call(fs, req, std::move(r), std::move(marks), &rep);
+    int rc = Call(fs, req, std::move(r), std::move(marks), &rep, /*sync=*/false,
+                  OnSessionLost::kCarryOn);
     if (rc == EEXIST && h->pending && h->append && h->data.empty()) {
       // `: >> f` raced with another creator: f exists, and appending nothing to it is done.
       DropPendingName(fs, h->id, h->path);

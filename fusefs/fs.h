@@ -63,6 +63,8 @@ class Fs {
   EchoState* echo_;
   Notifier* notifier_;
   std::function<void()> on_session_lost_;
+  // A commit at close() replaced a lost session; the next checked call reports it (fs.cc).
+  std::atomic<bool> loss_unreported_{false};
   uid_t uid_;
   gid_t gid_;
   std::unique_ptr<OpenFiles> open_files_;
