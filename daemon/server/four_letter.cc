@@ -154,8 +154,9 @@ uint64_t SnapshotBytes(const Config& c) {
 
 // ZooKeeper's order: the server's keys, the quorum peer's, then the membership (QuorumVerifier).
 void Conf(std::ostream& o, const Config& c, const Pipeline& p, const MemberStatus& ms) {
-  o << "clientPort=" << c.client_port << "\n"
-    << "secureClientPort=-1\n"
+  // ZooKeeper prints -1 for a port it does not serve.
+  o << "clientPort=" << (c.plain_client_port() ? c.client_port : -1) << "\n"
+    << "secureClientPort=" << (c.secure_client_port != 0 ? c.secure_client_port : -1) << "\n"
     << "dataDir=" << c.data_dir << "\n"
     << "dataDirSize=" << SnapshotBytes(c) << "\n"
     << "dataLogDir=" << c.data_log_dir << "\n"

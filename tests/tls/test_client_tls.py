@@ -198,6 +198,9 @@ def run_kind(kind, quorumfsd, certs):
         results["need: stranger connects"] = cl.tls("stranger") is not None
         results["need: no certificate connects"] = cl.tls(None) is not None
         results["need: ruok inside TLS"] = tls_four_letter(secure_port, certs)
+        conf = tls_four_letter(secure_port, certs, "conf") or ""
+        results["need: conf names the secure port"] = (
+            "secureClientPort=%d" % secure_port) in conf.splitlines()
         out1 = zkcli(secure_port, certs, "client1", "get /tls-a")
         results["need: zkCli client1 get"] = "two" in out1.splitlines()
         out2 = zkcli(secure_port, certs, "client2", "get /tls-a")
@@ -205,7 +208,8 @@ def run_kind(kind, quorumfsd, certs):
         out3 = zkcli(secure_port, certs, "client1", "whoami")
         results["need: zkCli whoami"] = [
             l for l in out3[out3.find("Auth scheme"):].strip().splitlines()
-            if l.strip() and not l.startswith("SLF4J")]
+            # zkCli prints its watcher's connect event whenever it arrives, maybe in between.
+            if l.strip() and not l.startswith(("SLF4J", "WATCHER::", "WatchedEvent"))]
         if not results["need: zkCli client1 get"]:
             print(out1[-2000:])
         cl.close_all()
@@ -256,6 +260,7 @@ EXPECTED = {
     "need: stranger connects": False,
     "need: no certificate connects": False,
     "need: ruok inside TLS": "imok",
+    "need: conf names the secure port": True,
     "need: zkCli client1 get": True,
     "need: zkCli client2 refused": True,
     "need: zkCli whoami": ["Auth scheme: User", "ip: 127.0.0.1", "x509: " + dn("client1")],
@@ -295,6 +300,9 @@ def quorumfsd_only(quorumfsd, certs, tmp):
         check("secure only: ruok on the secure port", listening is not None)
         check("secure only: one listening port", listening is not None and len(listening) == 1,
               listening)
+        conf = (tls_four_letter(port, certs, "conf") or "").splitlines()
+        check("secure only: conf says clientPort=-1 and the secure port",
+              "clientPort=-1" in conf and "secureClientPort=%d" % port in conf, conf[:3])
     finally:
         proc.terminate()
         proc.wait(timeout=20)
