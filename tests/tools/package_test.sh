@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# INSTALLS INTO THE SYSTEM (root, dpkg): builds the quorumfs .deb with scripts/package, installs
-# it, checks the installed files, unit and user, runs the installed quorumfsd on a free loopback
-# port with the sample config (data and port overridden), does a create/get with the installed
-# quorumfs, stops it by PID, re-installs (idempotent), and removes the package at the end.
-# Exit 77 (skipped): not root, no dpkg, a quorumfs package already installed, or no
-# build/release yet and QFS_PACKAGE_TEST unset (docs/install.md).
+# INSTALLS INTO THE SYSTEM (root, dpkg): builds the quorumfs .deb, installs it, checks the
+# installed files, unit and user, runs the installed quorumfsd on a free loopback port with the
+# sample config (data and port overridden), does a create/get with the installed quorumfs, stops
+# it by PID, re-installs (idempotent), and removes the package at the end.
+#   package_test.sh SRC [TEST_BUILD_DIR]
+# Which package: the Release one (scripts/package) when build/release exists or
+# QFS_PACKAGE_TEST=1; otherwise, so that the default test run needs no extra build, CPack's
+# package of TEST_BUILD_DIR (the sanitizer build, configured with prefix /usr by scripts/build):
+# the same install rules, unit, config and scripts, with instrumented binaries (docs/install.md).
+# Exit 77 (skipped): not root, no dpkg, a quorumfs package already installed, or nothing to
+# package.
 set -euo pipefail
 src=$1
+test_build=${2:-}
 skip() { echo "skipped: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
 . "$(dirname "$0")/notify_lib.sh"  # notify_listen
@@ -15,8 +21,11 @@ command -v dpkg >/dev/null || skip "no dpkg"
 if dpkg-query -W quorumfs >/dev/null 2>&1; then
   skip "a quorumfs package (or its config files) is on this system; this test does not touch it"
 fi
-if [ ! -f "$src/build/release/CMakeCache.txt" ] && [ "${QFS_PACKAGE_TEST:-}" != 1 ]; then
-  skip "no build/release (run scripts/build or scripts/package first, or set QFS_PACKAGE_TEST=1)"
+release=0
+if [ -f "$src/build/release/CMakeCache.txt" ] || [ "${QFS_PACKAGE_TEST:-}" = 1 ]; then
+  release=1
+elif [ -z "$test_build" ] || ! grep -qx 'CMAKE_INSTALL_PREFIX:PATH=/usr' "$test_build/CMakeCache.txt"; then
+  skip "no build/release and no test build with prefix /usr (run scripts/package, or set QFS_PACKAGE_TEST=1)"
 fi
 
 dir=$(mktemp -d /tmp/qfs-package-XXXXXX)
@@ -35,13 +44,23 @@ cleanup() {
 trap cleanup EXIT
 
 start=$SECONDS
-deb=$("$src/scripts/package" 2>"$dir/package.log" | tail -n 1) || {
-  tail -n 30 "$dir/package.log"; fail "scripts/package failed"; }
-echo "built $deb in $((SECONDS - start)) s"
+libs=(libfuse3-3 libprotobuf libzookeeper-mt2 libc6 libstdc++6)
+if [ "$release" = 1 ]; then
+  deb=$("$src/scripts/package" 2>"$dir/package.log" | tail -n 1) || {
+    tail -n 30 "$dir/package.log"; fail "scripts/package failed"; }
+  libs+=(libjemalloc2)  # not linked beside the sanitizers
+  echo "built the Release package $deb in $((SECONDS - start)) s"
+else
+  rm -f "$test_build"/quorumfs_*.deb
+  (cd "$test_build" && cpack -G DEB) >"$dir/package.log" 2>&1 || {
+    tail -n 30 "$dir/package.log"; fail "cpack in $test_build failed"; }
+  deb=$(ls "$test_build"/quorumfs_*.deb)
+  echo "packaged the test build (sanitizers on; scripts/test --long packages a Release build): $deb in $((SECONDS - start)) s"
+fi
 dpkg-deb -I "$deb" > "$dir/info"
 cat "$dir/info"
 depends=$(sed -n 's/^ Depends: //p' "$dir/info")
-for lib in libfuse3-3 libprotobuf libzookeeper-mt2 libjemalloc2 libc6 libstdc++6; do
+for lib in "${libs[@]}"; do
   [[ "$depends" == *"$lib"* ]] || fail "Depends lacks $lib: $depends"
 done
 dpkg-deb -c "$deb" > "$dir/contents"
