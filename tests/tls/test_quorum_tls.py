@@ -5,6 +5,9 @@
 
 1. The ensemble forms with sslQuorum and serves kazoo writes on every member; its peer port
    answers TLS with the member's certificate, and refuses a TLS client without a certificate.
+   TLS everywhere: each member also serves secureClientPort (ssl.clientAuth=need, its own
+   certificate); kazoo (use_ssl, client1's certificate) writes through each member's secure
+   port and reads every write back through each of them.
 2. A stranger that knows quorum.secret but has a self-signed certificate takes member 3's place
    (same server.N line, fresh data dir): it is refused by both others (logged: TLS handshake),
    never serves, and nothing of it is applied; writes go on; the real member 3 rejoins.
@@ -112,6 +115,50 @@ def verify_all(ens, acked, what):
             what, i, len(acked)), not bad, bad[:5])
 
 
+def secure_port_base():
+    """A multiple of 10 whose +1..+3 are free loopback ports (secureClientPort "B/10{id}")."""
+    import socket
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1] // 10 * 10
+        if base < 20000 or base + 3 > 65535:
+            continue
+        try:
+            for i in (1, 2, 3):
+                with socket.socket() as t:
+                    t.bind(("127.0.0.1", base + i))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no free secure client ports")
+
+
+def tls_everywhere(base, certs):
+    """Clients and peers both over TLS: kazoo on each member's secure client port."""
+    clients = []
+    try:
+        for i in (1, 2, 3):
+            zk = KazooClient(hosts="127.0.0.1:%d" % (base + i), use_ssl=True, ca=certs["ca.pem"],
+                             certfile=certs["client1.crt"], keyfile=certs["client1.key"],
+                             timeout=10.0)
+            zk.start(timeout=30)
+            clients.append(zk)
+        for i, zk in enumerate(clients, 1):
+            zk.create("/tls-q/over-tls-%d" % i, b"t%d" % i)
+        for i, zk in enumerate(clients, 1):
+            zk.sync("/tls-q")
+            got = [zk.get("/tls-q/over-tls-%d" % j)[0] for j in (1, 2, 3)]
+            check("TLS everywhere: member %d's secure client port reads every member's TLS write"
+                  % i, got == [b"t1", b"t2", b"t3"], got)
+    except Exception as e:  # noqa: BLE001 - the failure is the check's detail
+        check("TLS everywhere: kazoo over each member's secure client port (%r)" % e, False)
+    finally:
+        for zk in clients:
+            zk.stop()
+            zk.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quorumfsd", required=True)
@@ -128,7 +175,11 @@ def main():
         for i in (1, 2, 3):
             shutil.copy(certs["m%d.pem" % i], os.path.join(keys, "m%d.pem" % i))
         print("certificates made in %.1f s" % (time.monotonic() - t0))
-        extra = {"sslQuorum": "true",
+        base = secure_port_base()
+        extra = {"secureClientPort": "%d{id}" % (base // 10),
+                 "ssl.keyStore.location": os.path.join(keys, "m{id}.pem"),
+                 "ssl.trustStore.location": certs["ca.pem"],
+                 "sslQuorum": "true",
                  "ssl.quorum.keyStore.location": os.path.join(keys, "m{id}.pem"),
                  "ssl.quorum.trustStore.location": certs["ca.pem"]}
         ens = Ensemble.create(os.path.join(tmp, "ens"), n=3, kind="quorumfsd", proxy=True,
@@ -156,6 +207,7 @@ def main():
                   subj is not None and "CN = m%d" % i in subj, subj)
         check("a peer port refuses a TLS client without a certificate",
               peer_cert_subject(ens.m(1)["peer_port"], certs) is None)
+        tls_everywhere(base, certs)
 
         # ---- 2. a stranger with a self-signed certificate in member 3's place ----
         ens.stop_member(3)
