@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kazoo's own upstream test suite against a 3-member Apache ZooKeeper 3.8 ensemble (the control)
 # and a 3-member quorumfsd ensemble, on loopback. Runs only with QFS_KAZOO_UPSTREAM=1 (about
-# 5 minutes on 2 cores); otherwise exits 77, which ctest reports as skipped.
+# 5 minutes on 2 cores; scripts/test --long sets it); otherwise exits 77 (ctest: skipped).
 #
 #   QFS_KAZOO_UPSTREAM=1 tests/clients/kazoo_upstream.sh QUORUMFSD_PATH
 #
