@@ -192,7 +192,7 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
   bool ReadAfter(zab::Zxid after, size_t max_entries, std::vector<zab::Entry>* out) override {
     std::vector<storage::LogEntry> v;
     if (!p->store_->log().ReadAfter(after, max_entries, &v)) return false;
-    for (auto& e : v) out->push_back({e.zxid, std::move(e.payload), 0, 0});
+    for (auto& e : v) out->push_back({e.zxid, std::move(e.payload), 0, 0, std::nullopt});
     return true;
   }
 

@@ -556,6 +556,10 @@ ApplyResult DataTree::Apply(const txn::Txn& t) {
         }
       }
       break;
+    case txn::Txn::kReconfig:
+      // /zookeeper/config takes the new configuration's text (docs/reconfig.md).
+      r.results.push_back(im.SetData(t.reconfig().node(), zxid, time, &r.changes));
+      break;
     case txn::Txn::kCreateSession:
       // Session txns have no op type of their own: one bare kOk result.
       im.CreateSession(t.session_id(), t.create_session());
