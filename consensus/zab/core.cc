@@ -609,11 +609,12 @@ struct Core::Impl {
     if (!IsVoter(from) || role != Role::kLooking) {
       if (from_looking && SelfVoter()) {
         Send(from, VoteMsg());
-      } else if (from_looking && role == Role::kObserving) {
-        // An observer's answer is not counted by anyone; it names its leader and configuration
+      } else if (from_looking && (role == Role::kFollowing || role == Role::kObserving)) {
+        // A non-voter's answer is counted by no one: it names its leader and configuration
         // for a member that is behind (see above).
         peer::ZabMessage r = VoteMsg();
         r.mutable_vote()->set_leader(leader);
+        r.mutable_vote()->set_state(peer::Vote::OBSERVING);
         Send(from, std::move(r));
       }
       return;
