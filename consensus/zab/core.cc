@@ -281,10 +281,10 @@ struct Core::Impl {
     conf.current_zxid = z;
     RebuildSets();
   }
-  // The log now ends at z. Only a pending entry can be cut (committed ones never are).
+  // The log now ends at z. Only a pending entry can be cut: a configuration known committed
+  // stays even when its entry is not in the log (a crash lost the entry, or a vote told us).
   void ConfigTruncate(Zxid z) {
-    if (conf.current_zxid <= z) return;
-    QFS_CHECK(conf.previous && conf.previous_zxid <= z);
+    if (conf.current_zxid <= z || !conf.previous) return;
     conf.current = *conf.previous;
     conf.current_zxid = conf.previous_zxid;
     conf.previous.reset();
@@ -293,8 +293,9 @@ struct Core::Impl {
   }
   // The configuration state as of the zxid z of this member's history (z <= last_logged).
   ConfigState ConfigAt(Zxid z) const {
-    if (conf.current_zxid <= z) return conf;
-    QFS_CHECK(conf.previous && conf.previous_zxid <= z);
+    // A committed configuration whose entry is above z (learned from a vote before the entry
+    // was applied here) is the one to use: that entry is committed.
+    if (conf.current_zxid <= z || !conf.previous) return conf;
     ConfigState c;
     c.current = *conf.previous;
     c.current_zxid = conf.previous_zxid;
@@ -804,6 +805,9 @@ struct Core::Impl {
         return;
       case peer::ZabMessage::kUpToDate:
         if (lphase != LPhase::kAckedNewLeader) return GoLooking();
+        // The sync brought a configuration that changed our role: reconnect on the right link
+        // (a voter on an observer link acknowledges nothing).
+        if ((role == Role::kFollowing) != WantParticipant()) return GoLooking();
         lphase = LPhase::kServing;
         serving = true;
         return;
