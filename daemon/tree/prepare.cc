@@ -448,18 +448,15 @@ Err PrepareMultiOp(View& v, const Request& req, const Op& op, txn::MultiOp* m) {
   return Err::kUnimplemented;
 }
 
-// ZooKeeper's checks for reconfig and their order (PrepRequestProcessor): reconfigEnabled, WRITE
-// on /zookeeper/config, a reconfig in progress, fromConfig, the new configuration (parse, at
-// least one voter), a synced quorum of it. The txn sets /zookeeper/config to the new text with
-// version -1, as ZooKeeper's SetDataTxn for it. There is no skipACL: super (or an identity an
-// ACL set on /zookeeper/config grants WRITE) is needed.
+// ZooKeeper's checks for reconfig and their order (PrepRequestProcessor): reconfigEnabled,
+// standalone, a reconfig in progress, fromConfig, the new configuration (parse, at least one
+// voter), a synced quorum of it, and only then WRITE on /zookeeper/config. The txn sets
+// /zookeeper/config to the new text with version -1, as ZooKeeper's SetDataTxn for it. There is no
+// skipACL: super (or an identity an ACL set on /zookeeper/config grants WRITE) is needed.
 Err PrepareReconfig(View& v, const Request& req, const ReconfigContext* rc, txn::ReconfigTxn* out) {
   if (rc == nullptr) return Err::kUnimplemented;
   if (!rc->enabled) return Err::kReconfigDisabled;
   static constexpr std::string_view kConfigNode = "/zookeeper/config";
-  const NodeRec* node = v.Get(kConfigNode);
-  QFS_CHECK(node != nullptr);
-  if (!AclAllows(node->acl, perm::kWrite, req.auth)) return Err::kNoAuth;
   if (rc->standalone) return Err::kUnimplemented;
   if (rc->in_progress) return Err::kReconfigInProgress;
   const ReconfigSpec& spec = req.reconfig;
@@ -475,6 +472,9 @@ Err PrepareReconfig(View& v, const Request& req, const ReconfigContext* rc, txn:
   if (rc->check_quorum) {
     if (Err e = rc->check_quorum(*next); e != Err::kOk) return e;
   }
+  const NodeRec* node = v.Get(kConfigNode);
+  QFS_CHECK(node != nullptr);
+  if (!AclAllows(node->acl, perm::kWrite, req.auth)) return Err::kNoAuth;
   const std::string text = ConfigText(*next, static_cast<uint64_t>(v.zxid()));
   for (const txn::ServerSpec& s : *next) *out->add_servers() = s;
   txn::SetDataTxn* set = out->mutable_node();

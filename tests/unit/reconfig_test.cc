@@ -101,9 +101,13 @@ TEST_F(PrepareReconfigTest, ChecksInZooKeepersOrder) {
   rc.enabled = false;
   EXPECT_EQ(Run(Reconfig(std::nullopt, "3", std::nullopt, -1, {})).err, Err::kReconfigDisabled);
   rc.enabled = true;
-  // /zookeeper/config is world-readable only: WRITE takes super (or an ACL set on it).
+  // /zookeeper/config is world-readable only: WRITE takes super (or an ACL set on it). It is
+  // checked last, as ZooKeeper's: a bad request without it is still BADARGUMENTS.
   EXPECT_EQ(Run(Reconfig(std::nullopt, "3", std::nullopt, -1, {{"digest", "u:x"}})).err,
             Err::kNoAuth);
+  EXPECT_EQ(Run(Reconfig("some thing", std::nullopt, std::nullopt, -1, {})).err,
+            Err::kBadArguments);
+  EXPECT_EQ(Run(Reconfig(std::nullopt, "3", std::nullopt, 77, {})).err, Err::kBadVersion);
   rc.in_progress = true;
   EXPECT_EQ(Run(r).err, Err::kReconfigInProgress);
   rc.in_progress = false;
@@ -112,6 +116,7 @@ TEST_F(PrepareReconfigTest, ChecksInZooKeepersOrder) {
   EXPECT_EQ(Run(Reconfig(std::nullopt, "1,2,3")).err, Err::kBadArguments);  // no voter left
   quorum = Err::kNewConfigNoQuorum;
   EXPECT_EQ(Run(r).err, Err::kNewConfigNoQuorum);
+  EXPECT_EQ(Run(Reconfig(std::nullopt, "3", std::nullopt, -1, {})).err, Err::kNewConfigNoQuorum);
   EXPECT_EQ(checked.size(), 2u);
   rc.standalone = true;
   EXPECT_EQ(Run(r).err, Err::kUnimplemented);
