@@ -268,13 +268,24 @@ class Runner:
         want = [i for i in ens.ids()]
         if data is not None and sorted(parse_config(data)[0]) != want:
             raise Failed("the reply's configuration is %r" % data)
+        recovery = rec.wait_ok_write_after(t0, timeout=60)
         servers, version = self.wait_config(want)
+        time.sleep(1.0)
+        with rec._lock:
+            done = sorted(op["complete"] for op in rec.ops if op["type"] == "ok" and
+                          op["f"] in ("set", "cas", "create", "seq") and op["complete"] >= t0)
+        gaps = [b - a for a, b in zip([t0] + done, done)]
+        pause = max(gaps) if gaps else None
         new_leader = ens.leader()
         for i in (lid, other):
             ens.stop_member(i)
         info = self.finish_load(rec, "shrink")
-        return "5 -> 3 removing leader m%d and m%d (answered in %.2f s%s), new leader m%s; %s" % (
-            lid, other, took, "" if data is not None else ", reply lost", new_leader, info)
+        if recovery is None:
+            raise Failed("no write was acknowledged within 60 s of the reconfig")
+        return ("5 -> 3 removing leader m%d and m%d (answered in %.2f s%s), new leader m%s, "
+                "longest time without an acknowledged write after the request %.2f s; %s" % (
+                    lid, other, took, "" if data is not None else ", reply lost", new_leader,
+                    pause, info))
 
     def sc_restart(self):
         ens = self.ens
