@@ -24,7 +24,9 @@ and its dynamic config file), then, in order:
   restart    every member stopped and started again: same configuration, same members.
 
 The same assertions hold against Apache ZooKeeper 3.8 (--kind zk); the transcripts of both
-are printed. QFS_LONG=1 runs longer loads. Exit 0 when every scenario passed.
+are printed. QFS_LONG=1 runs longer loads. Exit 0 when every scenario passed. --skip-unless-long
+exits 77 (ctest: skipped) unless QFS_LONG=1: the ZooKeeper control takes about a minute (JVM
+starts), which the default test run has no room for.
 """
 
 import argparse
@@ -345,8 +347,12 @@ def main(argv):
     p.add_argument("--kind", choices=["zk", "quorumfsd"], default="quorumfsd")
     p.add_argument("--quorumfsd", default=None)
     p.add_argument("--keep", action="store_true")
+    p.add_argument("--skip-unless-long", action="store_true")
     p.add_argument("scenarios", nargs="*", default=None)
     a = p.parse_args(argv)
+    if a.skip_unless_long and not os.environ.get("QFS_LONG"):
+        print("skip: set QFS_LONG=1 to run the ZooKeeper control (about a minute)")
+        return 77
     if a.kind == "quorumfsd":
         a.quorumfsd = os.path.abspath(a.quorumfsd or E.default_quorumfsd())
     names = a.scenarios or SCENARIOS
