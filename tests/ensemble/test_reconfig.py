@@ -243,8 +243,12 @@ class Runner:
         rec = self.load("grow")
         new = [ens.add_member(reconfig=False) for _ in range(2)]
         t0 = time.monotonic()
-        data, _ = ens.reconfig(joining=",".join(ens.server_line(i) for i in new))
+        data, st = ens.reconfig(joining=",".join(ens.server_line(i) for i in new))
         took = time.monotonic() - t0
+        # The reply is the new /zookeeper/config and its Stat: version -1 (the SetDataTxn of a
+        # reconfig carries -1), mzxid the version in the text.
+        if st.version != -1 or st.mzxid != parse_config(data)[1]:
+            raise Failed("the reply's Stat is %r for %r" % (st, data))
         for i in new:
             ens.mark(i, True)
         servers, _ = parse_config(data)
