@@ -163,6 +163,7 @@ struct Core::Impl {
   std::set<PeerId> voters, members;
   bool removed = false;
   bool stepping_down = false;  // a leader that committed a configuration without itself as voter
+  uint64_t stepdown_since = 0;
   std::optional<ConfigState> snap_conf;  // from a SNAP's SyncStart, taken when it is installed
   ConfigState ready_snapshot_conf;       // the configuration at ready_snapshot_zxid
 
@@ -316,6 +317,7 @@ struct Core::Impl {
       if (role == Role::kLeading) {
         serving = false;
         stepping_down = true;  // this Ready's COMMITs go out first
+        stepdown_since = now;
       } else {
         Remove();
       }
@@ -325,6 +327,7 @@ struct Core::Impl {
       if (!SelfVoter()) {
         serving = false;
         stepping_down = true;
+        stepdown_since = now;
       }
     } else if (role == Role::kFollowing || role == Role::kObserving) {
       // A leader that is no voter now steps down; a learner whose role changed reconnects
@@ -1174,7 +1177,11 @@ struct Core::Impl {
 
   void TickLeader() {
     if (stepping_down) {
-      // The configuration without this leader as voter committed last Ready (docs/reconfig.md).
+      // The configuration without this leader as voter committed (docs/reconfig.md). Its
+      // learners leave once they learn it; leaving at once would close their links with the
+      // COMMIT maybe still queued (the shell drops what is queued on a closed link), and they
+      // would fail the writes they forwarded. So it waits for them, at most syncLimit.
+      if (!learners.empty() && now - stepdown_since < static_cast<uint64_t>(cfg.sync_ticks)) return;
       if (IsMember(cfg.self)) {
         GoLooking();
       } else {

@@ -254,7 +254,8 @@ class Core {
   std::optional<ProposeError> CheckReconfig(const Membership& config) const;
   // Proposes a reconfig entry (zxid = NextZxid()). It commits only with a majority of the old
   // voters and one of the new; a leader that is not a voter of the new configuration stops
-  // serving when it commits and leaves the leadership at its next tick.
+  // serving when it commits and leaves the leadership once its learners have left (at most
+  // sync_ticks later).
   std::optional<ProposeError> ProposeReconfig(std::string payload, Membership config, PeerId origin,
                                               uint64_t origin_tag);
   // A client's sync: answered through Ready.syncs_done with the zxid to wait for. On a leader

@@ -289,6 +289,37 @@ TEST(ZabCoreTest, ARemovedLeaderCommitsThenStepsDownAndStops) {
   EXPECT_EQ(f.core->role(), Role::kLeading);
   EXPECT_FALSE(f.core->serving());
   EXPECT_EQ(f.core->NextZxid(), std::nullopt);
+  // It waits for its learners to leave (they do once the COMMIT reaches them): closing their
+  // links at once could drop the COMMIT still queued on them.
+  f.core->Tick();
+  f.Drain();
+  EXPECT_EQ(f.core->role(), Role::kLeading);
+  for (PeerId p : {2, 3, 4}) f.core->Disconnected(p);
+  f.core->Tick();
+  f.Drain();
+  EXPECT_EQ(f.core->role(), Role::kLooking);
+  EXPECT_TRUE(f.core->removed());
+}
+
+TEST(ZabCoreTest, ARemovedLeaderWaitsForItsLearnersAtMostSyncLimit) {
+  Fixture f;
+  f.Establish();
+  f.JoinSynced(4);
+  Membership next{{2, 3, 4}, {}};
+  ASSERT_FALSE(f.core->ProposeReconfig("r", next, 1, 7));
+  const Zxid r = MakeZxid(4, 1);
+  f.Drain();
+  f.core->Persisted(r);
+  f.Ack(2, r);
+  f.Ack(4, r);
+  ASSERT_FALSE(f.applied.empty());
+  EXPECT_EQ(f.applied.back(), r);
+  Config c;
+  for (int i = 1; i < c.sync_ticks; i++) {
+    f.core->Tick();
+    f.Drain();
+    ASSERT_EQ(f.core->role(), Role::kLeading) << "tick " << i;
+  }
   f.core->Tick();
   f.Drain();
   EXPECT_EQ(f.core->role(), Role::kLooking);
