@@ -256,11 +256,15 @@ Result<Config> ParseConfig(const std::string& text) {
     } else if (key == "writeWaitMs") {
       if (!num(1, 1ll << 30)) return range(1, 1ll << 30);
       c.write_wait_ms = static_cast<int>(n);
-    } else if (key == "standaloneEnabled" || key == "reconfigEnabled" ||
-               key == "quorumListenOnAllIPs" || key == "4lw.commands.whitelist" ||
-               key == "localSessionsEnabled" || key == "localSessionsUpgradingEnabled") {
-      // ZooKeeper keys with no effect here (no dynamic reconfig; every 4lw is on; read-only
-      // sessions are always local, docs/read-only.md).
+    } else if (key == "reconfigEnabled") {
+      // docs/reconfig.md: off by default, as ZooKeeper 3.5.3+.
+      if (val != "true" && val != "false") return err("expected true or false");
+      c.reconfig_enabled = val == "true";
+    } else if (key == "standaloneEnabled" || key == "quorumListenOnAllIPs" ||
+               key == "4lw.commands.whitelist" || key == "localSessionsEnabled" ||
+               key == "localSessionsUpgradingEnabled") {
+      // ZooKeeper keys with no effect here (an ensemble of one is always a quorum of one; every
+      // 4lw is on; read-only sessions are always local, docs/read-only.md).
       // --- TLS (docs/tls.md) ---
     } else if (key == "secureClientPort") {
       if (!num(1, 65535)) return range(1, 65535);
@@ -381,7 +385,33 @@ Result<Config> LoadConfigFile(const std::string& path) {
   if (!f) return ErrnoStatus("cannot read config file " + path, errno);
   std::stringstream ss;
   ss << f.rdbuf();
-  return ParseConfig(ss.str());
+  // ZooKeeper 3.5+'s dynamicConfigFile=PATH (docs/reconfig.md): its server.N lines are read as
+  // if they were in this file; its version= line is ZooKeeper's bookkeeping and is skipped.
+  std::string text, line;
+  std::istringstream in(ss.str());
+  while (std::getline(in, line)) {
+    std::string_view l = line;
+    while (!l.empty() && (l.front() == ' ' || l.front() == '\t')) l.remove_prefix(1);
+    if (l.rfind("dynamicConfigFile", 0) == 0 && l.find('=') != std::string_view::npos) {
+      std::string dyn(l.substr(l.find('=') + 1));
+      while (!dyn.empty() && (dyn.back() == ' ' || dyn.back() == '\r')) dyn.pop_back();
+      if (!dyn.empty() && dyn.front() != '/') {
+        // Relative paths are relative to the directory of the main file, as ZooKeeper's.
+        size_t slash = path.rfind('/');
+        if (slash != std::string::npos) dyn = path.substr(0, slash + 1) + dyn;
+      }
+      std::ifstream d(dyn);
+      if (!d) return ErrnoStatus("cannot read dynamicConfigFile " + dyn, errno);
+      std::string dl;
+      while (std::getline(d, dl)) {
+        if (dl.rfind("version=", 0) == 0) continue;
+        text += dl + "\n";
+      }
+      continue;
+    }
+    text += line + "\n";
+  }
+  return ParseConfig(text);
 }
 
 Status CheckMountDir(const Config& c) {

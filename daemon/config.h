@@ -74,6 +74,9 @@ struct Config {
   // readonlymode.enabled: a member without a leader for read_only_grace() serves read-only
   // sessions from its local tree (docs/read-only.md).
   bool read_only_mode = false;
+  // reconfigEnabled: the reconfig opcode changes the membership (docs/reconfig.md); off, it
+  // answers ZRECONFIGDISABLED.
+  bool reconfig_enabled = false;
 
   bool ensemble() const { return !servers.empty(); }
   const Server* self() const {

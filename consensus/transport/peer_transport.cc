@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <thread>
 
 #include "consensus/proto/transport.pb.h"
@@ -199,6 +200,9 @@ struct InConn {
 struct Link {
   Link(PeerAddress a, asio::io_context& io) : addr(std::move(a)), retry_timer(io) {}
   const PeerAddress addr;
+  // RemovePeer, or AddPeer with a new address, took it out of the transport (I/O thread): it
+  // dials no more. The object lives on until the transport ends (handlers may still hold it).
+  bool retired = false;
 
   // Shared with senders.
   mutable std::mutex mu;
@@ -236,8 +240,12 @@ struct PeerTransport::Impl {
   int handshaking = 0;   // I/O thread
   std::string seal_buf;  // I/O thread: Seal's output
   int port = 0;
-  std::map<uint64_t, std::unique_ptr<Link>> links;  // fixed after Start: read without a lock
+  // The current peers by id, and their ids (AddPeer / RemovePeer change them under links_mu);
+  // every Link ever made is owned by all_links until the transport ends.
+  mutable std::shared_mutex links_mu;
+  std::map<uint64_t, Link*> links;
   std::vector<uint64_t> member_ids;
+  std::vector<std::unique_ptr<Link>> all_links;
   std::thread thread;
   std::atomic<std::thread::id> io_thread_id{};
   std::atomic<bool> stopping{false};
@@ -249,11 +257,22 @@ struct PeerTransport::Impl {
         bytes_received{0}, connects{0}, accepts{0}, auth_failures{0}, bad_frames{0}, disconnects{0};
   } c;
 
+  // The current link to `id`, or nullptr if it is not a peer (never was, or was removed).
   Link* Find(uint64_t id) const {
+    std::shared_lock<std::shared_mutex> g(links_mu);
     auto it = links.find(id);
-    QFS_CHECK(it != links.end());  // only configured peers are addressed
-    return it->second.get();
+    return it == links.end() ? nullptr : it->second;
   }
+  Link* MakeLink(const PeerAddress& p) {
+    all_links.push_back(std::make_unique<Link>(p, io));
+    Link* l = all_links.back().get();
+    l->backoff_ms = opt.connect_retry_ms;
+    links[p.id] = l;
+    member_ids.clear();
+    for (const auto& [id, x] : links) member_ids.push_back(id);
+    return l;
+  }
+  void Retire(Link* l);
 
   // --- senders ---
   void SendMany(const uint64_t* to, size_t count, const peer::PeerMessage& msg);
@@ -310,15 +329,13 @@ Result<std::unique_ptr<PeerTransport>> PeerTransport::Start(Options options, Han
 
   auto impl = std::make_unique<Impl>(options.io);
   impl->handler = handler;
+  impl->opt = options;
   for (const PeerAddress& p : options.peers) {
     if (p.id == 0 || p.id == options.self_id || impl->links.count(p.id)) {
       return InvalidArgument("transport: bad or duplicate peer id " + std::to_string(p.id));
     }
-    impl->links[p.id] = std::make_unique<Link>(p, impl->io);
-    impl->links[p.id]->backoff_ms = options.connect_retry_ms;
-    impl->member_ids.push_back(p.id);
+    impl->MakeLink(p);
   }
-  impl->opt = std::move(options);
   if (impl->opt.use_tls) {
     tls::Options to = impl->opt.tls;
     to.client_auth = tls::ClientAuth::kNeed;  // both sides authenticate
@@ -357,7 +374,12 @@ Result<std::unique_ptr<PeerTransport>> PeerTransport::Start(Options options, Han
   Impl* raw = impl.get();
   asio::post(raw->io, [raw] {
     raw->Accept();
-    for (auto& [id, l] : raw->links) raw->Dial(l.get());
+    std::vector<Link*> ls;
+    {
+      std::shared_lock<std::shared_mutex> g(raw->links_mu);
+      for (auto& [id, l] : raw->links) ls.push_back(l);
+    }
+    for (Link* l : ls) raw->Dial(l);
   });
   if (raw->opt.io) return std::unique_ptr<PeerTransport>(new PeerTransport(std::move(impl)));
   raw->thread = std::thread([raw] {
@@ -386,7 +408,7 @@ void PeerTransport::Impl::SendMany(const uint64_t* to, size_t count, const peer:
     QLOG_ERROR("peer message of %zu bytes exceeds max_frame_bytes %zu; breaking the link", n,
                opt.max_frame_bytes);
     for (size_t i = 0; i < count; ++i) {
-      CloseGateFromSender(Find(to[i]), "a message exceeded max_frame_bytes");
+      if (Link* l = Find(to[i])) CloseGateFromSender(l, "a message exceeded max_frame_bytes");
     }
     return;
   }
@@ -394,7 +416,13 @@ void PeerTransport::Impl::SendMany(const uint64_t* to, size_t count, const peer:
   frame.resize(kFrameHeader + n);
   msg.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(frame.data() + kFrameHeader));
   WriteFrameHeader(frame.data(), static_cast<uint32_t>(n));
-  for (size_t i = 0; i < count; ++i) Enqueue(Find(to[i]), frame);
+  for (size_t i = 0; i < count; ++i) {
+    if (Link* l = Find(to[i])) {
+      Enqueue(l, frame);
+    } else {
+      c.frames_dropped.fetch_add(1, std::memory_order_relaxed);  // not a peer (any more)
+    }
+  }
   if (frame.capacity() > kKeepBuffer) std::string().swap(frame);
 }
 
@@ -436,6 +464,7 @@ void PeerTransport::Impl::CloseGateFromSender(Link* l, const char* why) {
 
 void PeerTransport::Reopen(uint64_t peer) {
   Link* l = impl_->Find(peer);
+  if (l == nullptr) return;
   std::lock_guard<std::mutex> g(l->mu);
   if (l->open) return;
   l->open = true;
@@ -445,6 +474,7 @@ void PeerTransport::Reopen(uint64_t peer) {
 void PeerTransport::Close(uint64_t peer) {
   Impl* im = impl_.get();
   Link* l = im->Find(peer);
+  if (l == nullptr) return;
   {
     std::lock_guard<std::mutex> g(l->mu);
     l->open = true;
@@ -483,14 +513,83 @@ void PeerTransport::Impl::Reset(Link* l) {
 
 bool PeerTransport::is_open(uint64_t peer) const {
   Link* l = impl_->Find(peer);
+  if (l == nullptr) return false;
   std::lock_guard<std::mutex> g(l->mu);
   return l->open;
 }
 
 size_t PeerTransport::queued_bytes(uint64_t peer) const {
   Link* l = impl_->Find(peer);
+  if (l == nullptr) return 0;
   std::lock_guard<std::mutex> g(l->mu);
   return l->pending.size() + l->writing_bytes;
+}
+
+bool PeerTransport::AddPeer(const PeerAddress& peer) {
+  Impl* im = impl_.get();
+  if (peer.id == 0 || peer.id == im->opt.self_id || im->stopping) return false;
+  Link* old = nullptr;
+  Link* l = nullptr;
+  {
+    std::unique_lock<std::shared_mutex> g(im->links_mu);
+    auto it = im->links.find(peer.id);
+    if (it != im->links.end()) {
+      if (it->second->addr.host == peer.host && it->second->addr.port == peer.port) return false;
+      old = it->second;
+    }
+    l = im->MakeLink(peer);
+  }
+  {
+    std::lock_guard<std::mutex> g(l->mu);
+    l->open = true;  // a new link: nothing was sent on it before, so no gap to guard against
+  }
+  QLOG_INFO("peer transport: member %" PRIu64 " at %s:%d added", peer.id, peer.host.c_str(),
+            peer.port);
+  asio::post(im->io, [im, old, l] {
+    if (old) im->Retire(old);
+    im->Dial(l);
+  });
+  return true;
+}
+
+bool PeerTransport::RemovePeer(uint64_t id) {
+  Impl* im = impl_.get();
+  Link* l = nullptr;
+  {
+    std::unique_lock<std::shared_mutex> g(im->links_mu);
+    auto it = im->links.find(id);
+    if (it == im->links.end()) return false;
+    l = it->second;
+    im->links.erase(it);
+    std::erase(im->member_ids, id);
+  }
+  {
+    std::lock_guard<std::mutex> g(l->mu);
+    l->open = false;
+    l->owe_notice = false;
+    l->connected = false;
+    l->pending.clear();
+  }
+  QLOG_INFO("peer transport: member %" PRIu64 " removed", id);
+  asio::post(im->io, [im, l] { im->Retire(l); });
+  return true;
+}
+
+std::vector<uint64_t> PeerTransport::peers() const {
+  std::shared_lock<std::shared_mutex> g(impl_->links_mu);
+  return impl_->member_ids;
+}
+
+// I/O thread: a link taken out of the transport ends its connections and dials no more.
+void PeerTransport::Impl::Retire(Link* l) {
+  l->retired = true;
+  CloseConns(l);
+  l->retry_timer.cancel();
+  std::lock_guard<std::mutex> g(l->mu);
+  l->open = false;
+  l->owe_notice = false;
+  l->connected = false;
+  l->pending.clear();
 }
 
 int PeerTransport::listen_port() const {
@@ -554,7 +653,7 @@ void PeerTransport::Impl::Seal(OutConn* oc) {
 // Outgoing connections
 
 void PeerTransport::Impl::ScheduleDial(Link* l) {
-  if (stopping || l->out || l->retry_armed) return;
+  if (stopping || l->retired || l->out || l->retry_armed) return;
   l->retry_armed = true;
   l->retry_timer.expires_after(std::chrono::milliseconds(l->backoff_ms));
   l->retry_timer.async_wait([this, l](std::error_code ec) {
@@ -565,7 +664,7 @@ void PeerTransport::Impl::ScheduleDial(Link* l) {
 }
 
 void PeerTransport::Impl::Dial(Link* l) {
-  if (stopping || l->out) return;
+  if (stopping || l->retired || l->out) return;
   auto oc = std::make_shared<OutConn>(io);
   l->out = oc;
   oc->timer.expires_after(std::chrono::milliseconds(opt.handshake_timeout_ms));
@@ -750,7 +849,7 @@ void PeerTransport::Impl::Break(Link* l, const std::string& why) {
     l->writing_bytes = 0;
   }
   ScheduleDial(l);
-  if (!was_open && !had_in) return;
+  if (l->retired || (!was_open && !had_in)) return;
   // Identical failures while the peer stays down are logged once.
   if (why != l->last_failure) {
     QLOG_WARN("link to member %" PRIu64 " (%s:%d) broken: %s", l->addr.id, l->addr.host.c_str(),
@@ -857,13 +956,20 @@ void PeerTransport::Impl::InHandshake(const std::shared_ptr<InConn>& ic, std::st
   if (!h.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
     reason = "unparsable hello";
   } else {
-    reason = CheckHello(h, ic->nonce, opt.self_id, member_ids, opt.secret);
+    std::vector<uint64_t> members;
+    {
+      std::shared_lock<std::shared_mutex> g(links_mu);
+      members = member_ids;
+    }
+    reason = CheckHello(h, ic->nonce, opt.self_id, members, opt.secret);
   }
   if (reason.empty() && tls_server && opt.tls_verify_host) {
     // The certificate must be one for the host of the member the dialer claims to be.
     const Link* claimed = Find(h.dialer_id());
-    if (!CertNamesHost(SSL_get0_peer_certificate(ic->sock.tls()->native_handle()),
-                       claimed->addr.host)) {
+    if (claimed == nullptr) {
+      reason = "member " + std::to_string(h.dialer_id()) + " was removed";
+    } else if (!CertNamesHost(SSL_get0_peer_certificate(ic->sock.tls()->native_handle()),
+                              claimed->addr.host)) {
       reason = "its certificate does not name " + claimed->addr.host + ", the host of server." +
                std::to_string(h.dialer_id());
     }
@@ -897,6 +1003,7 @@ void PeerTransport::Impl::InAuthenticated(const std::shared_ptr<InConn>& ic) {
   ic->timer.cancel();
   ReleaseIfLarge(&ic->hbuf);
   Link* l = Find(ic->from);
+  if (l == nullptr) return ic->Close();  // removed during the handshake
   // A new stream from the peer means its previous one ended, maybe with a gap.
   if (l->in) Break(l, "it connected again, replacing its previous connection");
   l->in = ic;
@@ -991,7 +1098,7 @@ bool PeerTransport::Impl::DecodeIn(const std::shared_ptr<InConn>& ic) {
 void PeerTransport::Impl::InFailed(const std::shared_ptr<InConn>& ic, const std::string& why) {
   if (ic->closed) return;
   Link* l = Find(ic->from);
-  if (l->in == ic) return Break(l, "its connection to us ended: " + why);
+  if (l != nullptr && l->in == ic) return Break(l, "its connection to us ended: " + why);
   ic->Close();
 }
 
@@ -1023,7 +1130,7 @@ void PeerTransport::Impl::CleanUp() {
   std::error_code ec;
   acceptor.close(ec);
   accept_retry.cancel();
-  for (auto& [id, l] : links) {
+  for (auto& l : all_links) {
     if (l->out) l->out->Close();
     if (l->in) l->in->Close();
     l->out.reset();

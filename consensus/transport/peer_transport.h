@@ -116,7 +116,7 @@ class PeerTransport {
   PeerTransport(const PeerTransport&) = delete;
   PeerTransport& operator=(const PeerTransport&) = delete;
 
-  // Queues `msg` for `to` (a configured peer) if its link is open, else drops it.
+  // Queues `msg` for `to` if it is a peer and its link is open, else drops it.
   void Send(uint64_t to, const peer::PeerMessage& msg);
   // The same to several peers, serialized once.
   void Send(const std::vector<uint64_t>& to, const peer::PeerMessage& msg);
@@ -128,6 +128,14 @@ class PeerTransport {
   // link break.
   void Close(uint64_t peer);
   bool is_open(uint64_t peer) const;
+  // Membership changes while running (docs/reconfig.md). AddPeer makes `peer` a peer (or moves
+  // it to a new address: the old link's connections end without an OnDisconnected) with its
+  // gate open, and dials it; false if it already was one at that address. RemovePeer ends both
+  // connections with the peer, without an OnDisconnected, and forgets it: its dials are
+  // refused, and Send/Reopen/Close for an id that is not a peer do nothing.
+  bool AddPeer(const PeerAddress& peer);
+  bool RemovePeer(uint64_t id);
+  std::vector<uint64_t> peers() const;
   // Bytes queued for `peer` and not yet known written to its socket.
   size_t queued_bytes(uint64_t peer) const;
   int listen_port() const;

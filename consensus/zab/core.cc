@@ -36,6 +36,30 @@ const char* RoleName(Role r) {
   return "?";
 }
 
+bool Membership::IsVoter(PeerId p) const {
+  return std::binary_search(voters.begin(), voters.end(), p);
+}
+bool Membership::IsMember(PeerId p) const {
+  return IsVoter(p) || std::binary_search(observers.begin(), observers.end(), p);
+}
+bool Membership::Majority(const std::vector<PeerId>& who) const {
+  size_t n = 0;
+  for (PeerId p : who)
+    if (IsVoter(p)) n++;
+  return n >= voters.size() / 2 + 1;
+}
+bool Membership::Valid() const {
+  auto strict = [](const std::vector<PeerId>& v) {
+    for (size_t i = 0; i < v.size(); i++)
+      if (v[i] == 0 || (i > 0 && v[i - 1] >= v[i])) return false;
+    return true;
+  };
+  if (voters.empty() || !strict(voters) || !strict(observers)) return false;
+  for (PeerId p : observers)
+    if (IsVoter(p)) return false;
+  return true;
+}
+
 namespace {
 
 constexpr size_t kMaxEpochs = 64;  // epochs remembered for finding a common prefix
@@ -48,6 +72,50 @@ struct VoteKey {
 };
 VoteKey KeyOf(const peer::Vote& v) {
   return {v.peer_epoch(), v.zxid(), v.leader()};
+}
+
+void ToProto(const Membership& m, peer::Membership* out) {
+  for (PeerId p : m.voters) out->add_voters(p);
+  for (PeerId p : m.observers) out->add_observers(p);
+}
+Membership FromProto(const peer::Membership& m) {
+  Membership r;
+  r.voters.assign(m.voters().begin(), m.voters().end());
+  r.observers.assign(m.observers().begin(), m.observers().end());
+  return r;
+}
+void ToProto(const ConfigState& c, peer::ConfigState* out) {
+  ToProto(c.current, out->mutable_current());
+  out->set_current_zxid(c.current_zxid);
+  if (c.previous) {
+    ToProto(*c.previous, out->mutable_previous());
+    out->set_previous_zxid(c.previous_zxid);
+  }
+}
+// nullopt when the message carries no valid configuration.
+std::optional<ConfigState> FromProto(const peer::ConfigState& c) {
+  ConfigState r;
+  r.current = FromProto(c.current());
+  r.current_zxid = c.current_zxid();
+  if (c.has_previous()) {
+    r.previous = FromProto(c.previous());
+    r.previous_zxid = c.previous_zxid();
+    if (!r.previous->Valid() || r.previous_zxid >= r.current_zxid) return std::nullopt;
+  }
+  if (!r.current.Valid()) return std::nullopt;
+  return r;
+}
+void FillProposal(const Entry& e, peer::Proposal* pr) {
+  pr->set_zxid(e.zxid);
+  pr->set_payload(e.payload);
+  pr->set_origin(e.origin);
+  pr->set_origin_tag(e.origin_tag);
+  if (e.config) ToProto(*e.config, pr->mutable_config());
+}
+Entry EntryOf(const peer::Proposal& p) {
+  Entry e{p.zxid(), p.payload(), p.origin(), p.origin_tag(), std::nullopt};
+  if (p.has_config()) e.config = FromProto(p.config());
+  return e;
 }
 
 }  // namespace
@@ -89,8 +157,15 @@ struct Core::Impl {
 
   Config cfg;
   LogReader* reader;
-  std::set<PeerId> voters, observers;
-  size_t quorum = 1;
+  // The configuration (docs/reconfig.md): `conf` as in core.h; `voters` and `members` are the
+  // union over current and previous, for taking messages and votes.
+  ConfigState conf, persisted_conf;
+  std::set<PeerId> voters, members;
+  bool removed = false;
+  bool stepping_down = false;  // a leader that committed a configuration without itself as voter
+  uint64_t stepdown_since = 0;
+  std::optional<ConfigState> snap_conf;  // from a SNAP's SyncStart, taken when it is installed
+  ConfigState ready_snapshot_conf;       // the configuration at ready_snapshot_zxid
 
   uint64_t accepted_epoch = 0, current_epoch = 0;
   std::deque<Entry> mem;
@@ -139,11 +214,23 @@ struct Core::Impl {
   std::vector<PendingSync> lin_syncs;
 
   Impl(Config c, InitialState st, LogReader* r) : cfg(std::move(c)), reader(r) {
-    voters.insert(cfg.voters.begin(), cfg.voters.end());
-    observers.insert(cfg.observers.begin(), cfg.observers.end());
-    QFS_CHECK(cfg.self != 0 && (voters.count(cfg.self) + observers.count(cfg.self)) == 1);
-    QFS_CHECK(!voters.empty());
-    quorum = voters.size() / 2 + 1;
+    QFS_CHECK(cfg.self != 0);
+    if (st.config) {
+      conf = *st.config;
+    } else {
+      conf.current.voters = cfg.voters;
+      conf.current.observers = cfg.observers;
+      std::sort(conf.current.voters.begin(), conf.current.voters.end());
+      std::sort(conf.current.observers.begin(), conf.current.observers.end());
+    }
+    QFS_CHECK(conf.current.Valid() && (!conf.previous || conf.previous->Valid()));
+    persisted_conf = conf;
+    for (auto& [z, m] : st.log_configs) ConfigAppend(z, m);
+    if (conf.previous && conf.current_zxid > st.last_zxid) {
+      // The pending entry did not reach the log before a crash: it is not ours to count.
+      ConfigTruncate(st.last_zxid);
+    }
+    RebuildSets();
     QFS_CHECK(st.current_epoch <= st.accepted_epoch);
     accepted_epoch = st.accepted_epoch;
     current_epoch = st.current_epoch;
@@ -155,8 +242,112 @@ struct Core::Impl {
   }
 
   bool IsVoter(PeerId p) const { return voters.count(p) > 0; }
-  bool IsMember(PeerId p) const { return voters.count(p) || observers.count(p); }
+  bool IsMember(PeerId p) const { return members.count(p) > 0; }
   bool SelfVoter() const { return IsVoter(cfg.self); }
+  // A learner acknowledges proposals (a follower link) unless it is only an observer: a member
+  // outside the configuration (a joining server) acks so that its acks count once a reconfig
+  // makes it a voter.
+  bool WantParticipant() const { return SelfVoter() || !IsMember(cfg.self); }
+
+  // --- configuration ---
+  void RebuildSets() {
+    voters.clear();
+    members.clear();
+    auto add = [&](const Membership& m) {
+      voters.insert(m.voters.begin(), m.voters.end());
+      members.insert(m.voters.begin(), m.voters.end());
+      members.insert(m.observers.begin(), m.observers.end());
+    };
+    add(conf.current);
+    if (conf.previous) add(*conf.previous);
+  }
+  // A majority of the current voters, and of the previous ones while that is pending.
+  bool QuorumOf(const std::vector<PeerId>& who) const {
+    return conf.current.Majority(who) && (!conf.previous || conf.previous->Majority(who));
+  }
+  // To follow someone a majority of either configuration will do: following is safe whatever
+  // the election said (the leader's discovery counts joint quorums and checks histories), and
+  // members whose views differ (one holds a pending entry, one does not) must still converge.
+  bool AnyQuorumOf(const std::vector<PeerId>& who) const {
+    return conf.current.Majority(who) || (conf.previous && conf.previous->Majority(who));
+  }
+  // A reconfig entry at z was appended. An entry pending before it is committed (a leader
+  // proposes a reconfig only once the previous one committed), so it becomes `previous`.
+  void ConfigAppend(Zxid z, const Membership& m) {
+    if (z <= conf.current_zxid) return;  // known already (a crash lost the entry, not the state)
+    QFS_CHECK(m.Valid());
+    conf.previous = conf.current;
+    conf.previous_zxid = conf.current_zxid;
+    conf.current = m;
+    conf.current_zxid = z;
+    RebuildSets();
+  }
+  // The log now ends at z. Only a pending entry can be cut: a configuration known committed
+  // stays even when its entry is not in the log (a crash lost the entry, or a vote told us).
+  void ConfigTruncate(Zxid z) {
+    if (conf.current_zxid <= z || !conf.previous) return;
+    conf.current = *conf.previous;
+    conf.current_zxid = conf.previous_zxid;
+    conf.previous.reset();
+    conf.previous_zxid = 0;
+    RebuildSets();
+  }
+  // The configuration state as of the zxid z of this member's history (z <= last_logged).
+  ConfigState ConfigAt(Zxid z) const {
+    // A committed configuration whose entry is above z (learned from a vote before the entry
+    // was applied here) is the one to use: that entry is committed.
+    if (conf.current_zxid <= z || !conf.previous) return conf;
+    ConfigState c;
+    c.current = *conf.previous;
+    c.current_zxid = conf.previous_zxid;
+    return c;
+  }
+  void AdoptConfig(const ConfigState& c) {
+    conf = c;
+    RebuildSets();
+  }
+  // Everything up to the pending entry is committed: its configuration alone counts now.
+  void ConfigCommitted() {
+    bool was_member = IsMember(cfg.self);
+    conf.previous.reset();
+    conf.previous_zxid = 0;
+    RebuildSets();
+    if (!IsMember(cfg.self)) {
+      if (!was_member) return;  // a joining server that was not added: it keeps learning
+      if (role == Role::kLeading) {
+        serving = false;
+        stepping_down = true;  // this Ready's COMMITs go out first
+        stepdown_since = now;
+      } else {
+        Remove();
+      }
+      return;
+    }
+    if (role == Role::kLeading) {
+      if (!SelfVoter()) {
+        serving = false;
+        stepping_down = true;
+        stepdown_since = now;
+      }
+    } else if (role == Role::kFollowing || role == Role::kObserving) {
+      // A leader that is no voter now steps down; a learner whose role changed reconnects
+      // with the right kind of link.
+      if (!IsVoter(leader) || (role == Role::kFollowing) != WantParticipant()) GoLooking();
+    }
+  }
+  void Remove() {
+    if (role == Role::kFollowing || role == Role::kObserving) Disconnect(leader);
+    if (role == Role::kLeading)
+      for (auto& [p, l] : learners) Disconnect(p);
+    for (auto& [p, fi] : pending_infos) Disconnect(p);
+    ResetSession();
+    role = Role::kLooking;
+    removed = true;
+    stepping_down = false;
+    recv.clear();
+    outside.clear();
+    finalize_at.reset();
+  }
 
   // --- output helpers ---
   void Send(PeerId to, peer::ZabMessage m) {
@@ -196,6 +387,7 @@ struct Core::Impl {
     QFS_CHECK(e.zxid > last_logged);
     last_logged = e.zxid;
     NoteEpoch(e.zxid);
+    if (e.config) ConfigAppend(e.zxid, *e.config);
     ready.append.push_back(e);
     mem.push_back(std::move(e));
   }
@@ -210,6 +402,7 @@ struct Core::Impl {
       mem_base = z;
     }
     last_logged = z;
+    ConfigTruncate(z);
     durable = std::min(durable, z);
     last_committed = std::min(last_committed, z);
     tree_zxid = std::min(tree_zxid, z);
@@ -247,6 +440,7 @@ struct Core::Impl {
     }
     last_committed = z;
     Trim();
+    if (conf.previous && z >= conf.current_zxid) ConfigCommitted();
   }
   // The entries after `after` up to last_logged, or false if they cannot be produced (too
   // many, or the log forgot them).
@@ -284,7 +478,11 @@ struct Core::Impl {
     *m.mutable_vote() = vote;
     m.mutable_vote()->set_round(round);
     m.mutable_vote()->set_state(MyState());
+    m.mutable_vote()->set_config_zxid(CommittedConfigZxid());
     return m;
+  }
+  Zxid CommittedConfigZxid() const {
+    return conf.previous ? conf.previous_zxid : conf.current_zxid;
   }
   void SendVoteAll() {
     for (PeerId p : voters)
@@ -300,6 +498,7 @@ struct Core::Impl {
 
   void ResetSession() {
     serving = false;
+    stepping_down = false;
     leader = 0;
     lphase = LPhase::kNone;
     buffered.clear();
@@ -337,12 +536,12 @@ struct Core::Impl {
 
   void CheckVotes() {
     if (role != Role::kLooking || !SelfVoter()) return;
-    size_t agree = 0;
+    std::vector<PeerId> agree;
     for (auto& [p, v] : recv)
-      if (IsVoter(p) && KeyOf(v) == KeyOf(vote)) agree++;
-    if (agree == voters.size()) {
+      if (IsVoter(p) && KeyOf(v) == KeyOf(vote)) agree.push_back(p);
+    if (agree.size() == voters.size()) {
       Decide();
-    } else if (agree >= quorum) {
+    } else if (vote.leader() == cfg.self ? QuorumOf(agree) : AnyQuorumOf(agree)) {
       if (!finalize_at) finalize_at = now + cfg.election_finalize_ticks;
     } else {
       finalize_at.reset();
@@ -354,10 +553,10 @@ struct Core::Impl {
     // A quorum of voters says it follows (or is) the same leader, and that leader says it
     // leads. (Their votes may differ otherwise: a member that joined later adopted another
     // vote for the same leader.)
-    std::map<PeerId, size_t> count;
-    for (auto& [p, v] : outside) count[v.leader()]++;
-    for (auto& [l, n] : count) {
-      if (n < quorum) continue;
+    std::map<PeerId, std::vector<PeerId>> count;
+    for (auto& [p, v] : outside) count[v.leader()].push_back(p);
+    for (auto& [l, who] : count) {
+      if (!AnyQuorumOf(who)) continue;
       auto it = outside.find(l);
       if (l == cfg.self || it == outside.end() || it->second.state() != peer::Vote::LEADING)
         continue;
@@ -380,11 +579,48 @@ struct Core::Impl {
   }
 
   void OnVote(PeerId from, const peer::Vote& v) {
+    if (role == Role::kLooking && conf.previous && v.config_zxid() == conf.current_zxid) {
+      // The sender knows our pending entry committed (a zxid names one txn): after a commit
+      // whose COMMIT we missed, members that moved on may no longer vote in the old
+      // configuration, so this is how the election stays live.
+      bool was_member = IsMember(cfg.self);
+      conf.previous.reset();
+      conf.previous_zxid = 0;
+      RebuildSets();
+      if (was_member && !IsMember(cfg.self)) return Remove();
+      StartLooking();
+    }
+    if (role == Role::kLooking && v.state() == peer::Vote::LEADING && v.leader() == from &&
+        v.config_zxid() > CommittedConfigZxid()) {
+      // A leader that knows a newer configuration than ours: we are behind, and our own view
+      // cannot count its supporters. Following is safe (discovery checks the histories).
+      vote = v;
+      vote.clear_round();
+      vote.clear_state();
+      vote.clear_config_zxid();
+      round = std::max(round, v.round());
+      return Follow(from);
+    }
+    if (role == Role::kLooking && v.state() != peer::Vote::LOOKING && v.leader() != 0 &&
+        v.leader() != from && v.config_zxid() > CommittedConfigZxid()) {
+      // Someone follows a leader under a newer configuration: ask that leader directly (it
+      // may be a voter we do not know of yet); its LEADING answer lets us follow it.
+      Send(v.leader(), VoteMsg());
+    }
     // Voters answer anyone looking with their vote (that is how a restarted member or an
-    // observer finds the established leader). Observers never answer.
+    // observer finds the established leader).
     bool from_looking = v.state() == peer::Vote::LOOKING;
     if (!IsVoter(from) || role != Role::kLooking) {
-      if (from_looking && SelfVoter()) Send(from, VoteMsg());
+      if (from_looking && SelfVoter()) {
+        Send(from, VoteMsg());
+      } else if (from_looking && (role == Role::kFollowing || role == Role::kObserving)) {
+        // A non-voter's answer is counted by no one: it names its leader and configuration
+        // for a member that is behind (see above).
+        peer::ZabMessage r = VoteMsg();
+        r.mutable_vote()->set_leader(leader);
+        r.mutable_vote()->set_state(peer::Vote::OBSERVING);
+        Send(from, std::move(r));
+      }
       return;
     }
     if (v.state() == peer::Vote::FOLLOWING || v.state() == peer::Vote::LEADING) {
@@ -394,12 +630,15 @@ struct Core::Impl {
       if (role == Role::kLooking) CheckVotes();
       return;
     }
-    if (!SelfVoter() || v.state() != peer::Vote::LOOKING) return;
+    // A member that is no voter in its own view still takes part, proposing nobody: a leader
+    // with a pending reconfig may count it as a new voter that has not seen the entry yet (as
+    // any Raft server answers any candidate). Discovery, not the election, is what is safe.
+    if (v.state() != peer::Vote::LOOKING) return;
     bool changed = false;
     if (v.round() > round) {
       round = v.round();
       recv.clear();
-      peer::Vote self = SelfVote();
+      peer::Vote self = SelfVoter() ? SelfVote() : peer::Vote();
       vote = KeyOf(v) > KeyOf(self) ? v : self;
       vote.clear_round();
       vote.clear_state();
@@ -444,7 +683,7 @@ struct Core::Impl {
     ResetSession();
     // Whoever took us for its leader must look again.
     for (auto& [p, fi] : infos) Disconnect(p);
-    role = SelfVoter() ? Role::kFollowing : Role::kObserving;
+    role = WantParticipant() ? Role::kFollowing : Role::kObserving;
     leader = l;
     lphase = LPhase::kDiscovery;
     follow_start = last_heard = now;
@@ -453,7 +692,7 @@ struct Core::Impl {
     auto* fi = m.mutable_follower_info();
     fi->set_accepted_epoch(accepted_epoch);
     fi->set_last_zxid(last_logged);
-    fi->set_observer(!SelfVoter());
+    fi->set_observer(!WantParticipant());
     for (const auto& e : epochs) *fi->add_epochs() = e;
     if (reader) fi->set_truncate_floor(reader->TruncateFloor());
     Send(l, std::move(m));
@@ -472,8 +711,8 @@ struct Core::Impl {
       lphase = LPhase::kAckedNewLeader;
       ack_sent = nl_point;
     }
-    if ((lphase == LPhase::kAckedNewLeader || lphase == LPhase::kServing) && SelfVoter() &&
-        durable > ack_sent) {
+    if ((lphase == LPhase::kAckedNewLeader || lphase == LPhase::kServing) &&
+        role == Role::kFollowing && durable > ack_sent) {
       peer::ZabMessage m;
       m.mutable_ack()->set_zxid(durable);
       Send(leader, std::move(m));
@@ -523,6 +762,10 @@ struct Core::Impl {
             Truncate(s.zxid());
             break;
           case peer::SyncStart::SNAP:
+            // The log is being replaced by the snapshot: its configuration goes with it, in the
+            // same Ready (the shell persists it with the snapshot).
+            snap_conf = FromProto(s.snap_config());
+            if (snap_conf) AdoptConfig(*snap_conf);
             ready.install_snapshot = s.zxid();
             ready.append.clear();
             deferred_apply.clear();
@@ -540,7 +783,7 @@ struct Core::Impl {
         if (!synced) return GoLooking();
         const auto& p = m.proposal();
         QFS_CHECK(p.zxid() > last_logged);
-        Append({p.zxid(), p.payload(), p.origin(), p.origin_tag()});
+        Append(EntryOf(p));
         return;
       }
       case peer::ZabMessage::kCommit:
@@ -550,7 +793,7 @@ struct Core::Impl {
       case peer::ZabMessage::kInform: {
         if (!synced) return GoLooking();
         const auto& p = m.inform().txn();
-        if (p.zxid() > last_logged) Append({p.zxid(), p.payload(), p.origin(), p.origin_tag()});
+        if (p.zxid() > last_logged) Append(EntryOf(p));
         CommitTo(p.zxid());
         return;
       }
@@ -558,11 +801,16 @@ struct Core::Impl {
         if (lphase != LPhase::kSyncing || m.new_leader().epoch() != leader_epoch)
           return GoLooking();
         nl_point = last_logged;
+        // Our log is now the leader's: so is its configuration state.
+        if (auto c = FromProto(m.new_leader().config())) AdoptConfig(*c);
         lphase = LPhase::kNewLeader;
         MaybeAckNewLeader();
         return;
       case peer::ZabMessage::kUpToDate:
         if (lphase != LPhase::kAckedNewLeader) return GoLooking();
+        // The sync brought a configuration that changed our role: reconnect on the right link
+        // (a voter on an observer link acknowledges nothing).
+        if ((role == Role::kFollowing) != WantParticipant()) return GoLooking();
         lphase = LPhase::kServing;
         serving = true;
         return;
@@ -607,11 +855,14 @@ struct Core::Impl {
     CheckDiscovery();
   }
 
-  size_t CountVoters(const std::function<bool(const Learner&)>& pred) const {
-    size_t n = 0;
+  // This leader and its learners that are voters in its view for which pred holds. A voter on
+  // an observer link (it has not seen the reconfig that made it one) counts for discovery and
+  // for its NEWLEADER ack: it promised the epoch and holds the history like any learner.
+  std::vector<PeerId> Who(const std::function<bool(const Learner&)>& pred) const {
+    std::vector<PeerId> who{cfg.self};
     for (auto& [p, l] : learners)
-      if (IsVoter(p) && pred(l)) n++;
-    return n;
+      if (IsVoter(p) && pred(l)) who.push_back(p);
+    return who;
   }
 
   void OnFollowerInfo(PeerId from, const peer::FollowerInfo& fi) {
@@ -619,8 +870,8 @@ struct Core::Impl {
       pending_infos[from] = fi;
       return;
     }
-    if (role != Role::kLeading || fi.observer() == IsVoter(from)) {
-      Disconnect(from);  // not (or no longer) its leader, or a confused member: it looks again
+    if (role != Role::kLeading) {
+      Disconnect(from);  // not (or no longer) its leader: it looks again
       return;
     }
     if (new_epoch != 0 && fi.accepted_epoch() > new_epoch) {
@@ -630,7 +881,9 @@ struct Core::Impl {
     }
     learners.erase(from);
     Learner& l = learners[from];
-    l.observer = !IsVoter(from);
+    // The learner picks its link: a voter on an observer link (it has not seen the reconfig
+    // that made it one) is synced, and reconnects once it learns the change.
+    l.observer = fi.observer();
     l.info = fi;
     l.heard = now;
     if (new_epoch != 0) SendNewEpoch(from);
@@ -645,7 +898,7 @@ struct Core::Impl {
 
   void CheckDiscovery() {
     if (ldphase != LdPhase::kDiscovery) return;
-    if (CountVoters([](const Learner&) { return true; }) + 1 < quorum) return;
+    if (!QuorumOf(Who([](const Learner&) { return true; }))) return;
     uint64_t e = accepted_epoch;
     for (auto& [p, l] : learners) e = std::max<uint64_t>(e, l.info.accepted_epoch());
     new_epoch = e + 1;
@@ -671,7 +924,9 @@ struct Core::Impl {
 
   void CheckAckEpoch() {
     if (ldphase != LdPhase::kAckEpoch) return;
-    if (fresh_acks.size() + 1 < quorum) return;
+    std::vector<PeerId> who{cfg.self};
+    for (auto& [p, a] : fresh_acks) who.push_back(p);
+    if (!QuorumOf(who)) return;
     // The leader must hold the most up-to-date history of its quorum.
     std::pair<uint64_t, Zxid> mine{current_epoch, last_logged};
     for (auto& [p, a] : fresh_acks) {
@@ -717,10 +972,14 @@ struct Core::Impl {
       s->set_zxid(*common);
     } else {
       // The snapshot is the tree after step 5 of this Ready; later applies wait (EmitApply).
-      if (ready.send_snapshot.empty()) ready_snapshot_zxid = tree_zxid;
+      if (ready.send_snapshot.empty()) {
+        ready_snapshot_zxid = tree_zxid;
+        ready_snapshot_conf = ConfigAt(tree_zxid);
+      }
       Zxid snap = ready_snapshot_zxid;
       s->set_mode(peer::SyncStart::SNAP);
       s->set_zxid(snap);
+      ToProto(ready_snapshot_conf, s->mutable_snap_config());
       ready.send_snapshot.push_back(p);
       entries.clear();
       for (const Entry& e : mem)
@@ -730,11 +989,7 @@ struct Core::Impl {
     Send(p, std::move(start));
     for (const Entry& e : entries) {
       peer::ZabMessage m;
-      auto* pr = m.mutable_proposal();
-      pr->set_zxid(e.zxid);
-      pr->set_payload(e.payload);
-      pr->set_origin(e.origin);
-      pr->set_origin_tag(e.origin_tag);
+      FillProposal(e, m.mutable_proposal());
       Send(p, std::move(m));
     }
     if (ldphase == LdPhase::kBroadcast && committed_q > 0) {
@@ -744,6 +999,7 @@ struct Core::Impl {
     }
     peer::ZabMessage nl;
     nl.mutable_new_leader()->set_epoch(new_epoch);
+    ToProto(conf, nl.mutable_new_leader()->mutable_config());
     Send(p, std::move(nl));
     l.phase = Learner::Phase::kSyncing;
     l.nl_zxid = last_logged;
@@ -758,7 +1014,7 @@ struct Core::Impl {
     if (z == MakeZxid(new_epoch, 0)) {
       if (l.nl_acked) return;
       l.nl_acked = true;
-      if (!l.observer) l.acked = std::max(l.acked, l.nl_zxid);
+      l.acked = std::max(l.acked, l.nl_zxid);
       if (ldphase == LdPhase::kBroadcast) {
         SendUpToDate(from);
         AdvanceCommit();
@@ -789,7 +1045,7 @@ struct Core::Impl {
 
   void CheckEstablished() {
     if (ldphase != LdPhase::kSync || current_epoch != new_epoch) return;
-    if (CountVoters([](const Learner& l) { return l.nl_acked; }) + 1 < quorum) return;
+    if (!QuorumOf(Who([](const Learner& l) { return l.nl_acked; }))) return;
     ldphase = LdPhase::kBroadcast;
     serving = true;
     counter = EpochOf(last_logged) == new_epoch ? CounterOf(last_logged) : 0;
@@ -803,13 +1059,26 @@ struct Core::Impl {
 
   void AdvanceCommit() {
     if (role != Role::kLeading || ldphase != LdPhase::kBroadcast) return;
-    std::vector<Zxid> acks;
-    acks.push_back(current_epoch == new_epoch ? durable : 0);
-    for (auto& [p, l] : learners)
-      if (IsVoter(p) && l.nl_acked) acks.push_back(l.acked);
-    if (acks.size() < quorum) return;
-    std::sort(acks.begin(), acks.end(), std::greater<Zxid>());
-    Zxid z = std::min(acks[quorum - 1], last_logged);
+    // The highest zxid a majority of each configuration in force acknowledged.
+    auto point = [&](const Membership& m) -> Zxid {
+      std::vector<Zxid> acks;
+      for (PeerId v : m.voters) {
+        if (v == cfg.self) {
+          acks.push_back(current_epoch == new_epoch ? durable : 0);
+          continue;
+        }
+        auto it = learners.find(v);
+        if (it != learners.end() && it->second.nl_acked) acks.push_back(it->second.acked);
+      }
+      size_t q = m.voters.size() / 2 + 1;
+      if (acks.size() < q) return 0;
+      std::nth_element(acks.begin(), acks.begin() + static_cast<long>(q - 1), acks.end(),
+                       std::greater<Zxid>());
+      return acks[q - 1];
+    };
+    Zxid z = point(conf.current);
+    if (conf.previous) z = std::min(z, point(*conf.previous));
+    z = std::min(z, last_logged);
     if (z <= committed_q) return;
     Zxid old = committed_q;
     committed_q = z;
@@ -818,13 +1087,8 @@ struct Core::Impl {
       if (l.observer) {
         for (auto it = FirstAfter(std::max(old, l.nl_zxid)); it != mem.end() && it->zxid <= z;
              ++it) {
-          const Entry& e = *it;
           peer::ZabMessage m;
-          auto* t = m.mutable_inform()->mutable_txn();
-          t->set_zxid(e.zxid);
-          t->set_payload(e.payload);
-          t->set_origin(e.origin);
-          t->set_origin_tag(e.origin_tag);
+          FillProposal(*it, m.mutable_inform()->mutable_txn());
           Send(p, std::move(m));
         }
         if (!l.nl_acked) continue;  // its Commit comes with UPTODATE
@@ -861,7 +1125,7 @@ struct Core::Impl {
     s.seq = ++ping_seq;
     lin_syncs.push_back(s);
     for (auto& [p, l] : learners) {
-      if (!IsVoter(p) || !l.nl_acked) continue;
+      if (!IsVoter(p) || l.observer || !l.nl_acked) continue;
       peer::ZabMessage m;
       m.mutable_ping()->set_committed(committed_q);
       m.mutable_ping()->set_seq(s.seq);
@@ -873,8 +1137,7 @@ struct Core::Impl {
   void CheckLinSyncs() {
     std::vector<PendingSync> keep;
     for (const PendingSync& s : lin_syncs) {
-      size_t n = 1 + CountVoters([&](const Learner& l) { return l.pong_seq >= s.seq; });
-      if (n >= quorum) {
+      if (QuorumOf(Who([&](const Learner& l) { return l.pong_seq >= s.seq; }))) {
         AnswerSync(s);
       } else {
         keep.push_back(s);
@@ -913,6 +1176,19 @@ struct Core::Impl {
   }
 
   void TickLeader() {
+    if (stepping_down) {
+      // The configuration without this leader as voter committed (docs/reconfig.md). Its
+      // learners leave once they learn it; leaving at once would close their links with the
+      // COMMIT maybe still queued (the shell drops what is queued on a closed link), and they
+      // would fail the writes they forwarded. So it waits for them, at most syncLimit.
+      if (!learners.empty() && now - stepdown_since < static_cast<uint64_t>(cfg.sync_ticks)) return;
+      if (IsMember(cfg.self)) {
+        GoLooking();
+      } else {
+        Remove();
+      }
+      return;
+    }
     if (ldphase != LdPhase::kBroadcast) {
       if (now - lead_start > static_cast<uint64_t>(cfg.init_ticks)) GoLooking();
       return;
@@ -930,10 +1206,10 @@ struct Core::Impl {
       Disconnect(p);
       learners.erase(p);
     }
-    size_t alive = 1 + CountVoters([&](const Learner& l) {
-                     return l.nl_acked && now - l.heard <= static_cast<uint64_t>(cfg.sync_ticks);
-                   });
-    if (alive < quorum) return GoLooking();
+    if (!QuorumOf(Who([&](const Learner& l) {
+          return l.nl_acked && now - l.heard <= static_cast<uint64_t>(cfg.sync_ticks);
+        })))
+      return GoLooking();
     if (now >= next_ping_at) {
       next_ping_at = now + cfg.ping_ticks;
       uint64_t seq = ++ping_seq;
@@ -951,6 +1227,7 @@ struct Core::Impl {
   // --- inputs ---
   void Tick() {
     now++;
+    if (removed) return;
     switch (role) {
       case Role::kLooking:
         TickLooking();
@@ -966,7 +1243,19 @@ struct Core::Impl {
   }
 
   void Step(PeerId from, const peer::ZabMessage& m) {
-    if (from == cfg.self || !IsMember(from)) return;
+    // Messages from outside the configuration are taken too: a joining server's votes (answered)
+    // and FOLLOWERINFO (it learns as a non-voter).
+    if (from == cfg.self || from == 0) return;
+    if (removed) {
+      // A removed member still tells those looking which configuration removed it.
+      if (m.has_vote() && m.vote().state() == peer::Vote::LOOKING) {
+        peer::ZabMessage r;
+        r.mutable_vote()->set_state(peer::Vote::OBSERVING);
+        r.mutable_vote()->set_config_zxid(CommittedConfigZxid());
+        Send(from, std::move(r));
+      }
+      return;
+    }
     if (m.has_vote()) return OnVote(from, m.vote());
     switch (role) {
       case Role::kLooking:
@@ -983,6 +1272,7 @@ struct Core::Impl {
   }
 
   void Disconnected(PeerId p) {
+    if (removed) return;
     pending_infos.erase(p);
     if ((role == Role::kFollowing || role == Role::kObserving) && p == leader) {
       GoLooking(false);
@@ -1026,6 +1316,8 @@ struct Core::Impl {
     mem_base = last_logged = durable = last_committed = tree_zxid = z;
     epochs.clear();
     if (z != 0) NoteEpoch(z);
+    if (snap_conf) AdoptConfig(*snap_conf);  // the configuration that goes with the snapshot
+    snap_conf.reset();
     if (lphase != LPhase::kAwaitSnapshot) return;
     lphase = LPhase::kSyncing;
     std::vector<peer::ZabMessage> msgs;
@@ -1043,18 +1335,26 @@ struct Core::Impl {
     return std::nullopt;
   }
 
-  std::optional<ProposeError> Propose(std::string payload, PeerId origin, uint64_t tag) {
+  std::optional<ProposeError> CheckReconfig(const Membership& m) const {
+    QFS_CHECK(m.Valid());
     if (auto err = CanPropose()) return err;
+    if (conf.previous) return ProposeError::kReconfigInProgress;
+    std::vector<PeerId> synced{cfg.self};
+    for (auto& [p, l] : learners)
+      if (!l.observer && l.phase == Learner::Phase::kUpToDate) synced.push_back(p);
+    if (!m.Majority(synced)) return ProposeError::kNewConfigNoQuorum;
+    return std::nullopt;
+  }
+
+  std::optional<ProposeError> Propose(std::string payload, PeerId origin, uint64_t tag,
+                                      std::optional<Membership> config = std::nullopt) {
+    if (auto err = config ? CheckReconfig(*config) : CanPropose()) return err;
     Zxid z = MakeZxid(new_epoch, ++counter);
-    Entry e{z, std::move(payload), origin, tag};
+    Entry e{z, std::move(payload), origin, tag, std::move(config)};
     for (auto& [p, l] : learners) {
       if (l.observer || l.phase < Learner::Phase::kSyncing) continue;
       peer::ZabMessage m;
-      auto* pr = m.mutable_proposal();
-      pr->set_zxid(z);
-      pr->set_payload(e.payload);
-      pr->set_origin(origin);
-      pr->set_origin_tag(tag);
+      FillProposal(e, m.mutable_proposal());
       Send(p, std::move(m));
     }
     Append(std::move(e));
@@ -1062,6 +1362,7 @@ struct Core::Impl {
   }
 
   void Sync(uint64_t tag, bool lin) {
+    if (removed) return;
     if (role == Role::kLeading) {
       if (serving) LeaderSync(tag, 0, lin);
     } else if ((role == Role::kFollowing || role == Role::kObserving) &&
@@ -1079,12 +1380,14 @@ struct Core::Impl {
     rc.leader = leader;
     rc.epoch = current_epoch;
     rc.serving = serving;
+    rc.removed = removed;
     return rc;
   }
   bool RoleChanged() const {
     RoleChange c = Current();
     return !reported_once || c.role != reported.role || c.leader != reported.leader ||
-           c.epoch != reported.epoch || c.serving != reported.serving;
+           c.epoch != reported.epoch || c.serving != reported.serving ||
+           c.removed != reported.removed;
   }
 };
 
@@ -1117,6 +1420,13 @@ std::optional<Zxid> Core::NextZxid() const {
 std::optional<ProposeError> Core::Propose(std::string payload, PeerId origin, uint64_t origin_tag) {
   return impl_->Propose(std::move(payload), origin, origin_tag);
 }
+std::optional<ProposeError> Core::CheckReconfig(const Membership& config) const {
+  return impl_->CheckReconfig(config);
+}
+std::optional<ProposeError> Core::ProposeReconfig(std::string payload, Membership config,
+                                                  PeerId origin, uint64_t origin_tag) {
+  return impl_->Propose(std::move(payload), origin, origin_tag, std::move(config));
+}
 void Core::Sync(uint64_t tag, bool linearizable) {
   impl_->Sync(tag, linearizable);
 }
@@ -1129,13 +1439,18 @@ Ready Core::TakeReady() {
     impl_->reported_once = true;
     r.role_change = impl_->reported;
   }
+  if (impl_->conf != impl_->persisted_conf) {
+    impl_->persisted_conf = impl_->conf;
+    r.config = impl_->conf;
+  }
   // Applies held back behind a snapshot request go into the next Ready.
   impl_->ready.apply.swap(impl_->deferred_apply);
   impl_->ready_snapshot_zxid = 0;
   return r;
 }
 bool Core::HasReady() const {
-  return !impl_->ready.empty() || !impl_->deferred_apply.empty() || impl_->RoleChanged();
+  return !impl_->ready.empty() || !impl_->deferred_apply.empty() || impl_->RoleChanged() ||
+         impl_->conf != impl_->persisted_conf;
 }
 
 Role Core::role() const {
@@ -1161,6 +1476,12 @@ Zxid Core::last_committed() const {
 }
 uint64_t Core::election_round() const {
   return impl_->round;
+}
+const ConfigState& Core::config() const {
+  return impl_->conf;
+}
+bool Core::removed() const {
+  return impl_->removed;
 }
 LearnerCounts Core::learner_counts() const {
   LearnerCounts c;

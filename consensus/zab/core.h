@@ -35,8 +35,35 @@ inline Zxid MakeZxid(uint64_t epoch, uint32_t counter) {
   return (epoch << 32) | counter;
 }
 
+// A configuration: who votes and who observes. Ids are sorted and unique, and no id is in
+// both lists. A member need not be in its own configuration (a joining server, or one that was
+// removed): it then follows a leader as a non-voting learner. See docs/reconfig.md.
+struct Membership {
+  std::vector<PeerId> voters;
+  std::vector<PeerId> observers;
+  bool operator==(const Membership&) const = default;
+  bool IsVoter(PeerId p) const;
+  bool IsMember(PeerId p) const;
+  // A strict majority of `voters` is in `who`.
+  bool Majority(const std::vector<PeerId>& who) const;
+  // Sorted, unique, disjoint, at least one voter.
+  bool Valid() const;
+};
+
+// The configuration a member acts under: the newest one in its log (`current`, from the
+// reconfig entry at `current_zxid`; 0: the static one), and while that entry is not known to
+// be committed, the one before it (`previous`): every quorum then needs a majority of both.
+struct ConfigState {
+  Membership current;
+  Zxid current_zxid = 0;
+  std::optional<Membership> previous;
+  Zxid previous_zxid = 0;
+  bool operator==(const ConfigState&) const = default;
+};
+
 struct Config {
   PeerId self = 0;
+  // The static configuration, used when InitialState.config is empty.
   std::vector<PeerId> voters;     // participants (self included when it votes)
   std::vector<PeerId> observers;  // non-voting members (self included when it observes)
 
@@ -61,6 +88,9 @@ struct Entry {
   std::string payload;
   PeerId origin = 0;  // the member whose client proposed it, and its tag (for the reply)
   uint64_t origin_tag = 0;
+  // A reconfig entry: the whole new configuration. The shell stores it with the entry (its
+  // payload carries it) and gives it back from LogReader and in InitialState.
+  std::optional<Membership> config;
 };
 
 // Durable state the shell recovered at start.
@@ -72,6 +102,11 @@ struct InitialState {
   // first (see FollowerInfo.epochs). A snapshot at zxid S counts as holding S in EpochOf(S);
   // epochs below the oldest one the shell can vouch for are left out (the leader then SNAPs).
   std::vector<peer::EpochEnd> epochs;
+  // The configuration state last persisted from Ready.config (nullopt: the static one of
+  // Config, version 0), then the reconfig entries of the log with a zxid above its
+  // current_zxid, in order (a crash may come between a Ready's append and its config).
+  std::optional<ConfigState> config;
+  std::vector<std::pair<Zxid, Membership>> log_configs;
 };
 
 // Read access to this member's durable log, for DIFF. Implemented by the shell.
@@ -102,6 +137,9 @@ struct RoleChange {
   PeerId leader = 0;     // 0 while looking
   uint64_t epoch = 0;    // the established epoch
   bool serving = false;  // up to date with a leader that has a quorum: may serve clients
+  // A committed configuration left this member out: it takes no further part (no votes, no
+  // learning) until restarted. See docs/reconfig.md.
+  bool removed = false;
 };
 
 struct SyncDone {
@@ -133,6 +171,11 @@ struct Ready {
   //    asks only once every txn that must precede them is durable.
   std::optional<uint64_t> accepted_epoch;
   std::optional<uint64_t> current_epoch;
+  // 4b. The configuration state changed (a reconfig entry appended, truncated or committed; a
+  //    snapshot or a leader's sync brought one): persist it synchronously, atomically (it is
+  //    InitialState.config after a restart). The newest committed configuration is
+  //    `previous` when set, else `current`.
+  std::optional<ConfigState> config;
   // 5. Apply these committed txns to the tree, in order (zxids increase, none applied twice).
   std::vector<Entry> apply;
   // 6. Stream a snapshot of the tree as it is after step 5 to each of these peers, then send
@@ -153,12 +196,18 @@ struct Ready {
 
   bool empty() const {
     return !truncate_after && !install_snapshot && append.empty() && !accepted_epoch &&
-           !current_epoch && apply.empty() && send_snapshot.empty() && disconnect.empty() &&
-           messages.empty() && syncs_done.empty() && !role_change;
+           !current_epoch && !config && apply.empty() && send_snapshot.empty() &&
+           disconnect.empty() && messages.empty() && syncs_done.empty() && !role_change;
   }
 };
 
-enum class ProposeError { kNotLeader, kNotServing, kEpochExhausted };
+enum class ProposeError {
+  kNotLeader,
+  kNotServing,
+  kEpochExhausted,
+  kReconfigInProgress,  // a reconfig entry is not committed yet (ZRECONFIGINPROGRESS)
+  kNewConfigNoQuorum,   // a majority of the new voters is not connected and synced
+};
 
 // A leader's learners, as ZooKeeper's mntr reports them (all zero unless leading).
 struct LearnerCounts {
@@ -198,6 +247,17 @@ class Core {
   // Leader only, while serving: appends a proposal (zxid = NextZxid()) and broadcasts it.
   // Applied (Ready.apply) once a quorum acknowledged it, with origin/tag passed through.
   std::optional<ProposeError> Propose(std::string payload, PeerId origin, uint64_t origin_tag);
+  // Whether ProposeReconfig(config) would be accepted now (kReconfigInProgress while a
+  // reconfig entry is uncommitted; kNewConfigNoQuorum unless a majority of config's voters,
+  // this leader included if it is one, is synced and acknowledges proposals). `config` must be
+  // Valid().
+  std::optional<ProposeError> CheckReconfig(const Membership& config) const;
+  // Proposes a reconfig entry (zxid = NextZxid()). It commits only with a majority of the old
+  // voters and one of the new; a leader that is not a voter of the new configuration stops
+  // serving when it commits and leaves the leadership once its learners have left (at most
+  // sync_ticks later).
+  std::optional<ProposeError> ProposeReconfig(std::string payload, Membership config, PeerId origin,
+                                              uint64_t origin_tag);
   // A client's sync: answered through Ready.syncs_done with the zxid to wait for. On a leader
   // at once (the last proposed zxid); on a learner via the leader. `linearizable` adds a
   // quorum round so that a deposed leader cannot answer. A sync asked while not serving, or
@@ -218,6 +278,8 @@ class Core {
   Zxid last_committed() const;  // last handed out for apply
   uint64_t election_round() const;
   LearnerCounts learner_counts() const;
+  const ConfigState& config() const;
+  bool removed() const;
 
  private:
   struct Impl;

@@ -187,6 +187,12 @@ std::string OpText(const txn::Txn& t, bool show) {
       for (const auto& op : t.multi().ops()) s += " [" + MultiOpText(op, show) + "]";
       return s;
     }
+    case txn::Txn::kReconfig: {
+      std::string s = "reconfig servers=" + std::to_string(t.reconfig().servers_size());
+      for (const auto& v : t.reconfig().servers())
+        s += " " + std::to_string(v.id()) + (v.observer() ? ":observer" : ":participant");
+      return s + " version=" + std::to_string(t.reconfig().node().version());
+    }
     case txn::Txn::kCreateSession:
       return "createSession timeout=" + std::to_string(t.create_session().timeout_ms());
     case txn::Txn::kCloseSession: {

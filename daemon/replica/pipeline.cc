@@ -11,6 +11,7 @@
 #include <cinttypes>
 #include <cstring>
 #include <random>
+#include <set>
 
 #include "consensus/storage/file_util.h"
 #include "consensus/storage/snapshot_file.h"
@@ -18,6 +19,7 @@
 #include "consensus/util/log.h"
 #include "daemon/proto/member.pb.h"
 #include "daemon/replica/request_proto.h"
+#include "daemon/tree/reconfig.h"
 
 namespace qfs {
 namespace {
@@ -39,6 +41,75 @@ std::string Hex(uint64_t v) {
   char b[24];
   snprintf(b, sizeof b, "0x%" PRIx64, v);
   return b;
+}
+
+// Links to members a configuration dropped are closed this long after it: the COMMIT that
+// tells them (and a removed leader's last messages) must get out first.
+constexpr auto kUnlinkDelay = std::chrono::seconds(5);
+// The configuration state file in dataDir (docs/reconfig.md).
+constexpr const char* kDynamicFile = "zoo.cfg.dynamic";
+
+txn::ServerSpec SpecOf(const Config::Server& s) {
+  txn::ServerSpec o;
+  o.set_id(s.id);
+  o.set_observer(s.observer);
+  o.set_host(s.host);
+  o.set_peer_port(static_cast<uint32_t>(s.peer_port));
+  o.set_election_port(static_cast<uint32_t>(s.election_port ? s.election_port : s.peer_port));
+  if (s.client_port) {
+    o.set_client_host(s.client_host.empty() ? "0.0.0.0" : s.client_host);
+    o.set_client_port(static_cast<uint32_t>(s.client_port));
+  }
+  return o;
+}
+
+zab::Membership MembershipOf(const tree::ServerList& l) {
+  zab::Membership m;
+  for (const auto& s : l) (s.observer() ? m.observers : m.voters).push_back(s.id());
+  std::sort(m.voters.begin(), m.voters.end());
+  std::sort(m.observers.begin(), m.observers.end());
+  return m;
+}
+
+// The servers of a reconfig txn's payload, or nullopt for any other txn.
+std::optional<tree::ServerList> ReconfigServers(const std::string& payload) {
+  txn::Txn t;
+  if (!t.ParseFromString(payload) || t.op_case() != txn::Txn::kReconfig) return std::nullopt;
+  return tree::ServerList(t.reconfig().servers().begin(), t.reconfig().servers().end());
+}
+
+// The server lines of zoo.cfg.dynamic. A member whose address this member did not know when it
+// wrote the file is written `server.N=unknown:0:0:role` (Learn skips it).
+Result<tree::ServerList> ParseMembers(const std::string& text) {
+  tree::ServerList out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    std::string line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (line.empty()) continue;
+    size_t eq = line.find('=');
+    if (eq == std::string::npos) return InvalidArgument("not a server line: " + line);
+    auto sv = tree::ParseServer(line.substr(0, eq), line.substr(eq + 1));
+    if (!sv.ok()) {
+      uint64_t id = 0;
+      if (line.rfind("server.", 0) != 0 || sscanf(line.c_str() + 7, "%" SCNu64, &id) != 1 || !id)
+        return sv.status();
+      txn::ServerSpec u;
+      u.set_id(id);
+      u.set_observer(line.size() >= 9 && line.compare(line.size() - 9, 9, ":observer") == 0);
+      sv = u;
+    }
+    out.push_back(std::move(*sv));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id() < b.id(); });
+  return out;
+}
+
+// Cheap pre-check: a Txn payload with field 18 (reconfig, length-delimited) has its tag bytes.
+bool MaybeReconfig(const std::string& payload) {
+  return payload.find("\x92\x01", 0, 2) != std::string::npos;
 }
 
 }  // namespace
@@ -157,6 +228,59 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
   Clock::time_point looking_since = Clock::now();  // when the member last went looking
   std::thread thread;
 
+  // Dynamic membership (docs/reconfig.md), state-machine thread: every server's address as
+  // last configured, the configuration state as last persisted (`have_dynamic`: from the
+  // file), and links to members a configuration dropped, to close at the given time.
+  std::map<uint64_t, txn::ServerSpec> book;
+  zab::ConfigState config_state;
+  bool have_dynamic = false;
+  std::map<uint64_t, Clock::time_point> unlink_at;
+
+  tree::ServerList ServersOf(const zab::Membership& m) const {
+    tree::ServerList out;
+    auto add = [&](uint64_t id, bool observer) {
+      txn::ServerSpec s;
+      if (auto it = book.find(id); it != book.end()) {
+        s = it->second;
+      } else {
+        s.set_host("unknown");  // see ParseMembers
+      }
+      s.set_id(id);
+      s.set_observer(observer);
+      out.push_back(std::move(s));
+    };
+    for (uint64_t id : m.voters) add(id, false);
+    for (uint64_t id : m.observers) add(id, true);
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id() < b.id(); });
+    return out;
+  }
+  // The address to dial for a peer: its line in this member's own file when it has one (a
+  // member may reach a peer through a proxy, docs/ensemble.md), else the configuration's.
+  std::optional<transport::PeerAddress> DialAddress(uint64_t id) const {
+    for (const auto& sv : options.config.servers)
+      if (sv.id == id) return transport::PeerAddress{id, sv.host, sv.peer_port};
+    auto it = book.find(id);
+    if (it == book.end()) return std::nullopt;
+    return transport::PeerAddress{id, it->second.host(), static_cast<int>(it->second.peer_port())};
+  }
+  void Learn(const tree::ServerList& l) {
+    for (const auto& s : l)
+      if (!s.host().empty() && s.peer_port() != 0) book[s.id()] = s;
+  }
+  Status LoadDynamic();
+  // The members' addresses of the newest configuration applied to the tree (a snapshot holds
+  // the reconfig txns below it only as /zookeeper/config's text).
+  void LearnFromTree() {
+    std::string text;
+    tree::Stat st;
+    if (p->store_->tree().GetData("/zookeeper/config", &text, &st) != Err::kOk || st.mzxid == 0)
+      return;
+    if (auto l = tree::ParseServers(text); l.ok()) Learn(*l);
+  }
+  void PersistConfig(const zab::ConfigState& cs);
+  void LinkPeers(const zab::ConfigState& cs);
+  void UnlinkDue();
+
   explicit Impl(Pipeline* pp) : p(pp) {}
 
   // ---- transport::Handler (transport thread) ----
@@ -192,7 +316,14 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
   bool ReadAfter(zab::Zxid after, size_t max_entries, std::vector<zab::Entry>* out) override {
     std::vector<storage::LogEntry> v;
     if (!p->store_->log().ReadAfter(after, max_entries, &v)) return false;
-    for (auto& e : v) out->push_back({e.zxid, std::move(e.payload), 0, 0});
+    for (auto& e : v) {
+      zab::Entry x{e.zxid, std::move(e.payload), 0, 0, std::nullopt};
+      // A reconfig entry carries its configuration (docs/reconfig.md).
+      if (MaybeReconfig(x.payload)) {
+        if (auto servers = ReconfigServers(x.payload)) x.config = MembershipOf(*servers);
+      }
+      out->push_back(std::move(x));
+    }
     return true;
   }
 
@@ -205,7 +336,7 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
 
   // ---- setup ----
   Status Init();
-  zab::InitialState Initial() const;
+  zab::InitialState Initial();
   void OpenStore();
 
   // ---- the state-machine thread ----
@@ -235,6 +366,9 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
   void DropReceive();
   void InstallSnapshot(uint64_t zxid);
   void ProposeRequest(const tree::Request& req, uint64_t origin, uint64_t tag);
+  template <typename Reject>
+  void ProposeReconfig(const tree::Request& req, uint64_t origin, uint64_t tag, uint64_t zxid,
+                       Reject& reject);
   void ProcessReady();
   void Apply(std::vector<zab::Entry>& entries);
   void CountQuotaExceeded(const tree::Request& req, const tree::Prepared& prep);
@@ -292,6 +426,15 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
 
 Status Pipeline::Impl::Init() {
   const Config& c = options.config;
+  if (c.ensemble()) {
+    tree::ServerList statics;
+    for (const auto& sv : c.servers) statics.push_back(SpecOf(sv));
+    std::sort(statics.begin(), statics.end(),
+              [](const auto& a, const auto& b) { return a.id() < b.id(); });
+    Learn(statics);
+    store_options.static_config = tree::ConfigText(statics, 0);
+    if (Status st = LoadDynamic(); !st.ok()) return st;
+  }
   store_options.on_durable = [this](uint64_t z) {
     {
       std::lock_guard<std::mutex> l(mu);
@@ -312,6 +455,7 @@ Status Pipeline::Impl::Init() {
   p->store_ = std::move(*store);
   preparer = std::make_unique<tree::Preparer>(p->store_->tree());
   durable = reported_durable = p->store_->log().durable_zxid();
+  LearnFromTree();
 
   zcfg.self = self = c.ensemble() ? c.myid : 1;
   if (c.ensemble()) {
@@ -328,9 +472,9 @@ Status Pipeline::Impl::Init() {
   zcfg.vote_resend_ticks = 5;
   member.self = self;
   member.standalone = !c.ensemble();
-  member.voters = zcfg.voters.size();
-  member.observers = zcfg.observers.size();
   core = std::make_unique<zab::Core>(zcfg, Initial(), this);
+  member.voters = core->config().current.voters.size();
+  member.observers = core->config().current.observers.size();
 
   if (c.ensemble()) {
     const Config::Server* me = c.self();
@@ -338,8 +482,20 @@ Status Pipeline::Impl::Init() {
     to.self_id = self;
     to.listen_host = me->host;
     to.listen_port = me->peer_port;
-    for (const auto& s : c.servers)
-      if (s.id != self) to.peers.push_back({s.id, s.host, s.peer_port});
+    // The members of the configuration the core acts under (the static one, or the persisted
+    // dynamic one): their addresses from the book.
+    std::vector<uint64_t> ids;
+    const zab::ConfigState& cs = core->config();
+    for (const zab::Membership* m : {&cs.current, cs.previous ? &*cs.previous : nullptr}) {
+      if (!m) continue;
+      for (const auto* v : {&m->voters, &m->observers}) ids.insert(ids.end(), v->begin(), v->end());
+    }
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    for (uint64_t id : ids) {
+      auto a = DialAddress(id);
+      if (id != self && a) to.peers.push_back(*a);
+    }
     to.secret = c.quorum_secret;
     if (c.ssl_quorum) {
       to.use_tls = true;
@@ -351,16 +507,19 @@ Status Pipeline::Impl::Init() {
     auto t = transport::PeerTransport::Start(to, this);
     if (!t.ok()) return t.status();
     net = std::move(*t);
-    for (const auto& s : c.servers)
-      if (s.id != self) net->Reopen(s.id);
-    QLOG_INFO("member %llu of an ensemble of %zu voters and %zu observers; peer port %s:%d",
-              static_cast<unsigned long long>(self), zcfg.voters.size(), zcfg.observers.size(),
-              me->host.c_str(), me->peer_port);
+    for (const auto& pa : to.peers) net->Reopen(pa.id);
+    QLOG_INFO(
+        "member %llu of an ensemble of %zu voters and %zu observers (configuration version %s%s); "
+        "peer port %s:%d",
+        static_cast<unsigned long long>(self), cs.current.voters.size(),
+        cs.current.observers.size(), Hex(cs.current_zxid).c_str(),
+        have_dynamic ? (", from " + std::string(kDynamicFile)).c_str() : "", me->host.c_str(),
+        me->peer_port);
   }
   return Status::Ok();
 }
 
-zab::InitialState Pipeline::Impl::Initial() const {
+zab::InitialState Pipeline::Impl::Initial() {
   const Store& s = *p->store_;
   zab::InitialState st;
   st.accepted_epoch = s.accepted_epoch();
@@ -372,7 +531,146 @@ zab::InitialState Pipeline::Impl::Initial() const {
     e.set_last_zxid(last);
     st.epochs.push_back(e);
   }
+  if (!options.config.ensemble()) return st;
+  // The persisted configuration state, then the reconfig entries of the log above it (a crash
+  // may have come between an entry's append and the write of the state it made).
+  if (have_dynamic) st.config = config_state;
+  // Below the snapshot a configuration was persisted when its entry was appended or synced.
+  const uint64_t after =
+      std::max<uint64_t>(have_dynamic ? config_state.current_zxid : 0, s.recovery().snapshot_zxid);
+  std::vector<zab::Entry> entries;
+  for (uint64_t from = after;;) {
+    entries.clear();
+    if (!ReadAfter(from, 1000, &entries) || entries.empty()) break;
+    for (auto& e : entries) {
+      if (!e.config) continue;
+      if (auto servers = ReconfigServers(e.payload)) Learn(*servers);
+      st.log_configs.emplace_back(e.zxid, *e.config);
+    }
+    from = entries.back().zxid;
+  }
   return st;
+}
+
+// dataDir/zoo.cfg.dynamic (docs/reconfig.md): the configuration state last persisted, in
+// ZooKeeper's text: the current configuration's server lines and `version=`, then, while its
+// reconfig entry is not known committed, the previous one's with a `previous.` prefix.
+Status Pipeline::Impl::LoadDynamic() {
+  const std::string path = store_options.data_dir + "/" + kDynamicFile;
+  if (access(path.c_str(), F_OK) != 0) return Status::Ok();
+  auto text = storage::ReadFile(path);
+  if (!text.ok()) return text.status();
+  std::string cur, prev;
+  uint64_t cur_v = 0, prev_v = 0;
+  bool has_prev = false;
+  size_t pos = 0;
+  while (pos < text->size()) {
+    size_t nl = text->find('\n', pos);
+    if (nl == std::string::npos) nl = text->size();
+    std::string line = text->substr(pos, nl - pos);
+    pos = nl + 1;
+    if (line.empty() || line[0] == '#') continue;
+    bool is_prev = line.rfind("previous.", 0) == 0;
+    if (is_prev) {
+      line = line.substr(9);
+      has_prev = true;
+    }
+    if (line.rfind("version=", 0) == 0) {
+      char* end = nullptr;
+      uint64_t v = strtoull(line.c_str() + 8, &end, 16);
+      if (end == line.c_str() + 8 || *end != '\0')
+        return Corruption(path + ": bad version line: " + line);
+      (is_prev ? prev_v : cur_v) = v;
+      continue;
+    }
+    (is_prev ? prev : cur) += line + "\n";
+  }
+  auto cs = ParseMembers(cur);
+  if (!cs.ok()) return Corruption(path + ": " + cs.status().message());
+  Learn(*cs);
+  config_state.current = MembershipOf(*cs);
+  config_state.current_zxid = cur_v;
+  if (has_prev) {
+    auto ps = ParseMembers(prev);
+    if (!ps.ok()) return Corruption(path + ": " + ps.status().message());
+    Learn(*ps);
+    config_state.previous = MembershipOf(*ps);
+    config_state.previous_zxid = prev_v;
+  }
+  if (!config_state.current.Valid() || (config_state.previous && !config_state.previous->Valid()))
+    return Corruption(path + ": not a valid configuration");
+  have_dynamic = true;
+  QLOG_INFO("configuration version %s from %s (%zu voters, %zu observers)%s", Hex(cur_v).c_str(),
+            path.c_str(), config_state.current.voters.size(), config_state.current.observers.size(),
+            has_prev ? "; its reconfig entry not known committed yet" : "");
+  return Status::Ok();
+}
+
+// Ready.config: synchronously and atomically (write, fsync, rename, fsync the directory).
+void Pipeline::Impl::PersistConfig(const zab::ConfigState& cs) {
+  std::string text =
+      "# This member's configuration state, written by quorumfsd (docs/reconfig.md).\n" +
+      tree::ConfigText(ServersOf(cs.current), cs.current_zxid) + "\n";
+  if (cs.previous) {
+    std::string prev = tree::ConfigText(ServersOf(*cs.previous), cs.previous_zxid);
+    size_t pos = 0;
+    while (pos < prev.size()) {
+      size_t nl = prev.find('\n', pos);
+      if (nl == std::string::npos) nl = prev.size();
+      text += "previous." + prev.substr(pos, nl - pos) + "\n";
+      pos = nl + 1;
+    }
+  }
+  Status st = storage::WriteFileAtomic(store_options.data_dir, kDynamicFile, text);
+  if (!st.ok()) QFS_FATAL("persisting the configuration: %s", st.ToString().c_str());
+  config_state = cs;
+  have_dynamic = true;
+  QLOG_INFO("configuration version %s: voters %zu, observers %zu%s", Hex(cs.current_zxid).c_str(),
+            cs.current.voters.size(), cs.current.observers.size(),
+            cs.previous ? " (pending: the previous one counts too)" : " (committed)");
+  {
+    std::lock_guard<std::mutex> l(mu);
+    member.voters = cs.current.voters.size();
+    member.observers = cs.current.observers.size();
+  }
+}
+
+// The transport follows the configuration: links to its members (with their addresses from the
+// book, which may have changed), and members it dropped are unlinked after kUnlinkDelay.
+void Pipeline::Impl::LinkPeers(const zab::ConfigState& cs) {
+  if (!net) return;
+  std::set<uint64_t> want;
+  for (const zab::Membership* m : {&cs.current, cs.previous ? &*cs.previous : nullptr}) {
+    if (!m) continue;
+    for (const auto* v : {&m->voters, &m->observers}) want.insert(v->begin(), v->end());
+  }
+  want.erase(self);
+  for (uint64_t id : want) {
+    unlink_at.erase(id);
+    auto a = DialAddress(id);
+    if (!a) {
+      QLOG_WARN("member %llu of the configuration has no known address",
+                static_cast<unsigned long long>(id));
+      continue;
+    }
+    net->AddPeer(*a);
+  }
+  for (uint64_t id : net->peers())
+    if (!want.count(id) && !unlink_at.count(id)) unlink_at[id] = Clock::now() + kUnlinkDelay;
+}
+
+void Pipeline::Impl::UnlinkDue() {
+  if (unlink_at.empty() || !net) return;
+  auto now = Clock::now();
+  for (auto it = unlink_at.begin(); it != unlink_at.end();) {
+    if (it->second > now) {
+      ++it;
+      continue;
+    }
+    AbortTransfer(it->first);
+    net->RemovePeer(it->first);
+    it = unlink_at.erase(it);
+  }
 }
 
 void Pipeline::Impl::ReloadStore(const char* why) {
@@ -470,6 +768,7 @@ void Pipeline::Impl::Run() {
         next_tick = Clock::now() + std::chrono::milliseconds(kBaseTickMs);
       core->Tick();
       ExpireWaiting(false);
+      UnlinkDue();
       CheckReadOnly();
     }
     ProcessReady();
@@ -661,6 +960,8 @@ void Pipeline::Impl::ProposeRequest(const tree::Request& req, uint64_t origin, u
   };
   auto zxid = core->NextZxid();
   if (!zxid) return reject(Err::kConnectionLoss, {});
+  if (req.type == tree::RequestType::kReconfig)
+    return ProposeReconfig(req, origin, tag, *zxid, reject);
   tree::Prepared prep = preparer->Prepare(req, static_cast<int64_t>(*zxid), WallMs());
   if (prep.err == Err::kQuotaExceeded) CountQuotaExceeded(req, prep);
   if (prep.err != Err::kOk) return reject(prep.err, std::move(prep.multi_results));
@@ -670,6 +971,43 @@ void Pipeline::Impl::ProposeRequest(const tree::Request& req, uint64_t origin, u
   // NextZxid said this leader can propose, and nothing ran in between.
   QFS_CHECK(!err);
   own_txns.emplace_back(*zxid, std::move(*prep.txn));
+}
+
+// A reconfig request (docs/reconfig.md): prepared against the leader's newest configuration, with
+// the core's CheckReconfig as the quorum check, then proposed as a reconfig entry.
+template <typename Reject>
+void Pipeline::Impl::ProposeReconfig(const tree::Request& req, uint64_t origin, uint64_t tag,
+                                     uint64_t zxid, Reject& reject) {
+  const Config& c = options.config;
+  tree::ReconfigContext rc;
+  rc.enabled = c.reconfig_enabled;
+  rc.standalone = !c.ensemble();
+  const zab::ConfigState& cs = core->config();
+  rc.current = ServersOf(cs.current);
+  rc.version = cs.current_zxid;
+  rc.in_progress = cs.previous.has_value();
+  rc.check_quorum = [this](const tree::ServerList& next) {
+    auto e = core->CheckReconfig(MembershipOf(next));
+    if (!e) return Err::kOk;
+    if (*e == zab::ProposeError::kReconfigInProgress) return Err::kReconfigInProgress;
+    if (*e == zab::ProposeError::kNewConfigNoQuorum) return Err::kNewConfigNoQuorum;
+    return Err::kConnectionLoss;
+  };
+  tree::Prepared prep = preparer->Prepare(req, static_cast<int64_t>(zxid), WallMs(), &rc);
+  if (prep.err != Err::kOk) {
+    QLOG_INFO("reconfig refused: %s", tree::ErrName(prep.err));
+    return reject(prep.err, {});
+  }
+  const txn::ReconfigTxn& t = prep.txn->reconfig();
+  tree::ServerList next(t.servers().begin(), t.servers().end());
+  Learn(next);
+  std::string payload;
+  QFS_CHECK(prep.txn->SerializeToString(&payload));
+  QLOG_INFO("proposing configuration version %s:\n%s", Hex(zxid).c_str(), t.node().data().c_str());
+  auto err = core->ProposeReconfig(std::move(payload), MembershipOf(next), origin, tag);
+  // CheckReconfig passed just now, and nothing ran in between.
+  QFS_CHECK(!err);
+  own_txns.emplace_back(zxid, std::move(*prep.txn));
 }
 
 // ZooKeeper's quota_exceeded_error_per_namespace: by the refused op's top-level path component.
@@ -822,6 +1160,7 @@ void Pipeline::Impl::InstallSnapshot(uint64_t zxid) {
   Status st = InstallReceivedSnapshot(p->store_.get(), path, zxid);
   if (!st.ok()) QFS_FATAL("installing the leader's snapshot: %s", st.ToString().c_str());
   ReloadStore("installed the leader's snapshot");
+  LearnFromTree();
   QFS_CHECK(static_cast<uint64_t>(p->store_->tree().last_zxid()) == zxid);
   {
     std::lock_guard<std::mutex> l(mu);
@@ -837,6 +1176,9 @@ void Pipeline::Impl::ProcessReady() {
     if (r.install_snapshot) InstallSnapshot(*r.install_snapshot);
     for (auto& e : r.append) {
       if (log_broken) break;
+      if (e.config) {
+        if (auto servers = ReconfigServers(e.payload)) Learn(*servers);
+      }
       Status st = p->store_->log().Append({e.zxid, std::move(e.payload)});
       if (!st.ok()) {
         // Not durable, and nothing after it may be (no gaps): the same path as a failed write.
@@ -848,6 +1190,10 @@ void Pipeline::Impl::ProcessReady() {
     }
     if (r.accepted_epoch) p->store_->SetAcceptedEpoch(*r.accepted_epoch);
     if (r.current_epoch) p->store_->SetCurrentEpoch(*r.current_epoch);
+    if (r.config) {
+      PersistConfig(*r.config);
+      LinkPeers(*r.config);
+    }
     if (!r.apply.empty()) Apply(r.apply);
     for (uint64_t peer : r.send_snapshot) StartTransfer(peer);
     for (uint64_t peer : r.disconnect) {
@@ -975,6 +1321,11 @@ void Pipeline::Impl::RoleChanged(const zab::RoleChange& rc) {
     if (rc.role != zab::Role::kLooking) member.read_only = false;
     now = member;
   }
+  if (rc.removed)
+    QLOG_WARN(
+        "this member is not in the committed configuration (version %s): it takes no further "
+        "part until restarted (docs/reconfig.md)",
+        Hex(core->config().current_zxid).c_str());
   if (before.role == now.role && before.leader == now.leader && before.epoch == now.epoch &&
       before.serving == now.serving)
     return;
@@ -1001,6 +1352,9 @@ void Pipeline::Impl::RoleChanged(const zab::RoleChange& rc) {
     preparer->Reset();
   }
   if (now.role != zab::Role::kLeading || before.epoch != now.epoch) own_txns.clear();
+  // Replies finished before the change go out before listeners close connections (a removed
+  // leader answers the reconfig that removed it).
+  Release();
   NotifyRole(now);
   if (now.serving) {
     std::deque<Waiting> w;

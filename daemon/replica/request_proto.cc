@@ -31,11 +31,18 @@ void ToProto(const tree::Request& r, member::Request* p) {
     o->set_kind(static_cast<uint32_t>(op.kind));
     o->set_data_null(op.data_null);
   }
+  if (r.type == tree::RequestType::kReconfig) {
+    auto* rc = p->mutable_reconfig();
+    if (r.reconfig.joining) rc->set_joining(*r.reconfig.joining);
+    if (r.reconfig.leaving) rc->set_leaving(*r.reconfig.leaving);
+    if (r.reconfig.new_members) rc->set_new_members(*r.reconfig.new_members);
+    rc->set_from_config(r.reconfig.from_config);
+  }
 }
 
 bool FromProto(const member::Request& p, tree::Request* r) {
   *r = tree::Request{};
-  if (p.type() > static_cast<uint32_t>(tree::RequestType::kCloseSession)) return false;
+  if (p.type() > static_cast<uint32_t>(tree::RequestType::kReconfig)) return false;
   r->type = static_cast<tree::RequestType>(p.type());
   r->session_id = p.session_id();
   r->cxid = p.cxid();
@@ -54,6 +61,13 @@ bool FromProto(const member::Request& p, tree::Request* r) {
     op.kind = static_cast<tree::Kind>(o.kind());
     op.data_null = o.data_null();
     r->ops.push_back(std::move(op));
+  }
+  if (r->type == tree::RequestType::kReconfig) {
+    const auto& rc = p.reconfig();
+    if (rc.has_joining()) r->reconfig.joining = rc.joining();
+    if (rc.has_leaving()) r->reconfig.leaving = rc.leaving();
+    if (rc.has_new_members()) r->reconfig.new_members = rc.new_members();
+    r->reconfig.from_config = rc.from_config();
   }
   return true;
 }

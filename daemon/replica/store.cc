@@ -100,6 +100,7 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   tree::TreeOptions topts;
   topts.max_data_bytes = options.max_data_bytes;
   topts.enforce_quota = options.enforce_quota;
+  topts.static_config = options.static_config;
   auto t = LoadNewestSnapshot(options.data_dir, topts, &s->recovery_);
   if (!t.ok()) return t.status();
   s->tree_ = std::move(*t);

@@ -26,6 +26,7 @@ struct StoreOptions {
   uint64_t segment_bytes = 64ull << 20;
   size_t max_data_bytes = 1 << 20;
   bool enforce_quota = false;  // enforceQuota (docs/quotas.md)
+  std::string static_config;   // tree::TreeOptions::static_config (docs/reconfig.md)
   int snap_retain_count = 3;   // 0: purge nothing
   bool sync = true;
   std::function<void(uint64_t durable_zxid)> on_durable;

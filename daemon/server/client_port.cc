@@ -735,6 +735,8 @@ struct Conn : std::enable_shared_from_this<Conn> {
       case zk::op::kSetData:
       case zk::op::kSetAcl:
         return zk::EncodeReply(h, zk::StatResponse{o.stat});
+      case zk::op::kReconfig:  // as ZooKeeper: the new configuration, like a getData
+        return zk::EncodeReply(h, zk::GetDataResponse{o.data, o.stat, false});
       default:
         return zk::EncodeReply(h);
     }
@@ -897,7 +899,6 @@ struct Conn : std::enable_shared_from_this<Conn> {
         for (const auto& a : service::WhoAmI(auth)) resp.client_info.push_back({a.scheme, a.id});
         return zk::EncodeReply(ok, resp);
       }
-      case zk::op::kReconfig:
       case zk::op::kSasl:
       default:
         return err(Err::kUnimplemented);
@@ -1238,7 +1239,9 @@ void ClientPort::Impl::CloseAll(const char* why) {
       if (auto c = w.lock()) all.push_back(std::move(c));
   }
   if (!all.empty()) QLOG_INFO("closing %zu client connections: %s", all.size(), why);
-  for (auto& c : all) asio::post(c->strand, [c, why] { c->Close(why); });
+  // Replies already queued go out first (a removed leader's answer to the reconfig that
+  // removed it, docs/reconfig.md); nothing more is read.
+  for (auto& c : all) asio::post(c->strand, [c] { c->Finish(); });
 }
 
 void ClientPort::Stop() {

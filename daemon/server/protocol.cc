@@ -91,9 +91,13 @@ void AddWatchRequest::Write(JuteWriter& w) const {
 }
 
 void ReconfigRequest::Write(JuteWriter& w) const {
-  w.WriteString(joining_servers);
-  w.WriteString(leaving_servers);
-  w.WriteString(new_members);
+  for (const auto* s : {&joining_servers, &leaving_servers, &new_members}) {
+    if (*s) {
+      w.WriteString(**s);
+    } else {
+      w.WriteNullBuffer();
+    }
+  }
   w.WriteLong(cur_config_id);
 }
 
@@ -518,6 +522,7 @@ bool IsWriteRequest(int32_t type) {
     case op::kCheck:
     case op::kMulti:
     case op::kCloseSession:
+    case op::kReconfig:
       return true;
     default:
       return false;
@@ -662,6 +667,11 @@ tree::Err ToTreeRequest(const ClientRequest& req, int64_t session_id,
   r.auth = auth;
   if (req.type() == op::kCloseSession) {
     r.type = tree::RequestType::kCloseSession;
+  } else if (req.type() == op::kReconfig) {
+    const auto* rc = std::get_if<ReconfigRequest>(&req.body);
+    if (rc == nullptr) return tree::Err::kMarshallingError;
+    r.type = tree::RequestType::kReconfig;
+    r.reconfig = {rc->joining_servers, rc->leaving_servers, rc->new_members, rc->cur_config_id};
   } else if (req.type() == op::kMulti) {
     const auto* m = std::get_if<MultiRequest>(&req.body);
     if (m == nullptr) return tree::Err::kMarshallingError;

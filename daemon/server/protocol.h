@@ -221,14 +221,26 @@ struct AddWatchRequest {
   bool operator==(const AddWatchRequest&) const = default;
 };
 
+// A null string (length -1) is nullopt, as ZooKeeper's: newMembers set means the bulk form.
 struct ReconfigRequest {
-  std::string joining_servers;
-  std::string leaving_servers;
-  std::string new_members;
+  std::optional<std::string> joining_servers;
+  std::optional<std::string> leaving_servers;
+  std::optional<std::string> new_members;
   int64_t cur_config_id = -1;
   bool Read(JuteReader& r) {
-    return r.ReadString(&joining_servers) && r.ReadString(&leaving_servers) &&
-           r.ReadString(&new_members) && r.ReadLong(&cur_config_id);
+    return ReadOpt(r, &joining_servers) && ReadOpt(r, &leaving_servers) &&
+           ReadOpt(r, &new_members) && r.ReadLong(&cur_config_id);
+  }
+  static bool ReadOpt(JuteReader& r, std::optional<std::string>* v) {
+    std::string s;
+    bool is_null = false;
+    if (!r.ReadString(&s, &is_null)) return false;
+    if (is_null) {
+      v->reset();
+    } else {
+      *v = std::move(s);
+    }
+    return true;
   }
   void Write(JuteWriter& w) const;
   bool operator==(const ReconfigRequest&) const = default;

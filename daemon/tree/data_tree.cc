@@ -334,7 +334,7 @@ struct DataTree::Impl {
     changes->push_back({Change::kCreated, path});
     changes->push_back({Change::kChildrenChanged, std::string(parent_path)});
     QuotaNodeAdded(path, s.data_length);
-    return {Err::kOk, OpType::kCreate, path, s};
+    return {Err::kOk, OpType::kCreate, path, s, {}};
   }
 
   OpResult Delete(std::string_view path, int64_t zxid, std::vector<Change>* changes) {
@@ -422,7 +422,7 @@ struct DataTree::Impl {
     changes->push_back({Change::kDataChanged, path});
     // ZooKeeper rewrites the stat node even for a same-size update.
     if (const std::string* q = QuotaRootOf(path)) AdjustQuota(*q, {0, diff});
-    return {Err::kOk, type, path, st};
+    return {Err::kOk, type, path, st, {}};
   }
 
   OpResult SetAcl(const txn::SetAclTxn& s, std::vector<Change>* changes) {
@@ -443,7 +443,7 @@ struct DataTree::Impl {
     if (!parent) root = n;
     digest += StatDigest(ph, n, st, creates);
     changes->push_back({Change::kAclChanged, s.path()});
-    return {Err::kOk, OpType::kSetAcl, s.path(), st};
+    return {Err::kOk, OpType::kSetAcl, s.path(), st, {}};
   }
 
   OpResult Check(const txn::CheckTxn& c) {
@@ -556,6 +556,11 @@ ApplyResult DataTree::Apply(const txn::Txn& t) {
         }
       }
       break;
+    case txn::Txn::kReconfig:
+      // /zookeeper/config takes the new configuration's text (docs/reconfig.md).
+      r.results.push_back(im.SetData(t.reconfig().node(), zxid, time, &r.changes));
+      r.results.back().data = t.reconfig().node().data();
+      break;
     case txn::Txn::kCreateSession:
       // Session txns have no op type of their own: one bare kOk result.
       im.CreateSession(t.session_id(), t.create_session());
@@ -594,19 +599,41 @@ uint64_t DataTree::ComputeDigest() const {
   return sum;
 }
 
+namespace {
+// TreeOptions::static_config: /zookeeper/config before any reconfig txn set it.
+bool ShowsStaticConfig(const TreeOptions& o, std::string_view path, const Stat& st) {
+  return !o.static_config.empty() && st.mzxid == 0 && path == "/zookeeper/config";
+}
+}  // namespace
+
 Err DataTree::GetData(std::string_view path, std::string* data, Stat* stat, bool* data_null) const {
   const Node* n = impl_->Find(path);
   if (!n) return Err::kNoNode;
+  Stat st = GetStat(n);
+  if (ShowsStaticConfig(options_, path, st)) {
+    if (data) *data = options_.static_config;
+    if (data_null) *data_null = false;
+    st.version = -1;
+    st.data_length = static_cast<int32_t>(options_.static_config.size());
+    if (stat) *stat = st;
+    return Err::kOk;
+  }
   if (data) data->assign(n->data());
   if (data_null) *data_null = (n->kind & kNullDataBit) != 0;
-  if (stat) *stat = GetStat(n);
+  if (stat) *stat = st;
   return Err::kOk;
 }
 
 Err DataTree::Exists(std::string_view path, Stat* stat) const {
   const Node* n = impl_->Find(path);
   if (!n) return Err::kNoNode;
-  if (stat) *stat = GetStat(n);
+  if (stat) {
+    *stat = GetStat(n);
+    if (ShowsStaticConfig(options_, path, *stat)) {
+      stat->version = -1;
+      stat->data_length = static_cast<int32_t>(options_.static_config.size());
+    }
+  }
   return Err::kOk;
 }
 

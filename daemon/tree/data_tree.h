@@ -29,6 +29,11 @@ inline constexpr uint32_t kSnapNullDataBit = 0x80;
 struct TreeOptions {
   size_t max_data_bytes = 1 << 20;  // jute.maxbuffer
   bool enforce_quota = false;       // enforceQuota: prepare refuses writes over a hard limit
+  // An ensemble member's static configuration as ZooKeeper's text (docs/reconfig.md): until a
+  // reconfig txn sets /zookeeper/config (its mzxid is 0), GetData and Exists show this as its
+  // data (version -1), as ZooKeeper shows its configuration. Not part of the tree (digests,
+  // snapshots): members whose server lines differ (a proxy's ports) keep equal trees.
+  std::string static_config{};
 };
 
 struct ApplyResult {
@@ -60,6 +65,7 @@ class DataTree {
   // --- apply ---
   ApplyResult Apply(const txn::Txn& t);
   int64_t last_zxid() const;
+
   // Incremental digest of the whole tree (every node's path, data, Stat, ACL and kind).
   uint64_t digest() const;
   // Digest recomputed from scratch; equals digest() unless there is a bug.

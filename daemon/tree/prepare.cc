@@ -448,12 +448,55 @@ Err PrepareMultiOp(View& v, const Request& req, const Op& op, txn::MultiOp* m) {
   return Err::kUnimplemented;
 }
 
+// ZooKeeper's checks for reconfig and their order (PrepRequestProcessor): reconfigEnabled,
+// standalone, a reconfig in progress, fromConfig, the new configuration (parse, at least one
+// voter), a synced quorum of it, and only then WRITE on /zookeeper/config. The txn sets
+// /zookeeper/config to the new text with version -1, as ZooKeeper's SetDataTxn for it. There is no
+// skipACL: super (or an identity an ACL set on /zookeeper/config grants WRITE) is needed.
+Err PrepareReconfig(View& v, const Request& req, const ReconfigContext* rc, txn::ReconfigTxn* out) {
+  if (rc == nullptr) return Err::kUnimplemented;
+  if (!rc->enabled) return Err::kReconfigDisabled;
+  static constexpr std::string_view kConfigNode = "/zookeeper/config";
+  if (rc->standalone) return Err::kUnimplemented;
+  if (rc->in_progress) return Err::kReconfigInProgress;
+  const ReconfigSpec& spec = req.reconfig;
+  if (spec.from_config != -1 && static_cast<uint64_t>(spec.from_config) != rc->version) {
+    return Err::kBadVersion;
+  }
+  Result<ServerList> next =
+      spec.new_members ? ParseServers(*spec.new_members)
+                       : ApplyIncremental(rc->current, spec.joining ? &*spec.joining : nullptr,
+                                          spec.leaving ? &*spec.leaving : nullptr);
+  if (!next.ok()) return Err::kBadArguments;
+  if (VoterCount(*next) < 1) return Err::kBadArguments;
+  if (rc->check_quorum) {
+    if (Err e = rc->check_quorum(*next); e != Err::kOk) return e;
+  }
+  const NodeRec* node = v.Get(kConfigNode);
+  QFS_CHECK(node != nullptr);
+  if (!AclAllows(node->acl, perm::kWrite, req.auth)) return Err::kNoAuth;
+  const std::string text = ConfigText(*next, static_cast<uint64_t>(v.zxid()));
+  for (const txn::ServerSpec& s : *next) *out->add_servers() = s;
+  txn::SetDataTxn* set = out->mutable_node();
+  set->set_path(std::string(kConfigNode));
+  set->set_data(text);
+  set->set_version(-1);
+  NodeRec rec = *node;
+  rec.stat.version = -1;
+  rec.stat.mtime = v.time_ms();
+  rec.stat.mzxid = v.zxid();
+  rec.stat.data_length = static_cast<int32_t>(text.size());
+  v.Put(kConfigNode, std::move(rec));
+  return Err::kOk;
+}
+
 }  // namespace
 
 Preparer::Preparer(const DataTree& tree) : impl_(std::make_unique<Impl>(tree)) {}
 Preparer::~Preparer() = default;
 
-Prepared Preparer::Prepare(const Request& req, int64_t zxid, int64_t time_ms) {
+Prepared Preparer::Prepare(const Request& req, int64_t zxid, int64_t time_ms,
+                           const ReconfigContext* reconfig) {
   Prepared result;
   View v(impl_->tree, impl_->nodes, impl_->sessions, impl_->quota, zxid, time_ms);
   txn::Txn t;
@@ -500,6 +543,9 @@ Prepared Preparer::Prepare(const Request& req, int64_t zxid, int64_t time_ms) {
         t.mutable_create_session()->set_timeout_ms(req.session_timeout_ms);
         v.PutSession(req.session_id, true);
       }
+      break;
+    case RequestType::kReconfig:
+      err = PrepareReconfig(v, req, reconfig, t.mutable_reconfig());
       break;
     case RequestType::kCloseSession:
       if (!v.SessionLive(req.session_id)) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include "daemon/proto/txn.pb.h"
 #include "daemon/tree/data_tree.h"
+#include "daemon/tree/reconfig.h"
 #include "daemon/tree/types.h"
 
 namespace qfs::tree {
@@ -23,6 +25,19 @@ struct Prepared {
   std::vector<OpResult> multi_results;
 };
 
+// What a reconfig request is checked against (docs/reconfig.md); the leader fills it in.
+struct ReconfigContext {
+  bool enabled = false;  // reconfigEnabled
+  bool standalone =
+      false;             // no server.N lines: ZooKeeper's standalone server answers UNIMPLEMENTED
+  ServerList current;    // the leader's newest configuration (maybe not committed yet)
+  uint64_t version = 0;  // its version (the zxid of its reconfig entry; 0: the static one)
+  bool in_progress = false;  // a reconfig entry is not committed yet
+  // The ZAB core's CheckReconfig for the new configuration: kOk, kReconfigInProgress or
+  // kNewConfigNoQuorum.
+  std::function<Err(const ServerList&)> check_quorum;
+};
+
 class Preparer {
  public:
   explicit Preparer(const DataTree& tree);
@@ -30,7 +45,9 @@ class Preparer {
 
   // Validates `req` and builds its txn with the given zxid and time. The txn's effects become
   // visible to later Prepare calls immediately.
-  Prepared Prepare(const Request& req, int64_t zxid, int64_t time_ms);
+  // A kReconfig request needs `reconfig` (without it: kUnimplemented).
+  Prepared Prepare(const Request& req, int64_t zxid, int64_t time_ms,
+                   const ReconfigContext* reconfig = nullptr);
   // The tree has applied every txn up to `zxid`: drop pending state that is now in the tree.
   void Applied(int64_t zxid);
   // Drops every pending change (after prepared txns were abandoned). The caller guarantees that

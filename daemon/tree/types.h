@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -140,7 +141,17 @@ struct Op {
   bool data_null = false;  // create/setData with null data (length -1 on the wire)
 };
 
-enum class RequestType : uint8_t { kOp, kMulti, kCreateSession, kCloseSession };
+enum class RequestType : uint8_t { kOp, kMulti, kCreateSession, kCloseSession, kReconfig };
+
+// ZooKeeper's ReconfigRequest (docs/reconfig.md). A null string is nullopt: the bulk form is
+// `new_members` set; the incremental form `joining` and/or `leaving`.
+struct ReconfigSpec {
+  std::optional<std::string> joining;  // "server.N=host:peer:election[:role];[host:]port,..."
+  std::optional<std::string> leaving;  // "N,M,..."
+  std::optional<std::string> new_members;
+  int64_t from_config = -1;  // curConfigId: -1 = any, else the current configuration's version
+  bool operator==(const ReconfigSpec&) const = default;
+};
 
 struct Request {
   RequestType type = RequestType::kOp;
@@ -148,6 +159,7 @@ struct Request {
   int32_t cxid = 0;
   std::vector<Op> ops;             // one for kOp; the ops of a multi
   int32_t session_timeout_ms = 0;  // kCreateSession
+  ReconfigSpec reconfig;           // kReconfig
   // Identities the session has authenticated as, including ("ip", "<address>").
   // ("super", ...) grants every permission.
   std::vector<Id> auth;
@@ -159,6 +171,7 @@ struct OpResult {
   OpType type = OpType::kCreate;
   std::string path;
   Stat stat;
+  std::string data;  // reconfig: the new configuration's text (the reply is a getData's)
 };
 
 // A change made by applying a txn, for watches and FUSE cache invalidation.

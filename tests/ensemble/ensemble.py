@@ -36,6 +36,10 @@ ZK_CLASSPATH = "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar"
 # Keys ZooKeeper reads as Java system properties, not from zoo.cfg: with kind "zk", `extra` keys
 # named here become -D flags (quorumfsd reads them from its config file).
 ZK_SYSTEM_PROPERTIES = ("readonlymode.enabled",)
+# reconfig=True (dynamic reconfiguration, docs/reconfig.md): the super user's password for
+# reconfig requests, and its digest for DigestAuthenticationProvider.superDigest.
+SUPER_AUTH = ("digest", "super:qfs-test")
+SUPER_DIGEST = "super:SBaVdCNhmtoDk19hnCJcIxipoBI="
 
 
 class EnsembleError(Exception):
@@ -103,10 +107,12 @@ class Ensemble:
     def create(cls, dir, n=3, observers=0, kind="quorumfsd", proxy=False, quorumfsd=None,
                tick_ms=200, init_limit=10, sync_limit=5, min_session_ms=None,
                max_session_ms=None, extra=None, attached=True, linearizable_reads=False,
-               base_port=None, hosts=None, env=None):
+               base_port=None, hosts=None, env=None, reconfig=False):
         """hosts: {id: address} for members that do not live on 127.0.0.1 (each member binds its
         client and peer ports there; tests/netns gives each its own 127.0.0.N); env: {id: {VAR:
-        value}} added to that member's environment."""
+        value}} added to that member's environment. reconfig: reconfigEnabled, a super user
+        (SUPER_AUTH) and, for ZooKeeper, standaloneEnabled=false with its dynamic config file;
+        add_member / remove_member change the membership (docs/reconfig.md)."""
         if kind not in ("quorumfsd", "zk"):
             raise ValueError("kind is quorumfsd or zk")
         dir = os.path.abspath(dir)
@@ -132,11 +138,9 @@ class Ensemble:
                 port += 3
             else:
                 c, p, e = free_port(), free_port(), free_port()
-            members[str(i)] = {"id": i, "observer": i > n, "client_port": c, "peer_port": p,
-                               "host": (hosts or {}).get(i, "127.0.0.1"),
-                               "env": dict((env or {}).get(i, {})),
-                               "election_port": e, "dir": os.path.join(dir, "m%d" % i),
-                               "pid": None, "start_time": None}
+            members[str(i)] = cls._new_member(dir, i, i > n, c, p, e,
+                                              (hosts or {}).get(i, "127.0.0.1"),
+                                              dict((env or {}).get(i, {})))
         state = {"kind": kind, "dir": dir, "n": n, "observers": observers,
                  "quorumfsd": qfsd, "tick_ms": tick_ms, "init_limit": init_limit,
                  "sync_limit": sync_limit,
@@ -145,7 +149,7 @@ class Ensemble:
                  "secret": "qfs-test-" + os.urandom(8).hex(), "proxy": bool(proxy),
                  "proxy_pid": None, "proxy_start_time": None, "proxy_ports": None,
                  "linearizable_reads": bool(linearizable_reads),
-                 "extra": dict(extra or {}), "members": members}
+                 "extra": dict(extra or {}), "members": members, "reconfig": bool(reconfig)}
         ens = cls(state, attached)
         for m in members.values():
             os.makedirs(os.path.join(m["dir"], "data"), exist_ok=True)
@@ -153,6 +157,15 @@ class Ensemble:
                 f.write("%d\n" % m["id"])
         ens.save()
         return ens
+
+    @staticmethod
+    def _new_member(dir, i, observer, c, p, e, host="127.0.0.1", env=None):
+        # in_config: a member of the ensemble's configuration (False: started to join, or
+        # removed by a reconfig; ids() leaves it out).
+        return {"id": i, "observer": observer, "client_port": c, "peer_port": p,
+                "host": host, "env": env or {}, "election_port": e,
+                "dir": os.path.join(dir, "m%d" % i), "pid": None, "start_time": None,
+                "in_config": True}
 
     @classmethod
     def load(cls, dir, attached=False):
@@ -174,6 +187,11 @@ class Ensemble:
         return self.s["dir"]
 
     def ids(self):
+        """The members of the configuration (docs/reconfig.md: add_member, remove_member)."""
+        return sorted(int(i) for i, m in self.s["members"].items() if m.get("in_config", True))
+
+    def all_ids(self):
+        """Every member ever made, in the configuration or not."""
         return sorted(int(i) for i in self.s["members"])
 
     def voter_ids(self):
@@ -227,6 +245,14 @@ class Ensemble:
     def _write_config(self, i):
         m = self.m(i)
         s = self.s
+        cfg = os.path.join(m["dir"], "zoo.cfg")
+        # A member outside the configuration (joining, or removed and restarted) starts from
+        # the configuration plus itself, as ZooKeeper's joiners do.
+        if self.kind == "zk" and s.get("reconfig") and m.get("in_config", True) and \
+                os.path.exists(cfg):
+            with open(cfg) as f:
+                if "dynamicConfigFile=" in f.read():
+                    return  # ZooKeeper keeps its membership there (it moved the server lines)
         lines = [("tickTime", s["tick_ms"]), ("initLimit", s["init_limit"]),
                  ("syncLimit", s["sync_limit"]), ("dataDir", os.path.join(m["dir"], "data")),
                  ("dataLogDir", os.path.join(m["dir"], "data")),
@@ -238,8 +264,17 @@ class Ensemble:
                       ("standaloneEnabled", "false" if len(self.ids()) > 1 else "true")]
         if m["observer"]:
             lines.append(("peerType", "observer"))
-        if len(self.ids()) > 1 or self.kind == "zk":
-            for j in self.ids():
+        if s.get("reconfig"):
+            if self.kind == "zk":
+                lines = [kv for kv in lines if kv[0] != "standaloneEnabled"] + \
+                    [("standaloneEnabled", "false"), ("reconfigEnabled", "true")]
+            else:
+                lines += [("reconfigEnabled", "true"),
+                          ("DigestAuthenticationProvider.superDigest", SUPER_DIGEST)]
+        # The configuration's members; a member started to join lists itself too.
+        listed = sorted(set(self.ids()) | {i})
+        if len(listed) > 1 or self.kind == "zk":
+            for j in listed:
                 mj = self.m(j)
                 peer = self._peer_addr(i, j, "peer")
                 elec = self._peer_addr(i, j, "election") if self.kind == "zk" \
@@ -272,6 +307,8 @@ class Ensemble:
             "-Xms64m", "-Xmx" + heap, "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
         props = ["-D%s=%s" % (k, v) for k, v in self.s["extra"].items()
                  if k in ZK_SYSTEM_PROPERTIES]
+        if self.s.get("reconfig"):
+            props.append("-Dzookeeper.DigestAuthenticationProvider.superDigest=" + SUPER_DIGEST)
         return ["java"] + jvm + props + [
                 "-Dzookeeper.extendedTypesEnabled=true",
                 "-Dorg.slf4j.simpleLogger.showDateTime=true",
@@ -458,12 +495,12 @@ class Ensemble:
         return self.start_member(i)
 
     def stop(self):
-        for i in self.ids():
+        for i in self.all_ids():
             pid = self.pid(i)
             if pid:
                 os.kill(pid, signal.SIGCONT)
                 os.kill(pid, signal.SIGTERM)
-        for i in self.ids():
+        for i in self.all_ids():
             if self.pid(i) and not self._reap(i):
                 self.kill(i)
         if self._ours(self.s["proxy_pid"], self.s["proxy_start_time"]):
@@ -479,6 +516,68 @@ class Ensemble:
         self.stop()
         if not keep and not os.environ.get("QFS_KEEP_ENSEMBLE_DIRS"):
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    # ---- membership (reconfigEnabled, docs/reconfig.md) ----------------------------------------
+    def server_line(self, i):
+        """server.N=host:peer:election:role;host:client, as a reconfig request carries it."""
+        m = self.m(i)
+        return "server.%d=%s:%d:%d:%s;%s:%d" % (
+            i, self.host(i), m["peer_port"], m["election_port"],
+            "observer" if m["observer"] else "participant", self.host(i), m["client_port"])
+
+    def reconfig(self, joining=None, leaving=None, new_members=None, from_config=-1,
+                 timeout=30):
+        """kazoo's reconfig as the super user through the configuration's members; returns
+        (data, stat) of the new /zookeeper/config."""
+        from kazoo.client import KazooClient
+        zk = KazooClient(hosts=self.connect_string(), timeout=10.0, auth_data=[SUPER_AUTH])
+        zk.start(timeout=timeout)
+        try:
+            return zk.reconfig(joining=joining, leaving=leaving, new_members=new_members,
+                               from_config=from_config)
+        finally:
+            zk.stop()
+            zk.close()
+
+    def new_member_id(self):
+        return max(self.all_ids()) + 1
+
+    def add_member(self, observer=False, start=True, reconfig=True, i=None):
+        """A new member (ports, dir, myid) started with the configuration plus itself, then
+        added by a reconfig (`reconfig`=False: only made and started, for a test to add it).
+        Returns its id."""
+        if not self.s.get("reconfig"):
+            raise EnsembleError("the ensemble was not created with reconfig (start --reconfig)")
+        if self.s["proxy"]:
+            raise EnsembleError("add/remove do not go through the link proxy")
+        i = i or self.new_member_id()
+        if str(i) not in self.s["members"]:
+            c, p, e = free_port(), free_port(), free_port()
+            m = self._new_member(self.dir, i, observer, c, p, e)
+            m["in_config"] = False
+            self.s["members"][str(i)] = m
+            os.makedirs(os.path.join(m["dir"], "data"), exist_ok=True)
+            with open(os.path.join(m["dir"], "data", "myid"), "w") as f:
+                f.write("%d\n" % i)
+            self.save()
+        if start and not self.running(i):
+            self.start_member(i)
+        if reconfig:
+            self.reconfig(joining=self.server_line(i))
+            self.mark(i, True)
+        return i
+
+    def remove_member(self, i, stop=True):
+        """Removes member i by a reconfig, then (`stop`) stops its process."""
+        self.reconfig(leaving=str(i))
+        self.mark(i, False)
+        if stop:
+            self.stop_member(i)
+
+    def mark(self, i, in_config):
+        """Records that member i is (not) in the configuration (after a reconfig)."""
+        self.m(i)["in_config"] = in_config
+        self.save()
 
     # ---- observation ------------------------------------------------------------------------
     def member_status(self, i):
@@ -626,6 +725,8 @@ def main(argv):
                                                      "build/release/daemon/quorumfsd)")
     s.add_argument("--tick", type=int, default=200)
     s.add_argument("--linearizable-reads", action="store_true")
+    s.add_argument("--reconfig", action="store_true",
+                   help="reconfigEnabled and a super user, for add / remove")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     s.add_argument("--timeout", type=float, default=90)
     for name in ("kill", "pause", "resume", "restart", "start-member", "stop-member"):
@@ -643,8 +744,13 @@ def main(argv):
     x = sub.add_parser("isolate")
     x.add_argument("id", type=int)
     for name in ("stop", "status", "leader", "connect-string", "wait", "converged", "pids",
-                 "destroy"):
+                 "destroy", "config"):
         sub.add_parser(name)
+    x = sub.add_parser("add", help="start a new member and add it by a reconfig (--reconfig)")
+    x.add_argument("--observer", action="store_true")
+    x = sub.add_parser("remove", help="remove a member by a reconfig, then stop it")
+    x.add_argument("id", type=int)
+    x.add_argument("--keep-running", action="store_true")
     a = p.parse_args(argv)
     d = os.path.abspath(getattr(a, "sdir", None) or a.dir or default_dir())
     try:
@@ -654,7 +760,7 @@ def main(argv):
                                   kind="zk" if a.zookeeper else "quorumfsd", proxy=a.proxy,
                                   quorumfsd=a.quorumfsd, tick_ms=a.tick, extra=extra,
                                   attached=False, linearizable_reads=a.linearizable_reads,
-                                  base_port=a.base_port)
+                                  base_port=a.base_port, reconfig=a.reconfig)
             try:
                 ens.start(timeout=a.timeout)
             except EnsembleError:
@@ -714,8 +820,24 @@ def main(argv):
             ens.touch()
             z, dg = ens.wait_converged()
             print("zxid=0x%x digest=%s" % (z, dg))
+        elif a.cmd == "add":
+            i = ens.add_member(observer=a.observer)
+            ens.wait_healthy()
+            print("added member %d (%s)" % (i, ens.server_line(i)))
+        elif a.cmd == "remove":
+            ens.remove_member(a.id, stop=not a.keep_running)
+            print("removed member %d" % a.id)
+        elif a.cmd == "config":
+            from kazoo.client import KazooClient
+            zk = KazooClient(hosts=ens.connect_string(), timeout=10.0)
+            zk.start(timeout=30)
+            try:
+                print(zk.get("/zookeeper/config")[0].decode())
+            finally:
+                zk.stop()
+                zk.close()
         elif a.cmd == "pids":
-            for i in ens.ids():
+            for i in ens.all_ids():
                 print("%d\t%s" % (i, ens.pid(i) or "-"))
         return 0
     except (EnsembleError, FileNotFoundError) as e:

@@ -44,6 +44,14 @@
 // any member; learners forward them to their leader (a direct hop with a delay). A client's
 // write is acknowledged when its member applies it.
 //
+// Membership changes (docs/reconfig.md): some seeds start spare members outside the
+// configuration (joining servers: some with the ensemble's configuration, some with one that
+// lists themselves as voters, as ZooKeeper's joiners do), and the serving leader proposes
+// reconfigs at random: add a spare or a removed member, remove a voter (the leader too),
+// promote an observer, demote a voter, or a random bulk configuration. A member removed by a
+// committed configuration stops; it is restarted now and then (it comes back as a joiner), and
+// at healing. The shell persists Ready.config synchronously and restarts from it and the log.
+//
 // Checks, after every event: at most one member completes discovery for an epoch (persists it
 // as a leader), at most one serving leader per epoch; every applied sequence is a prefix of
 // one history (the global history grows by the first member that applies a zxid; later
@@ -133,7 +141,7 @@ struct Options {
 struct Stats {
   uint64_t committed = 0, acked = 0, elections = 0, crashes = 0, power_failures = 0, partitions = 0,
            resets = 0, diffs = 0, truncs = 0, snaps = 0, lin_syncs = 0, exhausted = 0,
-           observer_applies = 0, pauses = 0;
+           observer_applies = 0, pauses = 0, reconfigs = 0, reconfigs_refused = 0, removals = 0;
   std::vector<std::pair<const char*, uint64_t*>> Fields() {
     return {{"txns committed", &committed},
             {"writes acked", &acked},
@@ -148,7 +156,10 @@ struct Stats {
             {"linearizable syncs", &lin_syncs},
             {"refused (epoch exhausted)", &exhausted},
             {"observer applies", &observer_applies},
-            {"pauses", &pauses}};
+            {"pauses", &pauses},
+            {"reconfigs proposed", &reconfigs},
+            {"reconfigs refused", &reconfigs_refused},
+            {"members removed", &removals}};
   }
 };
 
@@ -173,6 +184,7 @@ struct Disk {
   std::vector<std::shared_ptr<SnapImage>> snaps;  // oldest first
   uint64_t fsync_gen = 0;
   bool fsync_pending = false;
+  std::optional<zab::ConfigState> conf;  // Ready.config, written synchronously
 
   Zxid DurableLast() const { return durable ? log[durable - 1].zxid : log_base; }
   Zxid Floor() const {
@@ -215,6 +227,7 @@ struct Member {
   Zxid nl_point = 0;
   std::map<int, Zxid> stream_last;  // per sender
   zab::RoleChange rc;
+  bool joiner_lists_self = false;  // a spare whose static configuration lists itself
 };
 
 bool SimReader::ReadAfter(Zxid after, size_t max_entries, std::vector<Entry>* out) {
@@ -393,7 +406,9 @@ class Sim {
   void Setup() {
     int voters = opt_.members ? opt_.members : (rng_.P(0.5) ? 3 : 5);
     int observers = rng_.P(0.6) ? 0 : (rng_.P(0.7) ? 1 : 2);
-    n_ = voters + observers;
+    int spares = rng_.P(0.5) ? 0 : (rng_.P(0.6) ? 1 : 2);
+    reconf_rate_ = rng_.P(0.3) ? 0.0 : 0.004 * static_cast<double>(rng_.Range(1, 6));
+    n_ = voters + observers + spares;
     cfg_.election_finalize_ticks = 2;
     cfg_.vote_resend_ticks = 3;
     cfg_.init_ticks = 40;
@@ -411,17 +426,19 @@ class Sim {
     pause_rate_ = rng_.P(0.4) ? 0.0 : 0.002 * static_cast<double>(rng_.Range(1, 8));
     client_rate_ = 0.3 + 0.1 * static_cast<double>(rng_.U(8));
     slow_net_ = rng_.P(0.2);
-    for (int i = 0; i < n_; i++) {
+    for (int i = 0; i < voters + observers; i++) {
       if (i < voters) {
         cfg_.voters.push_back(static_cast<PeerId>(i + 1));
       } else {
         cfg_.observers.push_back(static_cast<PeerId>(i + 1));
       }
     }
-    Trace("setup: %d voters, %d observers, max_counter=%u window=%" PRIu64 " max_diff=%" PRIu64
+    Trace("setup: %d voters, %d observers, %d spares, reconfig=%.3f", voters, observers, spares,
+          reconf_rate_);
+    Trace("setup: max_counter=%u window=%" PRIu64 " max_diff=%" PRIu64
           " forgetful=%d crash=%.3f break=%.3f part=%.3f pkt=%.4f",
-          voters, observers, cfg_.max_counter, cfg_.committed_window, cfg_.max_diff_txns,
-          forgetful_, crash_rate_, break_rate_, part_rate_, pkt_fault_);
+          cfg_.max_counter, cfg_.committed_window, cfg_.max_diff_txns, forgetful_, crash_rate_,
+          break_rate_, part_rate_, pkt_fault_);
     members_.resize(n_);
     links_.resize(static_cast<size_t>(n_ * n_));
     for (int i = 0; i < n_; i++) {
@@ -430,6 +447,7 @@ class Sim {
       m->id = static_cast<PeerId>(i + 1);
       m->voter = i < voters;
       m->tick_phase = rng_.U(kTick);
+      m->joiner_lists_self = i >= voters + observers && rng_.P(0.5);
     }
     for (int i = 0; i < n_; i++) Start(*members_[i]);
   }
@@ -535,7 +553,8 @@ class Sim {
   // --- members ---
   void Start(Member& m) {
     Disk& d = m.disk;
-    // Recovery: newest snapshot, then the log after it.
+    // Recovery: newest snapshot, then the log after it; the configuration state, then the
+    // reconfig entries of the log after it.
     std::shared_ptr<SnapImage> snap;
     for (auto& s : d.snaps)
       if (!snap || s->zxid > snap->zxid) snap = s;
@@ -585,11 +604,20 @@ class Sim {
     for (const Entry& e : d.log) note(e.zxid);
     std::reverse(eps.begin(), eps.end());
     st.epochs = eps;
+    st.config = d.conf;
+    for (const Entry& e : d.log)
+      if (e.config && (!d.conf || e.zxid > d.conf->current_zxid))
+        st.log_configs.emplace_back(e.zxid, *e.config);
     if ((st.epochs.empty() ? 0 : st.epochs[0].last_zxid()) != st.last_zxid)
       Fail("member %d: recovered tree at %s but the history ends elsewhere", m.idx + 1,
            Hex(st.last_zxid).c_str());
     zab::Config c = cfg_;
     c.self = m.id;
+    if (m.joiner_lists_self) {
+      // A ZooKeeper-style joiner: its static configuration is the ensemble plus itself.
+      c.voters.push_back(m.id);
+      std::sort(c.voters.begin(), c.voters.end());
+    }
     m.core = std::make_unique<zab::Core>(c, st, &m.reader);
     m.up = true;
     m.inc++;
@@ -661,6 +689,7 @@ class Sim {
     }
     if (!r.append.empty()) MaybeFsync(m);
     if (r.accepted_epoch) d.accepted = *r.accepted_epoch;
+    if (r.config) d.conf = *r.config;
     if (r.current_epoch) {
       d.current = *r.current_epoch;
       if (m.core->role() == zab::Role::kLeading) {
@@ -715,6 +744,10 @@ class Sim {
                it->second, m.id);
       }
       if (m.rc.role != zab::Role::kLeading || !m.rc.serving) m.prep.reset();
+      if (m.rc.removed) {
+        stats_.removals++;
+        Trace("member %d: removed from the configuration", m.idx + 1);
+      }
     }
     if (r.install_snapshot) {
       m.core->SnapshotInstalled(*r.install_snapshot);
@@ -1046,6 +1079,12 @@ class Sim {
       int a = static_cast<int>(rng_.U(n_)), b = static_cast<int>(rng_.U(n_));
       if (a != b) ResetLink(a, b, -1, "break", rng_.U(kTick));
     }
+    if (reconf_rate_ > 0 && rng_.P(reconf_rate_)) Reconfig();
+    if (rng_.P(0.01)) {
+      // An operator restarts a removed member: it comes back as a joining server.
+      Member& m = *members_[rng_.U(n_)];
+      if (m.up && m.core->removed()) Crash(m);
+    }
     if (partition_id_ == 0 && rng_.P(part_rate_)) {
       stats_.partitions++;
       std::vector<int> side(n_);
@@ -1067,6 +1106,115 @@ class Sim {
     }
   }
 
+  // The serving leader (if any) is asked for a random membership change.
+  void Reconfig() {
+    Member* lead = nullptr;
+    for (auto& m : members_)
+      if (m->up && m->core->role() == zab::Role::kLeading && m->core->serving()) lead = m.get();
+    if (!lead) return;
+    const zab::Membership& cur = lead->core->config().current;
+    std::set<PeerId> v(cur.voters.begin(), cur.voters.end());
+    std::set<PeerId> o(cur.observers.begin(), cur.observers.end());
+    auto pick = [&](const std::set<PeerId>& from) -> PeerId {
+      if (from.empty()) return 0;
+      auto it = from.begin();
+      std::advance(it, static_cast<long>(rng_.U(from.size())));
+      return *it;
+    };
+    std::set<PeerId> outside;
+    for (int i = 1; i <= n_; i++)
+      if (!v.count(static_cast<PeerId>(i)) && !o.count(static_cast<PeerId>(i)))
+        outside.insert(static_cast<PeerId>(i));
+    const char* what = "?";
+    switch (rng_.U(7)) {
+      case 0:
+      case 1:
+        what = "add";
+        if (PeerId p = pick(outside)) (rng_.P(0.75) ? v : o).insert(p);
+        break;
+      case 2:
+        what = "remove voter";
+        if (rng_.P(0.3)) {
+          v.erase(lead->id);
+        } else {
+          v.erase(pick(v));
+        }
+        break;
+      case 3:
+        what = "remove observer";
+        o.erase(pick(o));
+        break;
+      case 4:
+        what = "promote";
+        if (PeerId p = pick(o)) {
+          o.erase(p);
+          v.insert(p);
+        }
+        break;
+      case 5:
+        what = "demote";
+        if (PeerId p = pick(v)) {
+          v.erase(p);
+          o.insert(p);
+        }
+        break;
+      default:
+        what = "bulk";
+        v.clear();
+        o.clear();
+        for (int i = 1; i <= n_; i++) {
+          uint64_t k = rng_.U(10);
+          if (k < 5) v.insert(static_cast<PeerId>(i));
+          if (k >= 5 && k < 7) o.insert(static_cast<PeerId>(i));
+        }
+        break;
+    }
+    if (v.empty()) return;
+    zab::Membership nm;
+    nm.voters.assign(v.begin(), v.end());
+    nm.observers.assign(o.begin(), o.end());
+    if (auto err = lead->core->CheckReconfig(nm)) {
+      stats_.reconfigs_refused++;
+      Trace("member %d: reconfig (%s) refused: %d", lead->idx + 1, what, static_cast<int>(*err));
+      return;
+    }
+    std::optional<Zxid> z = lead->core->NextZxid();
+    if (!z) Fail("member %d: CheckReconfig passed without a next zxid", lead->idx + 1);
+    // The txn the daemon would write: the member list and /zookeeper/config's new text.
+    txn::Txn t;
+    t.set_zxid(static_cast<int64_t>(*z));
+    t.set_time_ms(static_cast<int64_t>(now_));
+    std::string text;
+    for (PeerId p : nm.voters) {
+      auto* sv = t.mutable_reconfig()->add_servers();
+      sv->set_id(p);
+      text += "server." + std::to_string(p) + "=127.0.0.1:1:2:participant\n";
+    }
+    for (PeerId p : nm.observers) {
+      auto* sv = t.mutable_reconfig()->add_servers();
+      sv->set_id(p);
+      sv->set_observer(true);
+      text += "server." + std::to_string(p) + "=127.0.0.1:1:2:observer\n";
+    }
+    char ver[40];
+    snprintf(ver, sizeof ver, "version=%" PRIx64, *z);
+    tree::Stat st;
+    if (lead->tree->GetData("/zookeeper/config", nullptr, &st, nullptr) != tree::Err::kOk)
+      Fail("no /zookeeper/config");
+    auto* node = t.mutable_reconfig()->mutable_node();
+    node->set_path("/zookeeper/config");
+    node->set_data(text + ver);
+    node->set_version(st.version + 1);
+    std::string payload;
+    QFS_CHECK(t.SerializeToString(&payload));
+    if (lead->core->ProposeReconfig(std::move(payload), nm, 0, 0))
+      Fail("member %d: ProposeReconfig failed after CheckReconfig", lead->idx + 1);
+    stats_.reconfigs++;
+    Trace("member %d: reconfig (%s) at %s: %zu voters, %zu observers", lead->idx + 1, what,
+          Hex(*z).c_str(), nm.voters.size(), nm.observers.size());
+    Process(*lead);
+  }
+
   void HealPartition() {
     for (auto& l : links_) l.cut = false;
     partition_id_ = 0;
@@ -1080,6 +1228,7 @@ class Sim {
     pkt_fault_ = 0;
     for (auto& m : members_) {
       m->paused_until = std::min(m->paused_until, now_);
+      if (m->up && m->core->removed()) Crash(*m);  // restarted as a joining server
       if (!m->up) Start(*m);
     }
   }
@@ -1212,7 +1361,11 @@ class Sim {
     for (auto& m : members_)
       if (m->up && m->core->role() == zab::Role::kLeading && m->core->serving()) lead = m.get();
     if (!lead) return false;
+    // The members of the leader's configuration (joiners and removed members are left out).
+    const zab::ConfigState& cs = lead->core->config();
+    if (cs.previous) return false;
     for (auto& m : members_) {
+      if (!cs.current.IsMember(m->id)) continue;
       if (!m->up || !m->core->serving()) return false;
       if (m->tree->last_zxid() != lead->tree->last_zxid() ||
           m->tree->digest() != lead->tree->digest())
@@ -1226,7 +1379,16 @@ class Sim {
     for (auto& m : members_) {
       if (m->tree->digest() != m->tree->ComputeDigest())
         Fail("member %d: digest drifted", m->idx + 1);
-      for (size_t i = 0; i < hist_.size(); i++)
+      // Only a member outside the final configuration may lag (it was not waited for), and
+      // what it holds beyond what it applied as committed may be uncommitted.
+      bool member = false;
+      for (auto& l : members_)
+        if (l->up && l->core->role() == zab::Role::kLeading && l->core->serving())
+          member = l->core->config().current.IsMember(m->id);
+      if (member && m->tseq.size() < hist_.size())
+        Fail("member %d: final history is short", m->idx + 1);
+      size_t upto = std::min(hist_.size(), member ? m->tseq.size() : m->verified);
+      for (size_t i = 0; i < upto; i++)
         if (m->tseq[i].zxid != hist_[i].zxid || m->tseq[i].digest != hist_[i].digest)
           Fail("member %d: final history differs at %zu", m->idx + 1, i);
     }
@@ -1275,7 +1437,7 @@ class Sim {
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events_;
   uint64_t now_ = 0, ev_seq_ = 0;
   bool forgetful_ = false, slow_net_ = false, healed_ = false;
-  double pause_rate_ = 0;
+  double pause_rate_ = 0, reconf_rate_ = 0;
   double snap_prob_ = 0, crash_rate_ = 0, break_rate_ = 0, part_rate_ = 0, pkt_fault_ = 0,
          client_rate_ = 0;
   uint64_t partition_id_ = 0, partitions_made_ = 0;

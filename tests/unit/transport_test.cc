@@ -649,6 +649,56 @@ TEST(PeerTransportTest, DropsUntilReopen) {
   EXPECT_EQ(c.h(2).disconnects(1), 1u);
 }
 
+// Dynamic membership (docs/reconfig.md): a peer added while running is dialed and accepted; a
+// removed one is refused and sends to it are dropped, without an OnDisconnected for it.
+TEST(PeerTransportTest, AddAndRemovePeersWhileRunning) {
+  Cluster c(3, 1 << 20, 512 << 20, /*started=*/0);
+  auto opts = [&](uint64_t id, std::vector<uint64_t> peers) {
+    Options o = c.OptionsFor(id);
+    o.peers.clear();
+    for (uint64_t p : peers) o.peers.push_back({p, "127.0.0.1", c.ports[p]});
+    return o;
+  };
+  for (auto [id, peers] :
+       std::vector<std::pair<uint64_t, std::vector<uint64_t>>>{{1, {2}}, {2, {1}}, {3, {1, 2}}}) {
+    auto t = PeerTransport::Start(opts(id, peers), c.handlers[id].get());
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    c.members[id] = std::move(t).value();
+  }
+  testing::internal::CaptureStderr();
+  // Member 1 does not know 3 yet: 3's dials are refused.
+  ASSERT_TRUE(Eventually([&] { return c[1].stats().auth_failures > 0; }));
+  c[1].Send(3, Msg(1));  // not a peer: dropped, not a crash
+  c[1].Reopen(3);
+  c[1].Close(3);
+  EXPECT_FALSE(c[1].is_open(3));
+  EXPECT_EQ(c[1].queued_bytes(3), 0u);
+  EXPECT_EQ(c[1].stats().frames_dropped, 1u);
+  EXPECT_TRUE(c[1].AddPeer({3, "127.0.0.1", c.ports[3]}));
+  EXPECT_FALSE(c[1].AddPeer({3, "127.0.0.1", c.ports[3]}));  // already, at that address
+  EXPECT_EQ(c[1].peers(), (std::vector<uint64_t>{2, 3}));
+  c[1].Send(3, Msg(2));  // the new link's gate is open
+  ASSERT_TRUE(c.h(3).WaitMessages(1, 1));
+  c[3].Reopen(1);
+  ASSERT_TRUE(Eventually([&] {
+    c[3].Send(1, Msg(7));
+    return !Recorder::Messages(c.h(1).events(), 3).empty();
+  }));
+  // Removed: both connections end without an OnDisconnected here; 3's redials are refused.
+  EXPECT_TRUE(c[1].RemovePeer(3));
+  EXPECT_FALSE(c[1].RemovePeer(3));
+  EXPECT_EQ(c[1].peers(), std::vector<uint64_t>{2});
+  ASSERT_TRUE(c.h(3).WaitDisconnect(1));
+  uint64_t failures = c[1].stats().auth_failures;
+  ASSERT_TRUE(Eventually([&] { return c[1].stats().auth_failures > failures; }));
+  const uint64_t dropped = c[1].stats().frames_dropped;
+  c[1].Send(3, Msg(3));
+  EXPECT_EQ(c[1].stats().frames_dropped, dropped + 1);
+  EXPECT_EQ(c.h(1).disconnects(3), 0u);
+  std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("unknown member id 3"), std::string::npos) << log;
+}
+
 TEST(PeerTransportTest, QueueOverCapBreaksTheLink) {
   // The cap is above what the socket buffers hold, so a write is in flight when it trips.
   Cluster c(2, 16 << 20, 32 << 20);

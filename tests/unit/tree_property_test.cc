@@ -151,6 +151,9 @@ class Model {
         sessions.erase(r.session_id);
         e.results.emplace_back();
         break;
+      case RequestType::kReconfig:  // never generated: the model has no configuration
+        e.err = Err::kUnimplemented;
+        break;
     }
     return e;
   }

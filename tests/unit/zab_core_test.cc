@@ -45,10 +45,13 @@ struct Fixture {
   VectorLog log;
   std::unique_ptr<Core> core;
   std::vector<Outgoing> sent;
+  std::vector<Zxid> applied;
 
   explicit Fixture(Config cfg = {}) {
-    for (uint32_t c = 1; c <= 10; c++) log.entries.push_back({MakeZxid(1, c), "p", 0, 0});
-    for (uint32_t c = 1; c <= 5; c++) log.entries.push_back({MakeZxid(3, c), "p", 0, 0});
+    for (uint32_t c = 1; c <= 10; c++)
+      log.entries.push_back({MakeZxid(1, c), "p", 0, 0, std::nullopt});
+    for (uint32_t c = 1; c <= 5; c++)
+      log.entries.push_back({MakeZxid(3, c), "p", 0, 0, std::nullopt});
     cfg.self = 1;
     cfg.voters = {1, 2, 3};
     InitialState st;
@@ -67,7 +70,19 @@ struct Fixture {
     while (core->HasReady()) {
       Ready r = core->TakeReady();
       for (auto& o : r.messages) sent.push_back(o);
+      for (auto& e : r.apply) applied.push_back(e.zxid);
     }
+  }
+  void Ack(PeerId from, Zxid z) {
+    peer::ZabMessage m;
+    m.mutable_ack()->set_zxid(z);
+    core->Step(from, m);
+    Drain();
+  }
+  // `peer` (in the configuration or not) joins with the leader's whole history and is synced.
+  void JoinSynced(PeerId peer) {
+    Join(peer, MakeZxid(3, 5), {EE(3, MakeZxid(3, 5)), EE(1, MakeZxid(1, 10))});
+    Ack(peer, MakeZxid(4, 0));
   }
   // Registers `peer` with the given history and returns what the leader sent it after its
   // ACKEPOCH.
@@ -215,6 +230,160 @@ TEST(ZabCoreTest, SnapshotProgressKeepsASlowSnapLearnerUntilItGoesSilent) {
   }
   EXPECT_TRUE(gone) << "a silent transfer must still be bounded by initLimit";
   EXPECT_EQ(f.core->role(), Role::kLeading);
+}
+
+// Reconfiguration (docs/reconfig.md): a reconfig entry commits only with a majority of the old
+// voters and one of the new; one at a time; refused without a synced majority of the new.
+TEST(ZabCoreTest, ReconfigCommitsOnlyWithJointQuorumsOneAtATime) {
+  Fixture f;
+  f.Establish();
+  f.JoinSynced(4);  // a joining server: not in {1,2,3}, learns on a follower link
+  ASSERT_TRUE(f.core->serving());
+  EXPECT_EQ(f.core->CheckReconfig(Membership{{1, 5, 6}, {}}), ProposeError::kNewConfigNoQuorum);
+  Membership next{{1, 4, 5}, {}};
+  EXPECT_FALSE(f.core->CheckReconfig(next));
+  ASSERT_FALSE(f.core->ProposeReconfig("r", next, 1, 7));
+  const Zxid r = MakeZxid(4, 1);
+  EXPECT_EQ(f.core->ProposeReconfig("r2", next, 1, 8), ProposeError::kReconfigInProgress);
+  ASSERT_TRUE(f.core->config().previous);
+  f.Drain();
+  f.core->Persisted(r);
+  f.Drain();
+  f.Ack(2, r);  // the old majority {1,2}; the new one has only 1
+  EXPECT_TRUE(f.applied.empty() || f.applied.back() < r);
+  f.Ack(4, r);  // {1,4} of the new voters
+  ASSERT_FALSE(f.applied.empty());
+  EXPECT_EQ(f.applied.back(), r);
+  EXPECT_FALSE(f.core->config().previous);
+  EXPECT_EQ(f.core->config().current, next);
+  EXPECT_EQ(f.core->config().current_zxid, r);
+  // Member 2 no longer counts; 4 does.
+  ASSERT_FALSE(f.core->Propose("x", 1, 9));
+  f.core->Persisted(MakeZxid(4, 2));
+  f.Ack(2, MakeZxid(4, 2));
+  EXPECT_EQ(f.applied.back(), r);
+  f.Ack(4, MakeZxid(4, 2));
+  EXPECT_EQ(f.applied.back(), MakeZxid(4, 2));
+  EXPECT_EQ(f.core->role(), Role::kLeading);
+}
+
+TEST(ZabCoreTest, ARemovedLeaderCommitsThenStepsDownAndStops) {
+  Fixture f;
+  f.Establish();
+  f.JoinSynced(4);
+  Membership next{{2, 3, 4}, {}};
+  ASSERT_FALSE(f.core->ProposeReconfig("r", next, 1, 7));
+  const Zxid r = MakeZxid(4, 1);
+  f.Drain();
+  f.core->Persisted(r);
+  f.Ack(2, r);
+  EXPECT_TRUE(f.applied.empty() || f.applied.back() < r);
+  f.sent.clear();
+  f.Ack(4, r);  // old {1,2}, new {2,4}
+  ASSERT_FALSE(f.applied.empty());
+  EXPECT_EQ(f.applied.back(), r);
+  bool commit_sent = false;
+  for (auto& o : f.sent)
+    if (o.to == 2 && o.msg.has_commit() && o.msg.commit().zxid() == r) commit_sent = true;
+  EXPECT_TRUE(commit_sent) << "the COMMIT goes out before the leader steps down";
+  EXPECT_EQ(f.core->role(), Role::kLeading);
+  EXPECT_FALSE(f.core->serving());
+  EXPECT_EQ(f.core->NextZxid(), std::nullopt);
+  // It waits for its learners to leave (they do once the COMMIT reaches them): closing their
+  // links at once could drop the COMMIT still queued on them.
+  f.core->Tick();
+  f.Drain();
+  EXPECT_EQ(f.core->role(), Role::kLeading);
+  for (PeerId p : {2, 3, 4}) f.core->Disconnected(p);
+  f.core->Tick();
+  f.Drain();
+  EXPECT_EQ(f.core->role(), Role::kLooking);
+  EXPECT_TRUE(f.core->removed());
+}
+
+TEST(ZabCoreTest, ARemovedLeaderWaitsForItsLearnersAtMostSyncLimit) {
+  Fixture f;
+  f.Establish();
+  f.JoinSynced(4);
+  Membership next{{2, 3, 4}, {}};
+  ASSERT_FALSE(f.core->ProposeReconfig("r", next, 1, 7));
+  const Zxid r = MakeZxid(4, 1);
+  f.Drain();
+  f.core->Persisted(r);
+  f.Ack(2, r);
+  f.Ack(4, r);
+  ASSERT_FALSE(f.applied.empty());
+  EXPECT_EQ(f.applied.back(), r);
+  Config c;
+  for (int i = 1; i < c.sync_ticks; i++) {
+    f.core->Tick();
+    f.Drain();
+    ASSERT_EQ(f.core->role(), Role::kLeading) << "tick " << i;
+  }
+  f.core->Tick();
+  f.Drain();
+  EXPECT_EQ(f.core->role(), Role::kLooking);
+  EXPECT_TRUE(f.core->removed());
+}
+
+// A reconfig entry in the log that is not known committed: elections need both majorities.
+TEST(ZabCoreTest, APendingReconfigInTheLogNeedsJointQuorumsToElect) {
+  VectorLog log;
+  for (uint32_t c = 1; c <= 3; c++)
+    log.entries.push_back({MakeZxid(1, c), "p", 0, 0, std::nullopt});
+  log.entries.back().config = Membership{{1, 4, 5}, {}};
+  Config cfg;
+  cfg.self = 1;
+  cfg.voters = {1, 2, 3};
+  InitialState st;
+  st.accepted_epoch = 1;
+  st.current_epoch = 1;
+  st.last_zxid = MakeZxid(1, 3);
+  st.epochs = {EE(1, MakeZxid(1, 3))};
+  st.log_configs = {{MakeZxid(1, 3), Membership{{1, 4, 5}, {}}}};
+  Core core(cfg, st, &log);
+  ASSERT_TRUE(core.config().previous);
+  auto drain = [&] {
+    while (core.HasReady()) core.TakeReady();
+  };
+  drain();
+  core.Step(2, VoteFor(1, MakeZxid(1, 3), 1, 1));
+  core.Step(3, VoteFor(1, MakeZxid(1, 3), 1, 1));
+  for (int i = 0; i < 10; i++) core.Tick();
+  drain();
+  EXPECT_EQ(core.role(), Role::kLooking) << "a majority of the old voters alone elected";
+  core.Step(4, VoteFor(1, MakeZxid(1, 3), 1, 1));
+  for (int i = 0; i < 3; i++) core.Tick();
+  drain();
+  EXPECT_EQ(core.role(), Role::kLeading);
+}
+
+// A joining server outside the configuration follows the established leader on a follower
+// link (its acks count once a reconfig makes it a voter).
+TEST(ZabCoreTest, AJoiningServerFollowsTheLeaderWithoutVoting) {
+  VectorLog log;
+  Config cfg;
+  cfg.self = 4;
+  cfg.voters = {1, 2, 3};
+  Core core(cfg, InitialState{}, &log);
+  std::vector<Outgoing> sent;
+  auto drain = [&] {
+    while (core.HasReady())
+      for (auto& o : core.TakeReady().messages) sent.push_back(o);
+  };
+  drain();
+  for (auto& o : sent) EXPECT_EQ(o.msg.vote().leader(), 0u) << "a joiner proposes nobody";
+  auto m = VoteFor(1, 0, 1, 1);
+  m.mutable_vote()->set_state(peer::Vote::LEADING);
+  core.Step(1, m);
+  m.mutable_vote()->set_state(peer::Vote::FOLLOWING);
+  core.Step(2, m);
+  sent.clear();
+  drain();
+  EXPECT_EQ(core.role(), Role::kFollowing);
+  ASSERT_FALSE(sent.empty());
+  ASSERT_TRUE(sent.back().msg.has_follower_info());
+  EXPECT_FALSE(sent.back().msg.follower_info().observer());
 }
 
 }  // namespace
