@@ -511,6 +511,24 @@ class Ensemble:
                 self._reap("proxy")
         self.s["proxy_pid"] = None
         self.save()
+        self._unmount_dead()
+
+    def _unmount_dead(self):
+        """Detaches the mounts of members that died without unmounting (kill -9): the kernel
+        keeps a dead FUSE mount until it is unmounted (a restarted member detaches its own)."""
+        mount = self.s["extra"].get("mount")
+        if not mount:
+            return
+        try:
+            with open("/proc/mounts") as f:
+                mounted = {line.split()[1] for line in f if " fuse.quorumfs " in line}
+        except OSError:
+            return
+        for i in self.all_ids():
+            path = str(mount).replace("{id}", str(i))
+            if path in mounted and not self.pid(i):
+                subprocess.run(["fusermount3", "-u", "-z", path], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, check=False)
 
     def cleanup(self, keep=False):
         self.stop()
