@@ -433,7 +433,12 @@ struct Core::Impl {
   // Hands out for apply every entry in (last_committed, z].
   void CommitTo(Zxid z) {
     QFS_CHECK(z <= last_logged);
-    if (z <= last_committed) return;
+    if (z <= last_committed) {
+      // A restarted member counts its whole log as applied (last_committed), a pending
+      // reconfig entry in it included; that entry is known committed only now (seed 300316).
+      if (conf.previous && z >= conf.current_zxid) ConfigCommitted();
+      return;
+    }
     QFS_CHECK(last_committed >= mem_base);
     for (auto it = FirstAfter(last_committed); it != mem.end() && it->zxid <= z; ++it) {
       if (it->zxid > tree_zxid) EmitApply(*it);
@@ -602,14 +607,16 @@ struct Core::Impl {
       return Follow(from);
     }
     if (role == Role::kLooking && v.state() != peer::Vote::LOOKING && v.leader() != 0 &&
-        v.leader() != from && v.config_zxid() > CommittedConfigZxid()) {
-      // Someone follows a leader under a newer configuration: ask that leader directly (it
-      // may be a voter we do not know of yet); its LEADING answer lets us follow it.
+        v.leader() != from && (v.config_zxid() > CommittedConfigZxid() || !IsVoter(v.leader()))) {
+      // Someone follows a leader under a newer configuration, or one that is no voter of
+      // ours (it holds an entry we have not seen): ask that leader directly (it may be a voter
+      // we do not know of yet); its LEADING answer lets us follow it.
       Send(v.leader(), VoteMsg());
     }
+    bool from_looking = v.state() == peer::Vote::LOOKING;
+    if (!IsVoter(from) && role == Role::kLooking) return OnOutsiderVote(from, v);
     // Voters answer anyone looking with their vote (that is how a restarted member or an
     // observer finds the established leader).
-    bool from_looking = v.state() == peer::Vote::LOOKING;
     if (!IsVoter(from) || role != Role::kLooking) {
       if (from_looking && SelfVoter()) {
         Send(from, VoteMsg());
@@ -662,6 +669,48 @@ struct Core::Impl {
       resend_at = now + cfg.vote_resend_ticks;
     }
     CheckVotes();
+  }
+
+  // While looking, a vote from a member that is no voter in our view: one that knows a
+  // configuration we do not (a pending entry names us a voter), an observer, or a removed
+  // member. Its vote counts for nothing here, but:
+  // - a leader it announces is followed once a quorum of our voters follows it too (seed
+  //   300676: the leader-elect was a new voter its fellow new voter did not know);
+  // - it is answered, since its view may count ours (a non-voter looking here echoes the best
+  //   vote it has seen, whoever names it, as a Raft server answers any candidate);
+  // - its higher round is taken, or each side would keep sending the other "come to my
+  //   round" forever.
+  void OnOutsiderVote(PeerId from, const peer::Vote& v) {
+    if (v.state() == peer::Vote::LEADING && v.leader() == from) {
+      outside[from] = v;
+      CheckOutside();
+      return;
+    }
+    if (v.state() != peer::Vote::LOOKING) return;
+    bool changed = false;
+    if (v.round() > round) {
+      round = v.round();
+      recv.clear();
+      if (SelfVoter()) {
+        vote = SelfVote();
+        recv[cfg.self] = vote;
+      }
+      changed = true;
+    }
+    if (!SelfVoter() && KeyOf(v) > KeyOf(vote)) {
+      vote = v;
+      vote.clear_round();
+      vote.clear_state();
+      changed = true;
+    }
+    Send(from, VoteMsg());
+    if (changed) {
+      finalize_at.reset();
+      SendVoteAll();
+      backoff = 1;
+      resend_at = now + cfg.vote_resend_ticks;
+      CheckVotes();
+    }
   }
 
   void TickLooking() {

@@ -386,9 +386,11 @@ class Sim {
     int heal_acked = 0;
     uint64_t acked_before = stats_.acked;
     while (true) {
-      if (now_ >= deadline)
+      if (now_ >= deadline) {
+        if (getenv("QFS_SIM_WHY")) Converged(true);
         Fail("liveness: not converged %d ticks after healing (leader %s, new acks %d)",
              opt_.heal_ticks, LeaderDesc().c_str(), heal_acked);
+      }
       Advance(now_ + kTick);
       heal_acked = static_cast<int>(stats_.acked - acked_before);
       if (heal_acked < want_acked) {
@@ -1210,8 +1212,13 @@ class Sim {
     if (lead->core->ProposeReconfig(std::move(payload), nm, 0, 0))
       Fail("member %d: ProposeReconfig failed after CheckReconfig", lead->idx + 1);
     stats_.reconfigs++;
-    Trace("member %d: reconfig (%s) at %s: %zu voters, %zu observers", lead->idx + 1, what,
-          Hex(*z).c_str(), nm.voters.size(), nm.observers.size());
+    auto ids = [](const std::vector<PeerId>& ps) {
+      std::string s;
+      for (PeerId p : ps) s += (s.empty() ? "" : ",") + std::to_string(p);
+      return s;
+    };
+    Trace("member %d: reconfig (%s) at %s: voters {%s}, observers {%s}", lead->idx + 1, what,
+          Hex(*z).c_str(), ids(nm.voters).c_str(), ids(nm.observers).c_str());
     Process(*lead);
   }
 
@@ -1356,21 +1363,25 @@ class Sim {
     }
   }
 
-  bool Converged() const {
+  bool Converged(bool why = false) const {
+    auto no = [&](const char* reason, int id) {
+      if (why) printf("not converged: %s (member %d)\n", reason, id);
+      return false;
+    };
     const Member* lead = nullptr;
     for (auto& m : members_)
       if (m->up && m->core->role() == zab::Role::kLeading && m->core->serving()) lead = m.get();
-    if (!lead) return false;
+    if (!lead) return no("no serving leader", 0);
     // The members of the leader's configuration (joiners and removed members are left out).
     const zab::ConfigState& cs = lead->core->config();
-    if (cs.previous) return false;
+    if (cs.previous) return no("the leader's configuration is pending", lead->idx + 1);
     for (auto& m : members_) {
       if (!cs.current.IsMember(m->id)) continue;
-      if (!m->up || !m->core->serving()) return false;
+      if (!m->up || !m->core->serving()) return no("down or not serving", m->idx + 1);
       if (m->tree->last_zxid() != lead->tree->last_zxid() ||
           m->tree->digest() != lead->tree->digest())
-        return false;
-      if (m->tseq.size() != hist_.size()) return false;
+        return no("tree differs from the leader's", m->idx + 1);
+      if (m->tseq.size() != hist_.size()) return no("history short", m->idx + 1);
     }
     return true;
   }

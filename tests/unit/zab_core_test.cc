@@ -386,5 +386,92 @@ TEST(ZabCoreTest, AJoiningServerFollowsTheLeaderWithoutVoting) {
   EXPECT_FALSE(sent.back().msg.follower_info().observer());
 }
 
+// Seed 300676: a member that is no voter in its own view (it has not seen the pending entry
+// that makes it one) answers a looking vote from a member it does not know as a voter, with
+// the best vote it has seen; the leader-elect of the pending configuration needs that vote.
+TEST(ZabCoreTest, ANonVoterAnswersALookingOutsider) {
+  VectorLog log;
+  Config cfg;
+  cfg.self = 5;
+  cfg.voters = {1, 2, 3};
+  Core core(cfg, InitialState{}, &log);
+  std::vector<Outgoing> sent;
+  auto drain = [&] {
+    while (core.HasReady())
+      for (auto& o : core.TakeReady().messages) sent.push_back(o);
+  };
+  drain();
+  core.Step(1, VoteFor(4, MakeZxid(3, 26), 3, 3));  // voter 1 backs 4
+  sent.clear();
+  drain();
+  core.Step(4, VoteFor(4, MakeZxid(3, 26), 3, 3));  // 4 is unknown here
+  sent.clear();
+  drain();
+  bool answered = false;
+  for (auto& o : sent)
+    if (o.to == 4 && o.msg.has_vote()) {
+      answered = true;
+      EXPECT_EQ(o.msg.vote().leader(), 4u);
+      EXPECT_EQ(o.msg.vote().round(), 3u);
+    }
+  EXPECT_TRUE(answered) << "the outsider's vote was not answered";
+  // A higher round from an outsider is taken: no endless "come to my round" exchange.
+  core.Step(4, VoteFor(4, MakeZxid(3, 26), 3, 7));
+  sent.clear();
+  drain();
+  for (auto& o : sent)
+    if (o.to == 4 && o.msg.has_vote()) {
+      EXPECT_EQ(o.msg.vote().round(), 7u);
+    }
+}
+
+// Seed 300316: a restarted member counts its whole log as applied, a pending reconfig entry
+// included; a commit at or above that entry, though not above what it applied, marks the
+// entry committed.
+TEST(ZabCoreTest, ACommitBelowWhatARestartAppliedStillCommitsThePendingConfig) {
+  VectorLog log;
+  for (uint32_t c = 1; c <= 3; c++)
+    log.entries.push_back({MakeZxid(1, c), "p", 0, 0, std::nullopt});
+  log.entries[0].config = Membership{{1, 2, 3}, {4}};
+  Config cfg;
+  cfg.self = 1;
+  cfg.voters = {1, 2, 3};
+  InitialState st;
+  st.accepted_epoch = 1;
+  st.current_epoch = 1;
+  st.last_zxid = MakeZxid(1, 3);
+  st.epochs = {EE(1, MakeZxid(1, 3))};
+  st.log_configs = {{MakeZxid(1, 1), Membership{{1, 2, 3}, {4}}}};
+  Core core(cfg, st, &log);
+  ASSERT_TRUE(core.config().previous);
+  auto drain = [&] {
+    while (core.HasReady()) core.TakeReady();
+  };
+  drain();
+  core.Step(2, VoteFor(1, MakeZxid(1, 3), 1, 1));
+  core.Step(3, VoteFor(1, MakeZxid(1, 3), 1, 1));
+  for (int i = 0; i < 10; i++) core.Tick();
+  drain();
+  ASSERT_EQ(core.role(), Role::kLeading);
+  peer::ZabMessage fi;
+  fi.mutable_follower_info()->set_accepted_epoch(1);
+  fi.mutable_follower_info()->set_last_zxid(MakeZxid(1, 3));
+  *fi.mutable_follower_info()->add_epochs() = EE(1, MakeZxid(1, 3));
+  core.Step(2, fi);
+  drain();
+  peer::ZabMessage ack;
+  ack.mutable_ack_epoch()->set_current_epoch(1);
+  ack.mutable_ack_epoch()->set_last_zxid(MakeZxid(1, 3));
+  core.Step(2, ack);
+  core.Persisted(MakeZxid(1, 3));
+  drain();
+  peer::ZabMessage nl_ack;
+  nl_ack.mutable_ack()->set_zxid(MakeZxid(2, 0));
+  core.Step(2, nl_ack);
+  drain();
+  ASSERT_TRUE(core.serving());
+  EXPECT_FALSE(core.config().previous) << "the entry at 1:1 stayed pending after the commit";
+}
+
 }  // namespace
 }  // namespace qfs::zab
