@@ -278,6 +278,19 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
     if (auto l = tree::ParseServers(text); l.ok()) Learn(*l);
   }
   void PersistConfig(const zab::ConfigState& cs);
+  // member.client_host/client_port from a committed configuration (call with mu held); true
+  // when they changed.
+  bool SetClientAddress(const zab::ConfigState& cs) {
+    if (cs.previous || cs.current_zxid == 0) return false;  // pending, or zoo.cfg's own
+    auto it = book.find(self);
+    if (it == book.end() || it->second.client_port() == 0) return false;
+    std::string host = it->second.client_host().empty() ? "0.0.0.0" : it->second.client_host();
+    int port = static_cast<int>(it->second.client_port());
+    if (host == member.client_host && port == member.client_port) return false;
+    member.client_host = host;
+    member.client_port = port;
+    return true;
+  }
   void LinkPeers(const zab::ConfigState& cs);
   void UnlinkDue();
 
@@ -475,6 +488,7 @@ Status Pipeline::Impl::Init() {
   core = std::make_unique<zab::Core>(zcfg, Initial(), this);
   member.voters = core->config().current.voters.size();
   member.observers = core->config().current.observers.size();
+  if (have_dynamic) SetClientAddress(config_state);
 
   if (c.ensemble()) {
     const Config::Server* me = c.self();
@@ -628,10 +642,19 @@ void Pipeline::Impl::PersistConfig(const zab::ConfigState& cs) {
   QLOG_INFO("configuration version %s: voters %zu, observers %zu%s", Hex(cs.current_zxid).c_str(),
             cs.current.voters.size(), cs.current.observers.size(),
             cs.previous ? " (pending: the previous one counts too)" : " (committed)");
+  MemberStatus now;
+  bool moved = false;
   {
     std::lock_guard<std::mutex> l(mu);
     member.voters = cs.current.voters.size();
     member.observers = cs.current.observers.size();
+    moved = SetClientAddress(cs);
+    now = member;
+  }
+  if (moved) {
+    QLOG_INFO("the committed configuration gives this member the client address %s:%d",
+              now.client_host.c_str(), now.client_port);
+    NotifyRole(now);
   }
 }
 

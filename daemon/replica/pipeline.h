@@ -61,6 +61,11 @@ struct MemberStatus {
   // as the member finds a leader (docs/read-only.md).
   bool read_only = false;
   size_t voters = 1, observers = 0;
+  // This member's client address in the committed configuration, when a reconfig gave it one
+  // (ZooKeeper's `;[host:]port`); port 0 otherwise, and zoo.cfg's clientPort applies. The
+  // client port listens there (docs/reconfig.md).
+  std::string client_host;
+  int client_port = 0;
 };
 using RoleListener = std::function<void(const MemberStatus&)>;
 // "leader", "follower", "observer" or "looking" (ZooKeeper's names in srvr/mntr).

@@ -60,6 +60,23 @@ struct Conn;
 
 // Shared by the connections (and the handlers queued for them), so that it outlives the last
 // of them: they live on the member's loop, which goes on after Stop().
+// Opens, binds and listens; returns the bound port.
+static Result<int> Listen(tcp::acceptor& acc, const std::string& host, int port_no,
+                          const char* key) {
+  std::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec) return InvalidArgument(std::string(key) + " '" + host + "': " + ec.message());
+  tcp::endpoint ep(addr, static_cast<uint16_t>(port_no));
+  acc.open(ep.protocol(), ec);
+  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acc.bind(ep, ec);
+  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return IoError("cannot listen on " + host + ":" + std::to_string(port_no) + ": " +
+                   ec.message());
+  return static_cast<int>(acc.local_endpoint().port());
+}
+
 struct ClientPort::Impl : std::enable_shared_from_this<ClientPort::Impl> {
   explicit Impl(asio::io_context& loop) : io(loop) {}
   Config config;
@@ -89,6 +106,9 @@ struct ClientPort::Impl : std::enable_shared_from_this<ClientPort::Impl> {
 
   void OnRoleChange(const MemberStatus& m);
   void CloseAll(const char* why);
+  // Moves the plain listener to host:port (a reconfig changed this member's client address);
+  // on the loop. Open connections stay, as ZooKeeper's.
+  void Rebind(const std::string& host, int port);
 
   void Accept(tcp::acceptor& acc, bool secure);
   void OnApply(int64_t zxid, const std::vector<tree::Change>& changes);
@@ -1163,22 +1183,16 @@ Result<int> ClientPort::Start() {
   s.role_listener = s.pipeline->AddRoleListener([&s](const MemberStatus& m) { s.OnRoleChange(m); });
 
   std::error_code ec;
-  auto listen = [&](tcp::acceptor& acc, const std::string& host, int port_no,
-                    const char* key) -> Result<int> {
-    auto addr = asio::ip::make_address(host, ec);
-    if (ec) return InvalidArgument(std::string(key) + " '" + host + "': " + ec.message());
-    tcp::endpoint ep(addr, static_cast<uint16_t>(port_no));
-    acc.open(ep.protocol(), ec);
-    if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acc.bind(ep, ec);
-    if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec)
-      return IoError("cannot listen on " + host + ":" + std::to_string(port_no) + ": " +
-                     ec.message());
-    return static_cast<int>(acc.local_endpoint().port());
-  };
+  auto listen = [](tcp::acceptor& acc, const std::string& host, int port_no,
+                   const char* key) -> Result<int> { return Listen(acc, host, port_no, key); };
   int port = 0;
   if (s.config.plain_client_port()) {
+    // A reconfig's client address for this member (zoo.cfg.dynamic) wins over zoo.cfg's.
+    MemberStatus ms = s.pipeline->member();
+    if (ms.client_port != 0) {
+      s.config.client_address = ms.client_host;
+      s.config.client_port = ms.client_port;
+    }
     auto p = listen(s.acceptor, s.config.client_address, s.config.client_port, "clientPortAddress");
     if (!p.ok()) return p.status();
     port = *p;
@@ -1223,7 +1237,33 @@ Result<int> ClientPort::Start() {
   return port;
 }
 
+void ClientPort::Impl::Rebind(const std::string& host, int port) {
+  if (stopping || !config.plain_client_port()) return;
+  if (host == config.client_address && port == config.client_port) return;
+  tcp::acceptor fresh(io);
+  auto p = Listen(fresh, host, port, "client address");
+  if (!p.ok()) {
+    QLOG_WARN(
+        "a reconfig gave this member the client address %s:%d, but %s; still serving on %s:%d",
+        host.c_str(), port, p.status().message().c_str(), config.client_address.c_str(),
+        config.client_port);
+    return;
+  }
+  std::error_code ec;
+  acceptor.close(ec);  // its pending accept ends with operation_aborted and is not renewed
+  acceptor = std::move(fresh);
+  QLOG_INFO("client port moved from %s:%d to %s:%d by a reconfig; open connections stay",
+            config.client_address.c_str(), config.client_port, host.c_str(), port);
+  config.client_address = host;
+  config.client_port = port;
+  Accept(acceptor, false);
+}
+
 void ClientPort::Impl::OnRoleChange(const MemberStatus& m) {
+  if (m.client_port != 0)
+    asio::post(io, [self = shared_from_this(), host = m.client_host, port = m.client_port] {
+      self->Rebind(host, port);
+    });
   // In read-only mode the connections are read-only ones, opened after every other was closed
   // (the member stopped serving before it turned read-only). Leaving it closes them all, as
   // ZooKeeper's ReadOnlyZooKeeperServer does; their clients go find a read-write member.

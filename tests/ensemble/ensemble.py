@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,15 @@ sys.path.insert(0, os.path.join(REPO, "tests", "clients"))
 import server as _clients  # noqa: E402
 
 free_port = _clients.free_port
+
+
+def port_open(host, port, timeout=1.0):
+    """True when something accepts TCP connections at host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def four_letter(port, word, timeout=2.0, host="127.0.0.1"):

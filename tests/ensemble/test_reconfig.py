@@ -21,6 +21,10 @@ and its dynamic config file), then, in order:
   shrink     5 -> 3 under the same load, removing the leader itself and one follower (both are
              then stopped); the history checker: no acknowledged write lost, linearizable writes
              per znode, every member has every acknowledged write.
+  client-port  a follower's client address changed by a reconfig (the same server line with
+             another client port): it listens on the new port within seconds and refuses on
+             the old one, a session connected before keeps working; restarted (quorumfsd: with
+             its zoo.cfg still naming the old port) it serves on the new one.
   restart    every member stopped and started again: same configuration, same members.
 
 The same assertions hold against Apache ZooKeeper 3.8 (--kind zk); the transcripts of both
@@ -52,7 +56,7 @@ logging.getLogger("kazoo").setLevel(logging.CRITICAL)
 
 ZKCLI = os.environ.get("ZKCLI", "/usr/share/zookeeper/bin/zkCli.sh")
 LINE = re.compile(r"^server\.(\d+)=([^:;]+):(\d+):(\d+):(participant|observer);([^:;]+):(\d+)$")
-SCENARIOS = ["config", "zkcli", "grow", "shrink", "restart"]
+SCENARIOS = ["config", "zkcli", "grow", "shrink", "client-port", "restart"]
 
 
 class Failed(Exception):
@@ -292,6 +296,68 @@ class Runner:
                 "longest time without an acknowledged write after the request %.2f s; %s" % (
                     lid, other, took, "" if data is not None else ", reply lost", new_leader,
                     pause, info))
+
+    def sc_client_port(self):
+        ens = self.ens
+        lid = ens.leader()
+        f = [i for i in ens.ids() if i != lid][0]
+        m = ens.m(f)
+        old, new = m["client_port"], E.free_port()
+        before = self.client([f])  # a session on the old port, kept across the move
+        try:
+            before.create("/client-port-%d" % os.getpid(), b"x")
+            line = ens.server_line(f)
+            moved = re.sub(r";([^:;]+):\d+$", lambda mo: ";%s:%d" % (mo.group(1), new), line)
+            data, _ = ens.reconfig(joining=moved)
+            servers, _ = parse_config(data)
+            if servers[f][1] != new:
+                raise Failed("the reply shows server.%d's client port %d, not %d" % (
+                    f, servers[f][1], new))
+            t0 = time.monotonic()
+            deadline = t0 + 15
+            while not E.port_open(ens.host(f), new):
+                if time.monotonic() > deadline:
+                    raise Failed("m%d does not listen on its new client port %d" % (f, new))
+                time.sleep(0.05)
+            took = time.monotonic() - t0
+            deadline = time.monotonic() + 15
+            while E.port_open(ens.host(f), old):
+                if time.monotonic() > deadline:
+                    raise Failed("m%d still accepts on its old client port %d" % (f, old))
+                time.sleep(0.05)
+            m["client_port"] = new
+            ens.save()
+            zk = self.client([f])
+            try:
+                zk.sync("/")
+                if zk.get("/client-port-%d" % os.getpid())[0] != b"x":
+                    raise Failed("m%d on its new port serves other data" % f)
+            finally:
+                zk.stop()
+                zk.close()
+            before.set("/client-port-%d" % os.getpid(), b"y")
+        finally:
+            before.stop()
+            before.close()
+        # Restarted, it keeps the new address: quorumfsd from dataDir/zoo.cfg.dynamic, even
+        # with zoo.cfg naming the old port (ZooKeeper moves clientPort out of zoo.cfg itself).
+        ens.stop_member(f)
+        if ens.kind == "quorumfsd":
+            m["client_port"] = old
+            ens._write_config(f)
+            m["client_port"] = new
+            real_write, ens._write_config = ens._write_config, lambda i: None
+            try:
+                ens.start_member(f)
+            finally:
+                ens._write_config = real_write
+        else:
+            ens.start_member(f)
+        ens.wait_healthy(timeout=60)
+        if E.port_open(ens.host(f), old):
+            raise Failed("restarted, m%d listens on its old client port %d again" % (f, old))
+        return "m%d moved from client port %d to %d (listening after %.2f s); kept across a " \
+            "restart" % (f, old, new, took)
 
     def sc_restart(self):
         ens = self.ens
