@@ -428,6 +428,21 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
     r.zxid = p->store_->tree().last_zxid();
     Finish(tag, std::move(r));
   }
+  // A refusal from prepare (BadVersion, NodeExists, ...) is decided against the leader's
+  // newest view, which may hold txns not committed yet; it is answered only once the tree has
+  // applied `after` (the last txn that view held), as ZooKeeper's error txns wait in the commit
+  // order. Otherwise a leader that dies before committing those txns would have answered from
+  // a state that never existed (docs/ensemble.md, "Refusals"). A learner waits in the same way
+  // for the leader's zxid, so its later reads see what the refusal saw.
+  struct Refusal {
+    uint64_t origin = 0;
+    uint64_t tag = 0;
+    Err err = Err::kOk;
+    std::vector<tree::OpResult> results;
+  };
+  std::multimap<uint64_t, Refusal> refusals;  // by the zxid to apply first
+  void Refuse(uint64_t origin, uint64_t tag, Err err, std::vector<tree::OpResult> results,
+              uint64_t after);
   void FailAllPending(Err err) {
     for (size_t i = 0; i < pending.size(); i++)
       if (!pending[i].finished) Fail(first_tag + i, err);
@@ -966,20 +981,32 @@ void Pipeline::Impl::CheckReadOnly() {
   NotifyRole(now);
 }
 
+void Pipeline::Impl::Refuse(uint64_t origin, uint64_t tag, Err err,
+                            std::vector<tree::OpResult> results, uint64_t after) {
+  const uint64_t applied = static_cast<uint64_t>(p->store_->tree().last_zxid());
+  if (applied < after) {
+    refusals.emplace(after, Refusal{origin, tag, err, std::move(results)});
+    return;
+  }
+  if (origin == self) return Fail(tag, err, std::move(results));
+  member::AppMessage m;
+  auto* r = m.mutable_forward_reply();
+  r->set_tag(tag);
+  r->set_err(static_cast<int32_t>(err));
+  r->set_zxid(applied);
+  for (const auto& res : results) {
+    auto* o = r->add_results();
+    o->set_err(static_cast<int32_t>(res.err));
+    o->set_type(static_cast<uint32_t>(res.type));
+  }
+  SendApp(origin, m);
+}
+
 void Pipeline::Impl::ProposeRequest(const tree::Request& req, uint64_t origin, uint64_t tag) {
   auto reject = [&](Err err, std::vector<tree::OpResult> results) {
-    if (origin == self) return Fail(tag, err, std::move(results));
-    member::AppMessage m;
-    auto* r = m.mutable_forward_reply();
-    r->set_tag(tag);
-    r->set_err(static_cast<int32_t>(err));
-    r->set_zxid(p->store_->tree().last_zxid());
-    for (const auto& res : results) {
-      auto* o = r->add_results();
-      o->set_err(static_cast<int32_t>(res.err));
-      o->set_type(static_cast<uint32_t>(res.type));
-    }
-    SendApp(origin, m);
+    // Not proposed (kConnectionLoss) depends on no txn; a refusal on every one proposed so far.
+    Refuse(origin, tag, err, std::move(results),
+           err == Err::kConnectionLoss ? 0 : core->last_logged());
   };
   auto zxid = core->NextZxid();
   if (!zxid) return reject(Err::kConnectionLoss, {});
@@ -1100,7 +1127,7 @@ void Pipeline::Impl::HandleApp(uint64_t from, const std::string& bytes) {
         res.type = static_cast<tree::OpType>(o.type());
         results.push_back(res);
       }
-      Fail(r.tag(), static_cast<Err>(r.err()), std::move(results));
+      Refuse(self, r.tag(), static_cast<Err>(r.err()), std::move(results), r.zxid());
       break;
     }
     case member::AppMessage::kTouch: {
@@ -1298,6 +1325,11 @@ void Pipeline::Impl::Apply(std::vector<zab::Entry>& entries) {
     Finish(sync_waits.begin()->second, std::move(rep));
     sync_waits.erase(sync_waits.begin());
   }
+  while (!refusals.empty() && refusals.begin()->first <= static_cast<uint64_t>(last)) {
+    Refusal f = std::move(refusals.begin()->second);
+    refusals.erase(refusals.begin());
+    Refuse(f.origin, f.tag, f.err, std::move(f.results), 0);
+  }
   std::lock_guard<std::mutex> l(mu);
   stats.txns_applied += entries.size();
   stats.last_zxid = last;
@@ -1369,6 +1401,9 @@ void Pipeline::Impl::RoleChanged(const zab::RoleChange& rc) {
     // Writes in flight went to a leader this member no longer follows: their outcome is unknown.
     FailAllPending(Err::kConnectionLoss);
     sync_waits.clear();
+    // Their requests failed above (here, or on the learner that forwarded them when it left
+    // this leader); a late refusal would contradict that.
+    refusals.clear();
   }
   if (now.serving && now.role == zab::Role::kLeading) {
     // The tree holds the whole history now: prepare new txns on top of it.

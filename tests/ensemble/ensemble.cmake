@@ -61,6 +61,13 @@ add_test(NAME quota_ensemble
           --quorumfsd $<TARGET_FILE:quorumfsd>)
 set_tests_properties(quota_ensemble PROPERTIES TIMEOUT 300 RESOURCE_LOCK qfs_ensemble)
 
+# A refusal (BadVersion, ...) decided on a txn not committed yet waits for its commit
+# (docs/ensemble.md, "Refusals"): a follower stopped and the other's log writer thread stopped,
+# a CAS forwarded by it and one on the leader. About 20 s.
+add_test(NAME refusals_wait_for_commit
+  COMMAND ${QFS_ENSEMBLE_PY} ${QFS_ENSEMBLE_DIR}/test_refusals.py --quorumfsd $<TARGET_FILE:quorumfsd>)
+set_tests_properties(refusals_wait_for_commit PROPERTIES TIMEOUT 300 RESOURCE_LOCK qfs_ensemble)
+
 # Dynamic reconfiguration (docs/reconfig.md): /zookeeper/config's format, reconfig's error codes
 # (NOAUTH, BADVERSION, BADARGUMENTS, NEWCONFIGNOQUORUM leaving the configuration as it was),
 # zkCli.sh reconfig -remove/-add with a watch firing, kazoo growing 3 -> 5 and shrinking 5 -> 3
