@@ -484,6 +484,8 @@ struct Core::Impl {
     m.mutable_vote()->set_round(round);
     m.mutable_vote()->set_state(MyState());
     m.mutable_vote()->set_config_zxid(CommittedConfigZxid());
+    if (CommittedConfigZxid() != 0)
+      ToProto(conf.previous ? *conf.previous : conf.current, m.mutable_vote()->mutable_config());
     return m;
   }
   Zxid CommittedConfigZxid() const {
@@ -584,6 +586,22 @@ struct Core::Impl {
   }
 
   void OnVote(PeerId from, const peer::Vote& v) {
+    if (role == Role::kLooking && v.config_zxid() > conf.current_zxid && v.has_config()) {
+      // A committed configuration newer than any we hold: we missed its entry (down, or cut
+      // off) and perhaps every voter we know has left since (seed 401644). Take it as ours;
+      // the entry comes with the sync, and is skipped then (ConfigAppend).
+      Membership m = FromProto(v.config());
+      if (m.Valid()) {
+        bool was_member = IsMember(cfg.self);
+        conf.current = m;
+        conf.current_zxid = v.config_zxid();
+        conf.previous.reset();
+        conf.previous_zxid = 0;
+        RebuildSets();
+        if (was_member && !IsMember(cfg.self)) return Remove();
+        StartLooking();
+      }
+    }
     if (role == Role::kLooking && conf.previous && v.config_zxid() == conf.current_zxid) {
       // The sender knows our pending entry committed (a zxid names one txn): after a commit
       // whose COMMIT we missed, members that moved on may no longer vote in the old

@@ -2,6 +2,7 @@
 // (tests/sim) covers the protocol end to end; these pin down choices it reaches rarely.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <vector>
 
@@ -471,6 +472,40 @@ TEST(ZabCoreTest, ACommitBelowWhatARestartAppliedStillCommitsThePendingConfig) {
   drain();
   ASSERT_TRUE(core.serving());
   EXPECT_FALSE(core.config().previous) << "the entry at 1:1 stayed pending after the commit";
+}
+
+// Seed 401644: a member that missed a reconfig, whose only known voter has since been removed,
+// learns the committed configuration from that member's vote and looks among its voters.
+TEST(ZabCoreTest, AVoteCarriesTheCommittedConfiguration) {
+  VectorLog log;
+  Config cfg;
+  cfg.self = 2;
+  cfg.voters = {5};
+  cfg.observers = {2};
+  Core core(cfg, InitialState{}, &log);
+  std::vector<Outgoing> sent;
+  auto drain = [&] {
+    while (core.HasReady())
+      for (auto& o : core.TakeReady().messages) sent.push_back(o);
+  };
+  drain();
+  peer::ZabMessage m;
+  auto* v = m.mutable_vote();
+  v->set_state(peer::Vote::OBSERVING);
+  v->set_config_zxid(MakeZxid(1, 48));
+  for (PeerId p : {3, 4, 6}) v->mutable_config()->add_voters(p);
+  v->mutable_config()->add_observers(2);
+  sent.clear();
+  core.Step(5, m);
+  drain();
+  EXPECT_EQ(core.config().current_zxid, MakeZxid(1, 48));
+  EXPECT_EQ(core.config().current.voters, (std::vector<PeerId>{3, 4, 6}));
+  EXPECT_FALSE(core.config().previous);
+  std::vector<PeerId> asked;
+  for (auto& o : sent)
+    if (o.msg.has_vote()) asked.push_back(o.to);
+  std::sort(asked.begin(), asked.end());
+  EXPECT_EQ(asked, (std::vector<PeerId>{3, 4, 6}));
 }
 
 }  // namespace
