@@ -541,6 +541,20 @@ struct Core::Impl {
     StartLooking();
   }
 
+  // Our vote becomes v (its round and state are the sender's, not part of a vote).
+  void Adopt(const peer::Vote& v) {
+    vote = v;
+    vote.clear_round();
+    vote.clear_state();
+  }
+  // Our vote changed: count again from now, and tell the voters at once.
+  void VoteChanged() {
+    finalize_at.reset();
+    SendVoteAll();
+    backoff = 1;
+    resend_at = now + cfg.vote_resend_ticks;
+  }
+
   void CheckVotes() {
     if (role != Role::kLooking || !SelfVoter()) return;
     std::vector<PeerId> agree;
@@ -567,9 +581,7 @@ struct Core::Impl {
       auto it = outside.find(l);
       if (l == cfg.self || it == outside.end() || it->second.state() != peer::Vote::LEADING)
         continue;
-      vote = it->second;
-      vote.clear_round();
-      vote.clear_state();
+      Adopt(it->second);
       round = std::max(round, it->second.round());
       Follow(l);
       return;
@@ -617,9 +629,7 @@ struct Core::Impl {
         v.config_zxid() > CommittedConfigZxid()) {
       // A leader that knows a newer configuration than ours: we are behind, and our own view
       // cannot count its supporters. Following is safe (discovery checks the histories).
-      vote = v;
-      vote.clear_round();
-      vote.clear_state();
+      Adopt(v);
       vote.clear_config_zxid();
       round = std::max(round, v.round());
       return Follow(from);
@@ -664,28 +674,19 @@ struct Core::Impl {
       round = v.round();
       recv.clear();
       peer::Vote self = SelfVoter() ? SelfVote() : peer::Vote();
-      vote = KeyOf(v) > KeyOf(self) ? v : self;
-      vote.clear_round();
-      vote.clear_state();
+      Adopt(KeyOf(v) > KeyOf(self) ? v : self);
       recv[cfg.self] = vote;
       changed = true;
     } else if (v.round() < round) {
       Send(from, VoteMsg());  // bring it to our round
       return;
     } else if (KeyOf(v) > KeyOf(vote)) {
-      vote = v;
-      vote.clear_round();
-      vote.clear_state();
+      Adopt(v);
       recv[cfg.self] = vote;
       changed = true;
     }
     recv[from] = v;
-    if (changed) {
-      finalize_at.reset();
-      SendVoteAll();
-      backoff = 1;
-      resend_at = now + cfg.vote_resend_ticks;
-    }
+    if (changed) VoteChanged();
     CheckVotes();
   }
 
@@ -716,17 +717,12 @@ struct Core::Impl {
       changed = true;
     }
     if (!SelfVoter() && KeyOf(v) > KeyOf(vote)) {
-      vote = v;
-      vote.clear_round();
-      vote.clear_state();
+      Adopt(v);
       changed = true;
     }
     Send(from, VoteMsg());
     if (changed) {
-      finalize_at.reset();
-      SendVoteAll();
-      backoff = 1;
-      resend_at = now + cfg.vote_resend_ticks;
+      VoteChanged();
       CheckVotes();
     }
   }
