@@ -58,8 +58,6 @@ std::string Hex(int64_t v) {
 
 struct Conn;
 
-// Shared by the connections (and the handlers queued for them), so that it outlives the last
-// of them: they live on the member's loop, which goes on after Stop().
 // Opens, binds and listens; returns the bound port.
 static Result<int> Listen(tcp::acceptor& acc, const std::string& host, int port_no,
                           const char* key) {
@@ -77,6 +75,8 @@ static Result<int> Listen(tcp::acceptor& acc, const std::string& host, int port_
   return static_cast<int>(acc.local_endpoint().port());
 }
 
+// Shared by the connections (and the handlers queued for them), so that it outlives the last
+// of them: they live on the member's loop, which goes on after Stop().
 struct ClientPort::Impl : std::enable_shared_from_this<ClientPort::Impl> {
   explicit Impl(asio::io_context& loop) : io(loop) {}
   Config config;
@@ -1183,8 +1183,6 @@ Result<int> ClientPort::Start() {
   s.role_listener = s.pipeline->AddRoleListener([&s](const MemberStatus& m) { s.OnRoleChange(m); });
 
   std::error_code ec;
-  auto listen = [](tcp::acceptor& acc, const std::string& host, int port_no,
-                   const char* key) -> Result<int> { return Listen(acc, host, port_no, key); };
   int port = 0;
   if (s.config.plain_client_port()) {
     // A reconfig's client address for this member (zoo.cfg.dynamic) wins over zoo.cfg's.
@@ -1193,7 +1191,7 @@ Result<int> ClientPort::Start() {
       s.config.client_address = ms.client_host;
       s.config.client_port = ms.client_port;
     }
-    auto p = listen(s.acceptor, s.config.client_address, s.config.client_port, "clientPortAddress");
+    auto p = Listen(s.acceptor, s.config.client_address, s.config.client_port, "clientPortAddress");
     if (!p.ok()) return p.status();
     port = *p;
   }
@@ -1206,7 +1204,7 @@ Result<int> ClientPort::Start() {
                                  ? s.config.client_address
                                  : s.config.secure_client_address;
     auto p =
-        listen(s.secure_acceptor, host, s.config.secure_client_port, "secureClientPortAddress");
+        Listen(s.secure_acceptor, host, s.config.secure_client_port, "secureClientPortAddress");
     if (!p.ok()) return p.status();
     QLOG_INFO("secure client port %s:%d (TLS, clientAuth=%s)", host.c_str(), *p,
               s.config.client_tls.client_auth == tls::ClientAuth::kNeed   ? "need"
