@@ -63,7 +63,7 @@ set_tests_properties(quota_ensemble PROPERTIES TIMEOUT 300 RESOURCE_LOCK qfs_ens
 
 # A refusal (BadVersion, ...) decided on a txn not committed yet waits for its commit
 # (docs/ensemble.md, "Refusals"): a follower stopped and the other's log writer thread stopped,
-# a CAS forwarded by it and one on the leader. About 20 s.
+# a CAS forwarded by it and one on the leader. 5-12 s.
 add_test(NAME refusals_wait_for_commit
   COMMAND ${QFS_ENSEMBLE_PY} ${QFS_ENSEMBLE_DIR}/test_refusals.py --quorumfsd $<TARGET_FILE:quorumfsd>)
 set_tests_properties(refusals_wait_for_commit PROPERTIES TIMEOUT 300 RESOURCE_LOCK qfs_ensemble)
