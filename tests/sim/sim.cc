@@ -40,7 +40,7 @@
 //
 // Shell: each member applies Ready.apply to a real tree::DataTree; the serving leader turns
 // client requests (sessions, creates incl. sequential and ephemeral, setData, deletes, multis)
-// into txns with a real tree::Preparer, like daemon/replica/pipeline.cc. Requests arrive at
+// into txns with a real tree::Preparer, like daemon/replica/forwarding.cc. Requests arrive at
 // any member; learners forward them to their leader (a direct hop with a delay). A client's
 // write is acknowledged when its member applies it.
 //
