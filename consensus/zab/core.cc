@@ -244,6 +244,22 @@ struct Core::Impl {
   bool IsVoter(PeerId p) const { return voters.count(p) > 0; }
   bool IsMember(PeerId p) const { return members.count(p) > 0; }
   bool SelfVoter() const { return IsVoter(cfg.self); }
+  // Who may be elected: a voter of the committed configuration (the previous one while an
+  // entry is pending), as ZooKeeper's election weighs candidates by its committed quorum
+  // verifier. A new voter of a pending entry may not lead it in: members that have not seen
+  // the entry would never vote for it, and the old majority it needs would not form (seeds
+  // 2008455, 2009452). An old voter leads, commits the entry with joint quorums, and, if it
+  // is no voter of the new configuration, steps down.
+  bool Eligible(PeerId p) const {
+    return (conf.previous ? *conf.previous : conf.current).IsVoter(p);
+  }
+  // Our own vote when looking afresh: ourselves if we may lead, else nobody (we still take
+  // part, adopting the best candidate we hear of).
+  peer::Vote OwnVote() const { return Eligible(cfg.self) ? SelfVote() : peer::Vote(); }
+  // A vote worth adopting over `than`: a better key, for a candidate we may elect.
+  bool Better(const peer::Vote& v, const peer::Vote& than) const {
+    return Eligible(v.leader()) && KeyOf(v) > KeyOf(than);
+  }
   // A learner acknowledges proposals (a follower link) unless it is only an observer: a member
   // outside the configuration (a joining server) acks so that its acks count once a reconfig
   // makes it a voter.
@@ -343,6 +359,7 @@ struct Core::Impl {
     ResetSession();
     role = Role::kLooking;
     removed = true;
+    resend_at = now + static_cast<uint64_t>(cfg.vote_resend_ticks) * 8;  // TickRemoved
     stepping_down = false;
     recv.clear();
     outside.clear();
@@ -351,6 +368,7 @@ struct Core::Impl {
 
   // --- output helpers ---
   void Send(PeerId to, peer::ZabMessage m) {
+    QFS_CHECK(to != 0 && to != cfg.self);
     if (!m.has_vote()) m.set_epoch(role == Role::kLeading ? new_epoch : leader_epoch);
     ready.messages.push_back({to, std::move(m)});
   }
@@ -503,6 +521,34 @@ struct Core::Impl {
     return v;
   }
 
+  // A removed member is dormant, not gone (ZooKeeper's keeps running too): now and then it asks
+  // the members of the configuration that removed it for theirs, with a LOOKING vote of round
+  // 0 for nobody, which no one counts and everyone answers. A later configuration that names
+  // it again (it was added back, perhaps before it even learnt of its removal: seed 2031112)
+  // readmits it.
+  void TickRemoved() {
+    if (now < resend_at) return;
+    resend_at = now + static_cast<uint64_t>(cfg.vote_resend_ticks) * 8;
+    peer::ZabMessage probe;
+    probe.mutable_vote()->set_state(peer::Vote::LOOKING);
+    probe.mutable_vote()->set_config_zxid(conf.current_zxid);
+    for (PeerId p : members)
+      if (p != cfg.self) Send(p, probe);
+  }
+  bool MaybeReadmitted(const peer::Vote& v) {
+    if (v.config_zxid() <= conf.current_zxid || !v.has_config()) return false;
+    Membership m = FromProto(v.config());
+    if (!m.Valid() || !m.IsMember(cfg.self)) return false;
+    conf.current = m;
+    conf.current_zxid = v.config_zxid();
+    conf.previous.reset();
+    conf.previous_zxid = 0;
+    RebuildSets();
+    removed = false;
+    StartLooking();
+    return true;
+  }
+
   void ResetSession() {
     serving = false;
     stepping_down = false;
@@ -519,7 +565,7 @@ struct Core::Impl {
     ResetSession();
     role = Role::kLooking;
     round++;
-    vote = SelfVoter() ? SelfVote() : peer::Vote();
+    vote = OwnVote();
     recv.clear();
     outside.clear();
     finalize_at.reset();
@@ -557,6 +603,10 @@ struct Core::Impl {
 
   void CheckVotes() {
     if (role != Role::kLooking || !SelfVoter()) return;
+    if (vote.leader() == 0) {  // we may not lead and have heard of no one who may
+      finalize_at.reset();
+      return;
+    }
     std::vector<PeerId> agree;
     for (auto& [p, v] : recv)
       if (IsVoter(p) && KeyOf(v) == KeyOf(vote)) agree.push_back(p);
@@ -635,7 +685,8 @@ struct Core::Impl {
       return Follow(from);
     }
     if (role == Role::kLooking && v.state() != peer::Vote::LOOKING && v.leader() != 0 &&
-        v.leader() != from && (v.config_zxid() > CommittedConfigZxid() || !IsVoter(v.leader()))) {
+        v.leader() != from && v.leader() != cfg.self &&
+        (v.config_zxid() > CommittedConfigZxid() || !IsVoter(v.leader()))) {
       // Someone follows a leader under a newer configuration, or one that is no voter of
       // ours (it holds an entry we have not seen): ask that leader directly (it may be a voter
       // we do not know of yet); its LEADING answer lets us follow it.
@@ -673,14 +724,14 @@ struct Core::Impl {
     if (v.round() > round) {
       round = v.round();
       recv.clear();
-      peer::Vote self = SelfVoter() ? SelfVote() : peer::Vote();
-      Adopt(KeyOf(v) > KeyOf(self) ? v : self);
+      peer::Vote self = OwnVote();
+      Adopt(Better(v, self) ? v : self);
       recv[cfg.self] = vote;
       changed = true;
     } else if (v.round() < round) {
       Send(from, VoteMsg());  // bring it to our round
       return;
-    } else if (KeyOf(v) > KeyOf(vote)) {
+    } else if (Better(v, vote)) {
       Adopt(v);
       recv[cfg.self] = vote;
       changed = true;
@@ -696,7 +747,7 @@ struct Core::Impl {
   // - a leader it announces is followed once a quorum of our voters follows it too (seed
   //   300676: the leader-elect was a new voter its fellow new voter did not know);
   // - it is answered, since its view may count ours (a non-voter looking here echoes the best
-  //   vote it has seen, whoever names it, as a Raft server answers any candidate);
+  //   vote it has seen for a candidate it may elect, as a Raft server answers any candidate);
   // - its higher round is taken, or each side would keep sending the other "come to my
   //   round" forever.
   void OnOutsiderVote(PeerId from, const peer::Vote& v) {
@@ -711,12 +762,12 @@ struct Core::Impl {
       round = v.round();
       recv.clear();
       if (SelfVoter()) {
-        vote = SelfVote();
+        vote = OwnVote();
         recv[cfg.self] = vote;
       }
       changed = true;
     }
-    if (!SelfVoter() && KeyOf(v) > KeyOf(vote)) {
+    if (!SelfVoter() && Better(v, vote)) {
       Adopt(v);
       changed = true;
     }
@@ -1290,7 +1341,7 @@ struct Core::Impl {
   // --- inputs ---
   void Tick() {
     now++;
-    if (removed) return;
+    if (removed) return TickRemoved();
     switch (role) {
       case Role::kLooking:
         TickLooking();
@@ -1310,11 +1361,15 @@ struct Core::Impl {
     // and FOLLOWERINFO (it learns as a non-voter).
     if (from == cfg.self || from == 0) return;
     if (removed) {
+      if (m.has_vote() && MaybeReadmitted(m.vote())) return;
       // A removed member still tells those looking which configuration removed it.
-      if (m.has_vote() && m.vote().state() == peer::Vote::LOOKING) {
+      if (m.has_vote() && m.vote().state() == peer::Vote::LOOKING && m.vote().round() != 0) {
         peer::ZabMessage r;
         r.mutable_vote()->set_state(peer::Vote::OBSERVING);
         r.mutable_vote()->set_config_zxid(CommittedConfigZxid());
+        // With its members: the asker may know none of them yet (a restarted member whose
+        // configuration is older; seed 2008724).
+        ToProto(conf.current, r.mutable_vote()->mutable_config());
         Send(from, std::move(r));
       }
       return;

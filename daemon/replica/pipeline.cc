@@ -546,7 +546,7 @@ void Pipeline::Impl::RoleChanged(const zab::RoleChange& rc) {
   if (rc.removed)
     QLOG_WARN(
         "this member is not in the committed configuration (version %s): it takes no further "
-        "part until restarted (docs/reconfig.md)",
+        "part until a later configuration adds it back, or it is restarted (docs/reconfig.md)",
         Hex(core->config().current_zxid).c_str());
   if (before.role == now.role && before.leader == now.leader && before.epoch == now.epoch &&
       before.serving == now.serving)

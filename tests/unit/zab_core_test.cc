@@ -389,7 +389,8 @@ TEST(ZabCoreTest, AJoiningServerFollowsTheLeaderWithoutVoting) {
 
 // Seed 300676: a member that is no voter in its own view (it has not seen the pending entry
 // that makes it one) answers a looking vote from a member it does not know as a voter, with
-// the best vote it has seen; the leader-elect of the pending configuration needs that vote.
+// the best vote it has seen for a candidate it may elect; a leader-elect of the pending
+// configuration needs that vote for the new majority.
 TEST(ZabCoreTest, ANonVoterAnswersALookingOutsider) {
   VectorLog log;
   Config cfg;
@@ -402,7 +403,7 @@ TEST(ZabCoreTest, ANonVoterAnswersALookingOutsider) {
       for (auto& o : core.TakeReady().messages) sent.push_back(o);
   };
   drain();
-  core.Step(1, VoteFor(4, MakeZxid(3, 26), 3, 3));  // voter 1 backs 4
+  core.Step(1, VoteFor(2, MakeZxid(3, 26), 3, 3));  // voter 1 backs 2
   sent.clear();
   drain();
   core.Step(4, VoteFor(4, MakeZxid(3, 26), 3, 3));  // 4 is unknown here
@@ -412,7 +413,7 @@ TEST(ZabCoreTest, ANonVoterAnswersALookingOutsider) {
   for (auto& o : sent)
     if (o.to == 4 && o.msg.has_vote()) {
       answered = true;
-      EXPECT_EQ(o.msg.vote().leader(), 4u);
+      EXPECT_EQ(o.msg.vote().leader(), 2u) << "4 is no voter of the committed configuration";
       EXPECT_EQ(o.msg.vote().round(), 3u);
     }
   EXPECT_TRUE(answered) << "the outsider's vote was not answered";
@@ -424,6 +425,103 @@ TEST(ZabCoreTest, ANonVoterAnswersALookingOutsider) {
     if (o.to == 4 && o.msg.has_vote()) {
       EXPECT_EQ(o.msg.vote().round(), 7u);
     }
+}
+
+// Seed 2008455: while a reconfig entry is pending, only a voter of the committed configuration
+// may be elected. Member 2 holds the entry adding 3, 4 and 6; member 1, an old voter whose
+// vote every leader needs, has not seen it and would never vote for 6. So 2 keeps its own
+// vote against 6's better key.
+TEST(ZabCoreTest, ANewVoterOfAPendingEntryIsNotElected) {
+  VectorLog log;
+  log.entries.push_back({MakeZxid(9, 1), "p", 0, 0, std::nullopt});
+  log.entries.push_back({MakeZxid(9, 2), "p", 0, 0, Membership{{1, 2, 3, 4, 6}, {5}}});
+  Config cfg;
+  cfg.self = 2;
+  cfg.voters = {1, 2};
+  cfg.observers = {4};
+  InitialState st;
+  st.accepted_epoch = 9;
+  st.current_epoch = 9;
+  st.last_zxid = MakeZxid(9, 2);
+  st.epochs = {EE(9, MakeZxid(9, 2))};
+  st.log_configs = {{MakeZxid(9, 2), Membership{{1, 2, 3, 4, 6}, {5}}}};
+  Core core(cfg, st, &log);
+  ASSERT_TRUE(core.config().previous);
+  std::vector<Outgoing> sent;
+  auto drain = [&] {
+    while (core.HasReady())
+      for (auto& o : core.TakeReady().messages) sent.push_back(o);
+  };
+  drain();
+  core.Step(6, VoteFor(6, MakeZxid(9, 2), 9, 1));
+  core.Step(3, VoteFor(6, MakeZxid(9, 2), 9, 1));
+  sent.clear();
+  drain();
+  for (auto& o : sent)
+    if (o.msg.has_vote()) {
+      EXPECT_EQ(o.msg.vote().leader(), 2u) << "adopted 6 to " << o.to;
+    }
+  // With the old voter 1 and a majority of the new voters behind it, 2 leads.
+  core.Step(1, VoteFor(2, MakeZxid(9, 2), 9, 1));
+  core.Step(3, VoteFor(2, MakeZxid(9, 2), 9, 1));
+  core.Step(6, VoteFor(2, MakeZxid(9, 2), 9, 1));
+  for (int i = 0; i < 3; i++) core.Tick();
+  drain();
+  EXPECT_EQ(core.role(), Role::kLeading);
+}
+
+// Seed 2031112: a member removed by a configuration that a later one reverses (it was added
+// back before it even learnt of its removal) is dormant, not gone: it asks the members of the
+// configuration that removed it, and a configuration that names it again readmits it.
+TEST(ZabCoreTest, ARemovedMemberIsReadmittedByALaterConfiguration) {
+  VectorLog log;
+  Config cfg;
+  cfg.self = 3;
+  cfg.voters = {1, 2, 3};
+  Core core(cfg, InitialState{}, &log);
+  std::vector<Outgoing> sent;
+  auto drain = [&] {
+    while (core.HasReady())
+      for (auto& o : core.TakeReady().messages) sent.push_back(o);
+  };
+  drain();
+  auto told = [](Zxid config_zxid, std::vector<PeerId> voters) {
+    peer::ZabMessage m;
+    auto* v = m.mutable_vote();
+    v->set_state(peer::Vote::OBSERVING);
+    v->set_round(1);
+    v->set_config_zxid(config_zxid);
+    for (PeerId p : voters) v->mutable_config()->add_voters(p);
+    return m;
+  };
+  core.Step(1, told(MakeZxid(4, 11), {1, 2}));
+  drain();
+  ASSERT_TRUE(core.removed());
+  sent.clear();
+  for (int i = 0; i < 100; i++) core.Tick();
+  drain();
+  std::vector<PeerId> asked;
+  for (auto& o : sent)
+    if (o.msg.has_vote()) {
+      asked.push_back(o.to);
+      EXPECT_EQ(o.msg.vote().leader(), 0u) << "a removed member backs nobody";
+    }
+  std::sort(asked.begin(), asked.end());
+  asked.erase(std::unique(asked.begin(), asked.end()), asked.end());
+  EXPECT_EQ(asked, (std::vector<PeerId>{1, 2})) << "a removed member asks its last members";
+  core.Step(2, told(MakeZxid(4, 11), {1, 2}));  // the same configuration: still removed
+  drain();
+  EXPECT_TRUE(core.removed());
+  core.Step(2, told(MakeZxid(4, 12), {1, 2, 3}));
+  sent.clear();
+  drain();
+  EXPECT_FALSE(core.removed());
+  EXPECT_EQ(core.role(), Role::kLooking);
+  EXPECT_EQ(core.config().current_zxid, MakeZxid(4, 12));
+  bool voted = false;
+  for (auto& o : sent)
+    if (o.msg.has_vote() && o.msg.vote().leader() == 3) voted = true;
+  EXPECT_TRUE(voted) << "readmitted, it looks for a leader as a voter again";
 }
 
 // Seed 300316: a restarted member counts its whole log as applied, a pending reconfig entry
