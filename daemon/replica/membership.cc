@@ -115,14 +115,16 @@ void Pipeline::Impl::LearnFromTree() {
   if (auto l = tree::ParseServers(text); l.ok()) Learn(*l);
 }
 
-// member.client_host/client_port from a committed configuration (call with mu held); true
-// when they changed.
 bool Pipeline::Impl::SetClientAddress(const zab::ConfigState& cs) {
   if (cs.previous || cs.current_zxid == 0) return false;  // pending, or zoo.cfg's own
   auto it = book.find(self);
   if (it == book.end() || it->second.client_port() == 0) return false;
   std::string host = it->second.client_host().empty() ? "0.0.0.0" : it->second.client_host();
   int port = static_cast<int>(it->second.client_port());
+  // Only a reconfig that changed this member's address moves it: a line that merely repeats
+  // zoo.cfg's (whose `;port` without a host reads as 0.0.0.0) leaves clientPortAddress alone.
+  if (std::make_pair(host, port) == committed_client) return false;
+  committed_client = {host, port};
   if (host == member.client_host && port == member.client_port) return false;
   member.client_host = host;
   member.client_port = port;

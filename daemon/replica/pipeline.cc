@@ -84,6 +84,10 @@ Status Pipeline::Impl::Init() {
   core = std::make_unique<zab::Core>(zcfg, Initial(), this);
   member.voters = core->config().current.voters.size();
   member.observers = core->config().current.observers.size();
+  if (const Config::Server* me = c.ensemble() ? c.self() : nullptr; me && me->client_port) {
+    txn::ServerSpec own = SpecOf(*me);
+    committed_client = {own.client_host(), static_cast<int>(own.client_port())};
+  }
   if (have_dynamic) SetClientAddress(config_state);
 
   if (c.ensemble()) {
@@ -543,11 +547,15 @@ void Pipeline::Impl::RoleChanged(const zab::RoleChange& rc) {
     if (rc.role != zab::Role::kLooking) member.read_only = false;
     now = member;
   }
-  if (rc.removed)
+  if (rc.removed && !removed)
     QLOG_WARN(
         "this member is not in the committed configuration (version %s): it takes no further "
         "part until a later configuration adds it back, or it is restarted (docs/reconfig.md)",
         Hex(core->config().current_zxid).c_str());
+  if (!rc.removed && removed)
+    QLOG_INFO("the committed configuration version %s names this member again: it takes part",
+              Hex(core->config().current_zxid).c_str());
+  removed = rc.removed;
   if (before.role == now.role && before.leader == now.leader && before.epoch == now.epoch &&
       before.serving == now.serving)
     return;

@@ -149,6 +149,7 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
   std::multimap<uint64_t, uint64_t> sync_waits;  // zxid to reach -> tag
   uint64_t reported_durable = 0;
   zab::LearnerCounts published_learners;  // last copied into stats (loop thread only)
+  bool removed = false;                   // the core's RoleChange.removed, as last reported
   bool log_broken = false;  // an append failed: append nothing more until the store is reloaded
   uint64_t since_snapshot = 0;
   // Txns until the next snapshot: snapCount/2 plus a random part, drawn again after every
@@ -185,6 +186,9 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
   // member.client_host/client_port from a committed configuration (call with mu held); true
   // when they changed.
   bool SetClientAddress(const zab::ConfigState& cs);
+  // This member's client address in the last committed configuration seen (from its own
+  // zoo.cfg line at start: host "0.0.0.0" when the line names none; port 0 without one).
+  std::pair<std::string, int> committed_client;
   void LinkPeers(const zab::ConfigState& cs);
   void UnlinkDue();
 

@@ -14,8 +14,11 @@ and its dynamic config file), then, in order:
              adding two servers that are not running while removing two members is
              NEWCONFIGNOQUORUM and leaves the configuration as it was.
   zkcli      zkCli.sh `reconfig -remove 3`, then `reconfig -add server.3=...` (member 3 is
-             restarted: a removed member takes no further part until then); a data watch on
+             restarted in between, so it comes back as a joining server); a data watch on
              /zookeeper/config fires.
+  readd      a follower removed by kazoo's reconfig and, still running, added back: it serves
+             again without a restart (quorumfsd: a removed member is dormant and a later
+             configuration that names it readmits it).
   grow       3 -> 5 under kazoo write load (the history recorder): members 4 and 5 are started
              with the configuration plus themselves, then added by one kazoo reconfig.
   shrink     5 -> 3 under the same load, removing the leader itself and one follower (both are
@@ -56,7 +59,7 @@ logging.getLogger("kazoo").setLevel(logging.CRITICAL)
 
 ZKCLI = os.environ.get("ZKCLI", "/usr/share/zookeeper/bin/zkCli.sh")
 LINE = re.compile(r"^server\.(\d+)=([^:;]+):(\d+):(\d+):(participant|observer);([^:;]+):(\d+)$")
-SCENARIOS = ["config", "zkcli", "grow", "shrink", "client-port", "restart"]
+SCENARIOS = ["config", "zkcli", "readd", "grow", "shrink", "client-port", "restart"]
 
 
 class Failed(Exception):
@@ -214,6 +217,27 @@ class Runner:
         ens.mark(3, True)
         servers, version = self.wait_config([1, 2, 3])
         return "zkCli removed and added member 3; watch fired; version 0x%x" % version
+
+    def sc_readd(self):
+        ens = self.ens
+        lid = ens.leader()
+        out = [i for i in ens.ids() if i != lid][-1]
+        ens.reconfig(leaving=str(out))
+        ens.mark(out, False)
+        self.wait_config([i for i in ens.ids()])
+        time.sleep(6.0)  # past the 5 s after which the others drop their links to it
+        t0 = time.monotonic()
+        ens.reconfig(joining=ens.server_line(out))
+        ens.mark(out, True)
+        servers, version = self.wait_config(ens.ids())
+        zk = self.client([out])
+        try:
+            zk.create("/readd-%d" % os.getpid(), b"back")
+        finally:
+            zk.stop()
+            zk.close()
+        return ("m%d removed and added back without a restart: serving writes %.1f s after the "
+                "add, version 0x%x" % (out, time.monotonic() - t0, version))
 
     def load(self, name):
         rec = history.Recorder(self.ens.connect_string(), "/reconfig-%s-%d" % (name, os.getpid()),
