@@ -60,7 +60,7 @@ echo "Command: \`$cmdline\`"
 echo
 echo "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(date -u +%F), load before $load0;" \
   "tickTime 2000 on both; ZooKeeper 3.8, $QFS_ZK_JVM; fresh ensemble per run, $warmup s warm-up," \
-  "$duration s measured, medians of $runs; 1 KiB values; CPU = server µs per op over the 3 members' processes."
+  "$duration s measured, medians of $runs; 1 KiB values; CPU = server µs per op over all the members' processes."
 for n in "${sz[@]}"; do
   echo
   echo "$n member(s):"
