@@ -9,6 +9,7 @@
 #include <cinttypes>
 #include <cstring>
 #include <functional>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -237,7 +238,10 @@ struct PeerTransport::Impl {
   asio::steady_timer accept_retry{io};
   // sslQuorum: the contexts of accepted and dialed connections (docs/tls.md).
   std::shared_ptr<asio::ssl::context> tls_server, tls_client;
-  int handshaking = 0;   // I/O thread
+  int handshaking = 0;  // I/O thread
+  // I/O thread: refused dialers are logged once a minute per reason, with how many were quiet
+  // since (a removed member keeps asking its former members, docs/reconfig.md).
+  std::map<std::string, std::pair<std::chrono::steady_clock::time_point, uint64_t>> refusals;
   std::string seal_buf;  // I/O thread: Seal's output
   int port = 0;
   // The current peers by id, and their ids (AddPeer / RemovePeer change them under links_mu);
@@ -979,7 +983,18 @@ void PeerTransport::Impl::InHandshake(const std::shared_ptr<InConn>& ic, std::st
     w.set_ok(true);
     w.set_mac(AcceptorMac(opt.secret, h.nonce(), opt.self_id, h.dialer_id()));
   } else {
-    QLOG_WARN("peer connection from %s refused: %s", ic->remote.c_str(), reason.c_str());
+    const auto now = std::chrono::steady_clock::now();
+    if (refusals.size() > 64) refusals.clear();  // reasons name the dialer's claimed id
+    auto [it, fresh] = refusals.try_emplace(reason, now, 0);
+    if (fresh || now - it->second.first >= std::chrono::minutes(1)) {
+      std::string more =
+          it->second.second == 0 ? "" : " (" + std::to_string(it->second.second) + " more since)";
+      QLOG_WARN("peer connection from %s refused: %s%s", ic->remote.c_str(), reason.c_str(),
+                more.c_str());
+      it->second = {now, 0};
+    } else {
+      it->second.second++;
+    }
     c.auth_failures.fetch_add(1, std::memory_order_relaxed);
     w.set_ok(false);
     w.set_reason(reason);
