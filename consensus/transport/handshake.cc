@@ -59,7 +59,8 @@ std::string AcceptorMac(std::string_view secret, std::string_view hello_nonce, u
 }
 
 std::string CheckHello(const Hello& hello, std::string_view challenge_nonce, uint64_t self,
-                       const std::vector<uint64_t>& members, std::string_view secret) {
+                       const std::vector<uint64_t>& members, std::string_view secret,
+                       bool accept_guests) {
   char buf[160];
   if (hello.version() != kProtocolVersion) {
     snprintf(buf, sizeof buf, "protocol version %u vs ours %u", hello.version(), kProtocolVersion);
@@ -73,6 +74,15 @@ std::string CheckHello(const Hello& hello, std::string_view challenge_nonce, uin
   }
   bool known = false;
   for (uint64_t m : members) known = known || (m == hello.dialer_id() && m != self);
+  if (!known && hello.dialer_id() != self && accept_guests) {
+    if (hello.dialer_id() == 0 || hello.listen_port() == 0 || hello.listen_port() > 65535) {
+      snprintf(buf, sizeof buf,
+               "unknown member id %" PRIu64 ", and it gave no listen port to be taken as a guest",
+               hello.dialer_id());
+      return buf;
+    }
+    known = true;  // a guest: the secret decides, below
+  }
   if (!known) {
     snprintf(buf, sizeof buf, "unknown member id %" PRIu64, hello.dialer_id());
     return buf;

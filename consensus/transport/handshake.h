@@ -40,8 +40,11 @@ std::string FrameKey(std::string_view secret, std::string_view challenge_nonce,
                      std::string_view hello_nonce, uint64_t dialer, uint64_t acceptor);
 
 // The acceptor's verdict on a Hello answering a Challenge with `challenge_nonce`: empty if the
-// dialer is accepted, else why not (for the log and the Welcome).
+// dialer is accepted, else why not (for the log and the Welcome). A dialer that is not one of
+// `members` is accepted only with `accept_guests`, if its Hello gives its listen port (a guest,
+// see peer_transport.h) and, like any dialer, proves the secret.
 std::string CheckHello(const Hello& hello, std::string_view challenge_nonce, uint64_t self,
-                       const std::vector<uint64_t>& members, std::string_view secret);
+                       const std::vector<uint64_t>& members, std::string_view secret,
+                       bool accept_guests = false);
 
 }  // namespace qfs::transport

@@ -277,6 +277,8 @@ struct PeerTransport::Impl {
     return l;
   }
   void Retire(Link* l);
+  // I/O thread: makes an accepted dialer that is not a peer one (Options::accept_guests).
+  void AddGuest(const PeerAddress& at);
 
   // --- senders ---
   void SendMany(const uint64_t* to, size_t count, const peer::PeerMessage& msg);
@@ -584,6 +586,24 @@ std::vector<uint64_t> PeerTransport::peers() const {
   return impl_->member_ids;
 }
 
+void PeerTransport::Impl::AddGuest(const PeerAddress& at) {
+  if (stopping) return;
+  Link* l = nullptr;
+  {
+    std::unique_lock<std::shared_mutex> g(links_mu);
+    if (links.count(at.id)) return;  // the owner added it meanwhile
+    l = MakeLink(at);
+  }
+  {
+    std::lock_guard<std::mutex> g(l->mu);
+    l->open = true;  // a new link: nothing was sent on it before
+  }
+  QLOG_INFO("peer transport: member %" PRIu64 " is not a peer: accepted as a guest, at %s:%d",
+            at.id, at.host.c_str(), at.port);
+  handler->OnGuest(at);
+  Dial(l);
+}
+
 // I/O thread: a link taken out of the transport ends its connections and dials no more.
 void PeerTransport::Impl::Retire(Link* l) {
   l->retired = true;
@@ -753,6 +773,8 @@ void PeerTransport::Impl::OutHandshake(Link* l, const std::shared_ptr<OutConn>& 
   h.set_acceptor_id(l->addr.id);
   h.set_nonce(oc->nonce);
   h.set_mac(DialerMac(opt.secret, ch.nonce(), opt.self_id, l->addr.id));
+  h.set_listen_host(opt.listen_host);
+  h.set_listen_port(static_cast<uint32_t>(port));
   oc->hbuf = FrameOf(h);
   std::string key = FrameKey(opt.secret, ch.nonce(), oc->nonce, opt.self_id, l->addr.id);
   asio::async_write(
@@ -965,9 +987,27 @@ void PeerTransport::Impl::InHandshake(const std::shared_ptr<InConn>& ic, std::st
       std::shared_lock<std::shared_mutex> g(links_mu);
       members = member_ids;
     }
-    reason = CheckHello(h, ic->nonce, opt.self_id, members, opt.secret);
+    reason = CheckHello(h, ic->nonce, opt.self_id, members, opt.secret, opt.accept_guests);
   }
-  if (reason.empty() && tls_server && opt.tls_verify_host) {
+  // A dialer that is not a peer, accepted by CheckHello only with accept_guests: a guest, made
+  // a peer at the listen address it gave (the address it comes from when it gave none).
+  std::optional<PeerAddress> guest;
+  if (reason.empty() && opt.accept_guests && Find(h.dialer_id()) == nullptr) {
+    guest = PeerAddress{h.dialer_id(), h.listen_host(), static_cast<int>(h.listen_port())};
+    // (A peer removed since CheckHello looked, from a member that gives no address.)
+    if (guest->port == 0) reason = "member " + std::to_string(h.dialer_id()) + " was removed";
+    std::error_code ec;
+    const auto a = asio::ip::make_address(guest->host, ec);
+    if (reason.empty() && (guest->host.empty() || (!ec && a.is_unspecified()))) {
+      guest->host = ic->sock.socket().remote_endpoint(ec).address().to_string();
+      if (ec) reason = "its address is unknown: " + ec.message();
+    }
+  }
+  if (reason.empty() && guest && tls_server && opt.tls_verify_host &&
+      !CertNamesHost(SSL_get0_peer_certificate(ic->sock.tls()->native_handle()), guest->host)) {
+    reason = "its certificate does not name " + guest->host + ", the host it gave as a guest";
+  }
+  if (reason.empty() && !guest && tls_server && opt.tls_verify_host) {
     // The certificate must be one for the host of the member the dialer claims to be.
     const Link* claimed = Find(h.dialer_id());
     if (claimed == nullptr) {
@@ -1005,12 +1045,15 @@ void PeerTransport::Impl::InHandshake(const std::shared_ptr<InConn>& ic, std::st
     ic->mac =
         std::make_unique<FrameMac>(FrameKey(opt.secret, ic->nonce, h.nonce(), from, opt.self_id));
   }
-  asio::async_write(ic->sock, asio::buffer(ic->hbuf), [this, ic, from](std::error_code ec, size_t) {
-    if (ic->closed) return;
-    if (ec || from == 0) return ic->Close();  // refused: the Welcome says why, then we hang up
-    ic->from = from;
-    InAuthenticated(ic);
-  });
+  asio::async_write(ic->sock, asio::buffer(ic->hbuf),
+                    [this, ic, from, guest](std::error_code ec, size_t) {
+                      if (ic->closed) return;
+                      // Refused: the Welcome says why, then we hang up.
+                      if (ec || from == 0) return ic->Close();
+                      ic->from = from;
+                      if (guest) AddGuest(*guest);
+                      InAuthenticated(ic);
+                    });
 }
 
 void PeerTransport::Impl::InAuthenticated(const std::shared_ptr<InConn>& ic) {

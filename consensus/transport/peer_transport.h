@@ -34,6 +34,16 @@
 // peer in the background (every connect_retry_ms, doubling up to connect_retry_max_ms) whatever
 // the gate, so Reopen usually finds a connection ready.
 //
+// Guests (docs/reconfig.md, "Joining servers"). Every Hello carries the dialer's own listen
+// address. With Options::accept_guests, a dialer whose id is not a peer is accepted if it
+// proves the secret (and, with TLS, its certificate names the host it gave) and gave a listen
+// port: the transport makes it a peer at that address at once (gate open, as AddPeer), so the
+// other direction works too, and tells the owner through Handler::OnGuest. From then on it is
+// a peer like any other until the owner removes it (RemovePeer). Without the option, or if the
+// dialer gave no address (a member of an older version), it is refused as an unknown member.
+// The address is not covered by the dialer's MAC: a man in the middle who rewrites it can only
+// make us dial an address where the handshake (which needs the secret) then fails.
+//
 // Start. Every link starts broken (sends drop, no OnDisconnected owed): the owner calls Reopen()
 // for each peer it wants to talk to. If the peer is not reachable then, the next dial attempt
 // fails and the link breaks (OnDisconnected); an owner that reopens at once sees at most one
@@ -86,6 +96,8 @@ struct Options {
   // checked by the dialer against the host it dials, and by the acceptor against the line of
   // the member the dialer proves to be.
   bool tls_verify_host = true;
+  // Accept dialers that are not peers as guests (see "Guests" above).
+  bool accept_guests = false;
   size_t max_frame_bytes = 64 << 20;     // a larger frame closes its connection
   size_t max_queued_bytes = 512u << 20;  // per peer; beyond it the link breaks (0: unbounded)
   int connect_retry_ms = 20;             // first redial delay after a failure
@@ -104,6 +116,9 @@ class Handler {
   // Called on the transport's I/O thread; should be quick (hand the message to the owner's loop).
   virtual void OnMessage(uint64_t from, peer::PeerMessage&& msg) = 0;
   virtual void OnDisconnected(uint64_t peer) = 0;
+  // A dialer that was not a peer was accepted as a guest and is now a peer at `at` (its link
+  // open). Called before its first OnMessage.
+  virtual void OnGuest(const PeerAddress& at) { (void)at; }
 };
 
 class PeerTransport {

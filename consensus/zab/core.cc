@@ -654,7 +654,11 @@ struct Core::Impl {
       // the entry comes with the sync, and is skipped then (ConfigAppend).
       Membership m = FromProto(v.config());
       if (m.Valid()) {
-        bool was_member = IsMember(cfg.self);
+        // Left out of it, we were removed only if a reconfig entry had named us: a static
+        // configuration (version 0) that lists us is a joining server's own, started with the
+        // ensemble's lines plus its own as ZooKeeper's joiners are (docs/reconfig.md). That
+        // one looks for the leader as a joining server, as does a removed member restarted.
+        bool was_member = IsMember(cfg.self) && conf.current_zxid != 0;
         conf.current = m;
         conf.current_zxid = v.config_zxid();
         conf.previous.reset();

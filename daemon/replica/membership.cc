@@ -233,23 +233,52 @@ void Pipeline::Impl::LinkPeers(const zab::ConfigState& cs) {
     for (const auto* v : {&m->voters, &m->observers}) want.insert(v->begin(), v->end());
   }
   want.erase(self);
+  linked = want;
   for (uint64_t id : want) {
     unlink_at.erase(id);
+    const bool was_guest = guests.erase(id) > 0;  // a member now
     auto a = DialAddress(id);
     if (!a) {
       QLOG_WARN("member %llu of the configuration has no known address",
                 static_cast<unsigned long long>(id));
       continue;
     }
-    net->AddPeer(*a);
+    // A guest's link stays when the configuration gives the address it gave. Moved (say, a
+    // name instead of its IP), the old connections end without an OnDisconnected: the core must
+    // still learn that its session with the guest (a learner, maybe) is over.
+    if (net->AddPeer(*a) && was_guest) OnDisconnected(id);
   }
+  // Guests stay until they fall silent (UnlinkDue).
   for (uint64_t id : net->peers())
-    if (!want.count(id) && !unlink_at.count(id)) unlink_at[id] = Clock::now() + kUnlinkDelay;
+    if (!want.count(id) && !unlink_at.count(id) && !guests.count(id))
+      unlink_at[id] = Clock::now() + kUnlinkDelay;
+}
+
+// A server outside the configuration dialed this member and proved the secret: the transport
+// made it a peer (a guest), so it can look for the leader and sync as a non-voting learner
+// before a reconfig names it (docs/reconfig.md, "Joining servers").
+void Pipeline::Impl::GuestAccepted(uint64_t id) {
+  if (linked.count(id)) return;  // a member by now
+  unlink_at.erase(id);
+  guests[id] = Clock::now();
 }
 
 void Pipeline::Impl::UnlinkDue() {
-  if (unlink_at.empty() || !net) return;
+  if ((unlink_at.empty() && guests.empty()) || !net) return;
   auto now = Clock::now();
+  for (auto it = guests.begin(); it != guests.end();) {
+    if (now - it->second < kGuestSilence) {
+      ++it;
+      continue;
+    }
+    QLOG_INFO("guest %llu (not in the configuration) silent for %lld s: unlinked",
+              static_cast<unsigned long long>(it->first),
+              static_cast<long long>(
+                  std::chrono::duration_cast<std::chrono::seconds>(kGuestSilence).count()));
+    AbortTransfer(it->first);
+    net->RemovePeer(it->first);
+    it = guests.erase(it);
+  }
   for (auto it = unlink_at.begin(); it != unlink_at.end();) {
     if (it->second > now) {
       ++it;

@@ -109,8 +109,12 @@ Status Pipeline::Impl::Init() {
     for (uint64_t id : ids) {
       auto a = DialAddress(id);
       if (id != self && a) to.peers.push_back(*a);
+      if (id != self) linked.insert(id);
     }
     to.secret = c.quorum_secret;
+    // A joining server syncs as a non-voting learner before the reconfig that adds it
+    // (docs/reconfig.md, "Joining servers"): the members take it as a guest.
+    to.accept_guests = c.reconfig_enabled;
     if (c.ssl_quorum) {
       to.use_tls = true;
       to.tls = c.quorum_tls;
@@ -356,7 +360,13 @@ void Pipeline::Impl::HandleEvent(Event& e) {
       HandleIncoming(std::move(e.in));
       break;
     case Event::kPeer:
+      if (!guests.empty()) {
+        if (auto it = guests.find(e.peer); it != guests.end()) it->second = Clock::now();
+      }
       HandlePeer(e.peer, e.msg);
+      break;
+    case Event::kGuest:
+      GuestAccepted(e.peer);
       break;
     case Event::kDisconnected:
       QLOG_DEBUG("link to member %llu broke", static_cast<unsigned long long>(e.peer));

@@ -11,6 +11,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <random>
+#include <set>
 
 #include "consensus/storage/snapshot_file.h"
 #include "consensus/transport/peer_transport.h"
@@ -42,6 +43,11 @@ constexpr int kKeepaliveMs = 100;              // while the leader writes a snap
 // Links to members a configuration dropped are closed this long after it: the COMMIT that
 // tells them (and a removed leader's last messages) must get out first.
 constexpr auto kUnlinkDelay = std::chrono::seconds(5);
+// A guest (a server outside the configuration that dialed this member, docs/reconfig.md,
+// "Joining servers") is unlinked once nothing came from it for this long. A learner of this
+// leader answers its pings every tickTime/2 and a looking server sends votes every 50 ms, so
+// only a server that stopped, or a dormant one (it asks every 400 ms), is ever that silent.
+constexpr auto kGuestSilence = std::chrono::seconds(10);
 // The configuration state file in dataDir (docs/reconfig.md).
 constexpr const char* kDynamicFile = "zoo.cfg.dynamic";
 
@@ -71,7 +77,7 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
     int sync = 0;  // 1: a sync, 2: a linearizable sync
   };
   struct Event {
-    enum Type { kRequest, kPeer, kDisconnected } type = kRequest;
+    enum Type { kRequest, kPeer, kDisconnected, kGuest } type = kRequest;
     Incoming in;
     uint64_t peer = 0;
     peer::PeerMessage msg;
@@ -172,6 +178,10 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
   zab::ConfigState config_state;
   bool have_dynamic = false;
   std::map<uint64_t, Clock::time_point> unlink_at;
+  // The peers LinkPeers wants (the configuration's members but this one), and the guests the
+  // transport accepted that are not among them, with when this member last heard from each.
+  std::set<uint64_t> linked;
+  std::map<uint64_t, Clock::time_point> guests;
 
   tree::ServerList ServersOf(const zab::Membership& m) const;
   // The address to dial for a peer: its line in this member's own file when it has one (a
@@ -190,7 +200,10 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
   // zoo.cfg line at start: host "0.0.0.0" when the line names none; port 0 without one).
   std::pair<std::string, int> committed_client;
   void LinkPeers(const zab::ConfigState& cs);
+  // Drops members a configuration left out kUnlinkDelay after, and guests silent for
+  // kGuestSilence.
   void UnlinkDue();
+  void GuestAccepted(uint64_t id);
 
   explicit Impl(Pipeline* pp) : p(pp) {}
 
@@ -206,6 +219,12 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
     Event e;
     e.type = Event::kDisconnected;
     e.peer = peer;
+    Push(std::move(e));
+  }
+  void OnGuest(const transport::PeerAddress& at) override {
+    Event e;
+    e.type = Event::kGuest;
+    e.peer = at.id;
     Push(std::move(e));
   }
   void Push(Event&& e) {

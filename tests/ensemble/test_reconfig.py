@@ -29,6 +29,11 @@ and its dynamic config file), then, in order:
              the old one, a session connected before keeps working; restarted (quorumfsd: with
              its zoo.cfg still naming the old port) it serves on the new one.
   restart    every member stopped and started again: same configuration, same members.
+  grow-many  3 -> 6 in one reconfig: three servers started outside the configuration (the
+             configuration plus themselves) first sync with the leader as non-voting learners
+             (each says Mode: follower before any reconfig names it), so the new majority of 4
+             is synced and the reconfig is accepted, not NEWCONFIGNOQUORUM; then a write
+             through a new member.
 
 The same assertions hold against Apache ZooKeeper 3.8 (--kind zk); the transcripts of both
 are printed. QFS_LONG=1 runs longer loads. Exit 0 when every scenario passed. --skip-unless-long
@@ -59,7 +64,7 @@ logging.getLogger("kazoo").setLevel(logging.CRITICAL)
 
 ZKCLI = os.environ.get("ZKCLI", "/usr/share/zookeeper/bin/zkCli.sh")
 LINE = re.compile(r"^server\.(\d+)=([^:;]+):(\d+):(\d+):(participant|observer);([^:;]+):(\d+)$")
-SCENARIOS = ["config", "zkcli", "readd", "grow", "shrink", "client-port", "restart"]
+SCENARIOS = ["config", "zkcli", "readd", "grow", "shrink", "client-port", "restart", "grow-many"]
 
 
 class Failed(Exception):
@@ -399,6 +404,47 @@ class Runner:
                 if not os.path.exists(p):
                     raise Failed("member %d has no %s" % (i, p))
         return "members %s kept, version 0x%x" % (sorted(servers), version)
+
+    def sc_grow_many(self):
+        ens = self.ens
+        old = ens.ids()
+        new = [ens.add_member(reconfig=False) for _ in range(3)]
+        t0 = time.monotonic()
+        deadline = t0 + 20
+        while True:
+            modes = {i: ens.member_status(i)["mode"] for i in new}
+            if all(mo == "follower" for mo in modes.values()):
+                break
+            if time.monotonic() > deadline:
+                # Asked anyway: without the joiners synced, this is NEWCONFIGNOQUORUM.
+                log("  the joining servers do not follow the leader after 20 s: %r" % modes)
+                break
+            time.sleep(0.1)
+        synced = time.monotonic() - t0
+        lid = ens.leader()
+        t1 = time.monotonic()
+        try:
+            data, _ = ens.reconfig(joining=",".join(ens.server_line(i) for i in new))
+        except KE.KazooException as e:
+            raise Failed("the reconfig adding %s: %s (their modes %r)" % (new, type(e).__name__,
+                                                                         modes))
+        took = time.monotonic() - t1
+        if not all(mo == "follower" for mo in modes.values()):
+            raise Failed("the reconfig succeeded, but the joining servers had not synced first")
+        for i in new:
+            ens.mark(i, True)
+        if sorted(parse_config(data)[0]) != sorted(old + new):
+            raise Failed("the reply's configuration is %r" % data)
+        servers, version = self.wait_config(sorted(old + new))
+        zk = self.client([new[-1]])
+        try:
+            zk.create("/grow-many-%d" % os.getpid(), b"six")
+        finally:
+            zk.stop()
+            zk.close()
+        return ("%d -> %d: the joiners %s followed leader m%s %.1f s after their start; one "
+                "reconfig added them all (answered in %.2f s), version 0x%x" % (
+                    len(old), len(servers), new, lid, synced, took, version))
 
     # ---- driver -----------------------------------------------------------------------------
     def run(self, names):

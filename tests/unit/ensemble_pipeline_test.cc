@@ -79,6 +79,12 @@ class Ensemble {
     Config c = DefaultConfig();
     c.data_dir = c.data_log_dir = dir_ + "/m" + std::to_string(id);
     c.servers = servers_;
+    if (config_members_ > 0) {
+      // A joining server's zoo.cfg: the configuration plus itself.
+      c.servers.resize(static_cast<size_t>(config_members_));
+      if (id > config_members_) c.servers.push_back(servers_[static_cast<size_t>(id) - 1]);
+      c.reconfig_enabled = true;
+    }
     c.myid = static_cast<uint64_t>(id);
     c.quorum_secret = "test-secret";
     c.tick_time_ms = 50;
@@ -96,6 +102,9 @@ class Ensemble {
     members_[static_cast<size_t>(id)] = Pipeline::Start(so, po, &st);
     ASSERT_TRUE(members_[static_cast<size_t>(id)]) << st.ToString();
   }
+  // With reconfigEnabled, members 1..k are the configuration and the others start outside it
+  // (docs/reconfig.md, "Joining servers").
+  void SetConfigMembers(int k) { config_members_ = k; }
   void StartAll() {
     for (int i = 1; i <= n_; i++) Start(i);
   }
@@ -143,6 +152,7 @@ class Ensemble {
 
  private:
   int n_;
+  int config_members_ = 0;
   uint64_t snap_count_;
   bool read_only_mode_;
   std::string dir_;
@@ -169,6 +179,29 @@ TEST(EnsemblePipeline, ElectsReplicatesAndForwards) {
     EXPECT_EQ(e.at(i)->member().leader, static_cast<uint64_t>(leader));
     EXPECT_EQ(e.at(i)->member().standalone, false);
   }
+}
+
+// A server outside the configuration (reconfigEnabled) is taken as a guest by the members'
+// transports, finds the leader and syncs and serves as a non-voting learner before any reconfig
+// names it (docs/reconfig.md, "Adding and removing members"). Before guests, the members
+// refused its connections and it never served.
+TEST(EnsemblePipeline, JoiningServerSyncsBeforeAnyReconfig) {
+  Ensemble e(4);
+  e.SetConfigMembers(3);
+  for (int i = 1; i <= 3; i++) e.Start(i);
+  const int leader = e.WaitLeader();
+  ASSERT_NE(leader, 0);
+  ASSERT_EQ(Call(*e.at(leader), Create("/before", "x")).err, Err::kOk);
+  e.Start(4);
+  ASSERT_EQ(e.WaitLeader(), leader) << "the joining server did not sync with the leader";
+  MemberStatus s = e.at(4)->member();
+  EXPECT_EQ(s.role, zab::Role::kFollowing);
+  EXPECT_EQ(s.leader, static_cast<uint64_t>(leader));
+  EXPECT_TRUE(e.Exists(4, "/before"));
+  Reply r = Call(*e.at(4), Create("/via4", "y"));  // forwarded to the leader
+  ASSERT_EQ(r.err, Err::kOk);
+  EXPECT_TRUE(e.Exists(4, "/via4"));
+  EXPECT_TRUE(e.WaitConverged());
 }
 
 TEST(EnsemblePipeline, NewLeaderAfterTheLeaderStops) {

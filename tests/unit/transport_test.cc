@@ -168,6 +168,14 @@ class Recorder : public Handler {
     }
     cv_.notify_all();
   }
+  void OnGuest(const PeerAddress& at) override {
+    std::lock_guard<std::mutex> g(mu_);
+    guests_.push_back(at);
+  }
+  std::vector<PeerAddress> guests() {
+    std::lock_guard<std::mutex> g(mu_);
+    return guests_;
+  }
 
   // Waits until pred(events) holds; false after kWait.
   bool WaitFor(const std::function<bool(const std::vector<Event>&)>& pred) {
@@ -222,6 +230,7 @@ class Recorder : public Handler {
   bool closed_ = false;
   int late_calls_ = 0;
   std::function<void()> on_message_;
+  std::vector<PeerAddress> guests_;
 };
 
 bool Eventually(const std::function<bool()>& pred) {
@@ -353,7 +362,7 @@ class RawPeer {
   }
   // Runs the dialer's side of the handshake; returns the acceptor's Welcome.
   Welcome Handshake(const std::string& secret, uint64_t dialer, uint64_t acceptor,
-                    uint32_t version = kProtocolVersion) {
+                    uint32_t version = kProtocolVersion, int listen_port = 0) {
     Welcome w;
     std::string p;
     Challenge ch;
@@ -369,6 +378,7 @@ class RawPeer {
     h.set_acceptor_id(acceptor);
     h.set_nonce(std::string(kNonceBytes, 'n'));
     h.set_mac(DialerMac(secret, ch.nonce(), dialer, acceptor));
+    h.set_listen_port(static_cast<uint32_t>(listen_port));
     std::string frame;
     AppendFrame(&frame, h.SerializeAsString());
     if (!WriteBytes(frame) || !ReadFrame(&p) || !w.ParseFromString(p)) {
@@ -697,6 +707,90 @@ TEST(PeerTransportTest, AddAndRemovePeersWhileRunning) {
   EXPECT_EQ(c.h(1).disconnects(3), 0u);
   std::string log = testing::internal::GetCapturedStderr();
   EXPECT_NE(log.find("unknown member id 3"), std::string::npos) << log;
+}
+
+// Guests (docs/reconfig.md, "Joining servers"): a server that is not a peer of member 1 dials
+// it; with accept_guests member 1 takes it as a peer at the address its Hello gave and dials it
+// back, so messages flow both ways. Removed, it comes back as a guest when it redials.
+TEST(PeerTransportTest, GuestIsAcceptedAndDialedBack) {
+  Cluster c(2, 1 << 20, 512 << 20, /*started=*/0);
+  Options o1 = c.OptionsFor(1);
+  o1.peers.clear();
+  o1.accept_guests = true;
+  auto t1 = PeerTransport::Start(o1, c.handlers[1].get());
+  ASSERT_TRUE(t1.ok()) << t1.status().ToString();
+  c.members[1] = std::move(t1).value();
+  c.Start(2);  // knows member 1
+  c[2].Reopen(1);
+  ASSERT_TRUE(Eventually([&] {
+    c[2].Send(1, Msg(1));
+    return !Recorder::Messages(c.h(1).events(), 2).empty();
+  }));
+  ASSERT_EQ(c.h(1).guests().size(), 1u);
+  EXPECT_EQ(c.h(1).guests()[0].id, 2u);
+  EXPECT_EQ(c.h(1).guests()[0].host, "127.0.0.1");
+  EXPECT_EQ(c.h(1).guests()[0].port, c.ports[2]);
+  EXPECT_EQ(c[1].peers(), std::vector<uint64_t>{2});
+  EXPECT_TRUE(c[1].is_open(2));  // a new link: its gate is open, as after AddPeer
+  c[1].Send(2, Msg(5));
+  ASSERT_TRUE(c.h(2).WaitMessages(1, 1));
+  EXPECT_EQ(Recorder::Messages(c.h(2).events(), 1), std::vector<uint64_t>{5});
+  EXPECT_EQ(c[1].stats().auth_failures, 0u);
+  // Removed by its owner: member 2's link breaks, it redials and is a guest again.
+  EXPECT_TRUE(c[1].RemovePeer(2));
+  ASSERT_TRUE(c.h(2).WaitDisconnect(1));
+  c[2].Reopen(1);
+  ASSERT_TRUE(Eventually([&] { return c.h(1).guests().size() == 2; }));
+  EXPECT_EQ(c[1].peers(), std::vector<uint64_t>{2});
+  EXPECT_EQ(c.h(1).disconnects(2), 0u);
+}
+
+// A guest needs the option, a listen port in its Hello and the secret; the reasons say which.
+TEST(PeerTransportTest, GuestsNeedTheOptionAListenPortAndTheSecret) {
+  Cluster c(1, 1 << 20, 512 << 20, /*started=*/0);
+  Options o = c.OptionsFor(1);
+  o.accept_guests = true;
+  auto t = PeerTransport::Start(o, c.handlers[1].get());
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  c.members[1] = std::move(t).value();
+  testing::internal::CaptureStderr();
+  {
+    RawPeer r(c.ports[1]);  // an older member's Hello: no listen address
+    Welcome w = r.Handshake("ensemble-secret", 99, 1);
+    EXPECT_FALSE(w.ok());
+    EXPECT_EQ(w.reason(),
+              "unknown member id 99, and it gave no listen port to be taken as a guest");
+  }
+  {
+    RawPeer r(c.ports[1]);
+    Welcome w = r.Handshake("not-the-secret", 99, 1, kProtocolVersion, 4000);
+    EXPECT_FALSE(w.ok());
+    EXPECT_EQ(w.reason(), "wrong secret (HMAC mismatch) from member 99");
+  }
+  {
+    RawPeer r(c.ports[1]);
+    Welcome w = r.Handshake("ensemble-secret", 1, 1, kProtocolVersion, 4000);  // itself
+    EXPECT_FALSE(w.ok());
+    EXPECT_EQ(w.reason(), "unknown member id 1");
+  }
+  EXPECT_TRUE(c[1].peers().empty());
+  EXPECT_TRUE(c.h(1).guests().empty());
+  const int port = FreePort();  // nobody listens: member 1's dial-back fails quietly
+  {
+    RawPeer r(c.ports[1]);
+    Welcome w = r.Handshake("ensemble-secret", 99, 1, kProtocolVersion, port);
+    EXPECT_TRUE(w.ok()) << w.reason();
+    ASSERT_TRUE(Eventually([&] { return c[1].peers() == std::vector<uint64_t>{99}; }));
+  }
+  ASSERT_EQ(c.h(1).guests().size(), 1u);
+  EXPECT_EQ(c.h(1).guests()[0].host, "127.0.0.1");  // none given: where it came from
+  EXPECT_EQ(c.h(1).guests()[0].port, port);
+  EXPECT_EQ(c[1].stats().auth_failures, 3u);
+  c[1].Stop();
+  std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("member 99 is not a peer: accepted as a guest, at 127.0.0.1:"),
+            std::string::npos)
+      << log;
 }
 
 TEST(PeerTransportTest, QueueOverCapBreaksTheLink) {

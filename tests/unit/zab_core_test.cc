@@ -478,7 +478,12 @@ TEST(ZabCoreTest, ARemovedMemberIsReadmittedByALaterConfiguration) {
   Config cfg;
   cfg.self = 3;
   cfg.voters = {1, 2, 3};
-  Core core(cfg, InitialState{}, &log);
+  // A configuration of a reconfig entry named it (a static one would not: see below).
+  InitialState init;
+  init.config = ConfigState{};
+  init.config->current.voters = {1, 2, 3};
+  init.config->current_zxid = MakeZxid(3, 5);
+  Core core(cfg, init, &log);
   std::vector<Outgoing> sent;
   auto drain = [&] {
     while (core.HasReady())
@@ -522,6 +527,38 @@ TEST(ZabCoreTest, ARemovedMemberIsReadmittedByALaterConfiguration) {
   for (auto& o : sent)
     if (o.msg.has_vote() && o.msg.vote().leader() == 3) voted = true;
   EXPECT_TRUE(voted) << "readmitted, it looks for a leader as a voter again";
+}
+
+// A joining server is started with the ensemble's lines plus its own (docs/reconfig.md), a
+// static configuration of version 0 that names it. Told of a newer committed configuration
+// that does not, it is a joining server (it follows the leader as a non-voting learner), not a
+// removed member gone dormant (reconfig_3 grow-many after earlier reconfigs).
+TEST(ZabCoreTest, AStaticConfigurationNamingItselfMakesAJoinerNotARemovedMember) {
+  VectorLog log;
+  Config cfg;
+  cfg.self = 4;
+  cfg.voters = {1, 2, 3, 4};
+  Core core(cfg, InitialState{}, &log);
+  while (core.HasReady()) core.TakeReady();
+  auto vote = [](peer::Vote::State st) {
+    peer::ZabMessage m = VoteFor(1, MakeZxid(4, 11), 4, 1);
+    m.mutable_vote()->set_state(st);
+    m.mutable_vote()->set_config_zxid(MakeZxid(4, 11));
+    for (PeerId p : {1, 2, 3}) m.mutable_vote()->mutable_config()->add_voters(p);
+    return m;
+  };
+  core.Step(1, vote(peer::Vote::LEADING));
+  while (core.HasReady()) core.TakeReady();
+  EXPECT_FALSE(core.removed());
+  EXPECT_EQ(core.config().current_zxid, MakeZxid(4, 11));
+  core.Step(2, vote(peer::Vote::FOLLOWING));
+  std::vector<Outgoing> sent;
+  while (core.HasReady())
+    for (auto& o : core.TakeReady().messages) sent.push_back(o);
+  EXPECT_EQ(core.role(), Role::kFollowing);
+  EXPECT_EQ(core.leader(), 1u);
+  ASSERT_FALSE(sent.empty());
+  EXPECT_TRUE(sent.back().msg.has_follower_info());
 }
 
 // Seed 300316: a restarted member counts its whole log as applied, a pending reconfig entry
