@@ -116,6 +116,15 @@ class Runner:
         zk.start(timeout=30)
         return zk
 
+    def write_through(self, i, name):
+        """A create through member i alone: it serves writes."""
+        zk = self.client([i])
+        try:
+            zk.create("/%s-%d" % (name, os.getpid()), name.encode())
+        finally:
+            zk.stop()
+            zk.close()
+
     def config_everywhere(self, ids=None):
         """/zookeeper/config read on each member (after a sync): all equal; returns it."""
         texts = {}
@@ -235,12 +244,7 @@ class Runner:
         ens.reconfig(joining=ens.server_line(out))
         ens.mark(out, True)
         servers, version = self.wait_config(ens.ids())
-        zk = self.client([out])
-        try:
-            zk.create("/readd-%d" % os.getpid(), b"back")
-        finally:
-            zk.stop()
-            zk.close()
+        self.write_through(out, "readd")
         return ("m%d removed and added back without a restart: serving writes %.1f s after the "
                 "add, version 0x%x" % (out, time.monotonic() - t0, version))
 
@@ -436,12 +440,7 @@ class Runner:
         if sorted(parse_config(data)[0]) != sorted(old + new):
             raise Failed("the reply's configuration is %r" % data)
         servers, version = self.wait_config(sorted(old + new))
-        zk = self.client([new[-1]])
-        try:
-            zk.create("/grow-many-%d" % os.getpid(), b"six")
-        finally:
-            zk.stop()
-            zk.close()
+        self.write_through(new[-1], "grow-many")
         return ("%d -> %d: the joiners %s followed leader m%s %.1f s after their start; one "
                 "reconfig added them all (answered in %.2f s), version 0x%x" % (
                     len(old), len(servers), new, lid, synced, took, version))
