@@ -298,6 +298,15 @@ struct Core::Impl {
     conf.current_zxid = z;
     RebuildSets();
   }
+  // A vote told us of configuration m, committed at z, newer than any we hold: it is ours, and
+  // nothing is pending (its entry is skipped when a sync brings it, ConfigAppend).
+  void TakeCommittedConfig(Membership m, Zxid z) {
+    conf.current = std::move(m);
+    conf.current_zxid = z;
+    conf.previous.reset();
+    conf.previous_zxid = 0;
+    RebuildSets();
+  }
   // The log now ends at z. Only a pending entry can be cut: a configuration known committed
   // stays even when its entry is not in the log (a crash lost the entry, or a vote told us).
   void ConfigTruncate(Zxid z) {
@@ -539,11 +548,7 @@ struct Core::Impl {
     if (v.config_zxid() <= conf.current_zxid || !v.has_config()) return false;
     Membership m = FromProto(v.config());
     if (!m.Valid() || !m.IsMember(cfg.self)) return false;
-    conf.current = m;
-    conf.current_zxid = v.config_zxid();
-    conf.previous.reset();
-    conf.previous_zxid = 0;
-    RebuildSets();
+    TakeCommittedConfig(m, v.config_zxid());
     removed = false;
     StartLooking();
     return true;
@@ -659,11 +664,7 @@ struct Core::Impl {
         // ensemble's lines plus its own as ZooKeeper's joiners are (docs/reconfig.md). That
         // one looks for the leader as a joining server, as does a removed member restarted.
         bool was_member = IsMember(cfg.self) && conf.current_zxid != 0;
-        conf.current = m;
-        conf.current_zxid = v.config_zxid();
-        conf.previous.reset();
-        conf.previous_zxid = 0;
-        RebuildSets();
+        TakeCommittedConfig(m, v.config_zxid());
         if (was_member && !IsMember(cfg.self)) return Remove();
         StartLooking();
       }
