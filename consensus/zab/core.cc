@@ -208,6 +208,11 @@ struct Core::Impl {
   // promise stands even if the link broke).
   std::map<PeerId, peer::AckEpoch> fresh_acks;
   uint64_t new_epoch = 0, lead_start = 0;
+  // Discovery: the current epoch that goes with the history this leader holds (higher than
+  // current_epoch once it took a learner's newer history), and the learner asked for it.
+  uint64_t history_epoch = 0;
+  std::optional<PeerId> adopting;
+  Zxid adopting_after = 0;
   Zxid committed_q = 0;  // committed by this leader's quorum (sent in Commit)
   uint32_t counter = 0;
   uint64_t next_ping_at = 0, ping_seq = 0;
@@ -513,6 +518,10 @@ struct Core::Impl {
     m.mutable_vote()->set_config_zxid(CommittedConfigZxid());
     if (CommittedConfigZxid() != 0)
       ToProto(conf.previous ? *conf.previous : conf.current, m.mutable_vote()->mutable_config());
+    if (conf.previous) {
+      m.mutable_vote()->set_pending_zxid(conf.current_zxid);
+      ToProto(conf.current, m.mutable_vote()->mutable_pending());
+    }
     return m;
   }
   Zxid CommittedConfigZxid() const {
@@ -544,11 +553,22 @@ struct Core::Impl {
     for (PeerId p : members)
       if (p != cfg.self) Send(p, probe);
   }
+  // A pending entry that names it readmits it too, as a joining server (its committed view
+  // still leaves it out): the leader-elect holding that entry may need its vote for the new
+  // majority (seed 3089466), and a joining server syncs, votes and counts once it commits.
   bool MaybeReadmitted(const peer::Vote& v) {
-    if (v.config_zxid() <= conf.current_zxid || !v.has_config()) return false;
-    Membership m = FromProto(v.config());
-    if (!m.Valid() || !m.IsMember(cfg.self)) return false;
-    TakeCommittedConfig(m, v.config_zxid());
+    bool newer = v.config_zxid() > conf.current_zxid && v.has_config();
+    std::optional<Membership> committed, pending;
+    if (newer) {
+      committed = FromProto(v.config());
+      if (!committed->Valid()) return false;
+    }
+    if (v.pending_zxid() > std::max(conf.current_zxid, v.config_zxid()) && v.has_pending()) {
+      pending = FromProto(v.pending());
+      if (!pending->Valid() || !pending->IsMember(cfg.self)) pending.reset();
+    }
+    if (!(committed && committed->IsMember(cfg.self)) && !pending) return false;
+    if (committed) TakeCommittedConfig(*committed, v.config_zxid());
     removed = false;
     StartLooking();
     return true;
@@ -563,6 +583,7 @@ struct Core::Impl {
     learners.clear();
     lin_syncs.clear();
     new_epoch = 0;
+    adopting.reset();
     pending_infos.clear();
   }
 
@@ -870,6 +891,9 @@ struct Core::Impl {
         lphase = LPhase::kAwaitSync;
         return;
       }
+      case peer::ZabMessage::kHistoryRequest:
+        if (lphase != LPhase::kAwaitSync) return GoLooking();
+        return SendHistory(m.history_request().after());
       case peer::ZabMessage::kSyncStart: {
         if (lphase != LPhase::kAwaitSync) return GoLooking();
         const auto& s = m.sync_start();
@@ -947,6 +971,29 @@ struct Core::Impl {
     }
   }
 
+  // Our entries after `after` for a leader-elect that is behind us (HistoryRequest). Bounded:
+  // the txns a leader-elect lacks are those proposed while a reconfig entry was pending, a
+  // window's worth; a longer history is refused (the leader looks again, as it used to).
+  void SendHistory(Zxid after) {
+    static constexpr size_t kMaxEntries = 10000;
+    static constexpr size_t kMaxBytes = 32u << 20;  // half the transport's frame limit
+    peer::ZabMessage m;
+    auto* r = m.mutable_history_reply();
+    r->set_after(after);
+    r->set_current_epoch(current_epoch);
+    r->set_last_zxid(last_logged);
+    std::vector<Entry> entries;
+    bool ok =
+        after <= last_logged && EntriesAfter(after, &entries) && entries.size() <= kMaxEntries;
+    size_t bytes = 0;
+    for (const Entry& e : entries) bytes += e.payload.size();
+    if (ok && bytes <= kMaxBytes) {
+      r->set_ok(true);
+      for (const Entry& e : entries) FillProposal(e, r->add_entries());
+    }
+    Send(leader, std::move(m));
+  }
+
   void TickLearner() {
     uint64_t silence = now - last_heard;
     if (lphase != LPhase::kServing) {
@@ -967,6 +1014,7 @@ struct Core::Impl {
     leader = cfg.self;
     ldphase = LdPhase::kDiscovery;
     fresh_acks.clear();
+    history_epoch = current_epoch;
     lead_start = now;
     committed_q = 0;
     counter = 0;
@@ -1046,17 +1094,67 @@ struct Core::Impl {
     std::vector<PeerId> who{cfg.self};
     for (auto& [p, a] : fresh_acks) who.push_back(p);
     if (!QuorumOf(who)) return;
-    // The leader must hold the most up-to-date history of its quorum.
-    std::pair<uint64_t, Zxid> mine{current_epoch, last_logged};
+    // The leader must hold the most up-to-date history of its quorum: the election made sure
+    // of that, except that only voters of the committed configuration may be elected, and a
+    // new voter of a pending entry may hold txns proposed while it was pending that the
+    // leader-elect lacks (seed 651733). Zab's discovery takes that history then.
+    std::pair<uint64_t, Zxid> best{std::max(current_epoch, history_epoch), last_logged};
+    PeerId ahead = 0;
     for (auto& [p, a] : fresh_acks) {
-      if (std::pair<uint64_t, Zxid>{a.current_epoch(), a.last_zxid()} > mine) return GoLooking();
+      std::pair<uint64_t, Zxid> theirs{a.current_epoch(), a.last_zxid()};
+      if (theirs > best) {
+        best = theirs;
+        ahead = p;
+      }
     }
+    if (ahead != 0) return AskHistory(ahead);
     ldphase = LdPhase::kSync;
     std::vector<PeerId> ps;
     for (auto& [p, l] : learners)
       if (l.phase == Learner::Phase::kAcked) ps.push_back(p);
     for (PeerId p : ps) StartSync(p);
     MaybePersistLeaderEpoch();
+  }
+
+  // Asks `p`, whose history is the newest of the quorum, for what this leader lacks. It must be
+  // connected (its ack stands across reconnections; it acks again when it comes back).
+  void AskHistory(PeerId p) {
+    if (adopting) return;  // one request at a time; the answer checks the quorum again
+    auto it = learners.find(p);
+    if (it == learners.end() || it->second.phase != Learner::Phase::kAcked) return;
+    std::optional<Zxid> common = CommonPoint(it->second.info);
+    // Not provable, or a cut below what this member can roll back: look again, as before.
+    if (!common || *common > last_logged ||
+        (*common < last_logged && reader && *common < reader->TruncateFloor()))
+      return GoLooking();
+    adopting = p;
+    adopting_after = *common;
+    peer::ZabMessage m;
+    m.mutable_history_request()->set_after(*common);
+    Send(p, std::move(m));
+  }
+
+  // The history asked for: this leader's log becomes the learner's (its entries after the
+  // common point replace ours, which cannot have committed: Zab's discovery argument, a
+  // quorum's newest history holds every committed txn). Durable before the new epoch
+  // (MaybePersistLeaderEpoch), as every synced history is.
+  void OnHistoryReply(PeerId from, const peer::HistoryReply& r) {
+    if (ldphase != LdPhase::kAckEpoch || adopting != from || r.after() != adopting_after) return;
+    adopting.reset();
+    auto a = fresh_acks.find(from);
+    if (!r.ok() || a == fresh_acks.end() || a->second.current_epoch() != r.current_epoch() ||
+        a->second.last_zxid() != r.last_zxid())
+      return GoLooking();
+    Zxid prev = r.after();
+    for (const auto& e : r.entries()) {
+      if (e.zxid() <= prev) return GoLooking();  // malformed: not in order
+      prev = e.zxid();
+    }
+    if (prev != r.last_zxid()) return GoLooking();
+    if (r.after() < last_logged) Truncate(r.after());
+    for (const auto& e : r.entries()) Append(EntryOf(e));
+    history_epoch = std::max(history_epoch, r.current_epoch());
+    CheckAckEpoch();
   }
 
   void MaybePersistLeaderEpoch() {
@@ -1275,6 +1373,9 @@ struct Core::Impl {
         return;
       case peer::ZabMessage::kAckEpoch:
         OnAckEpoch(from, m.ack_epoch());
+        return;
+      case peer::ZabMessage::kHistoryReply:
+        OnHistoryReply(from, m.history_reply());
         return;
       case peer::ZabMessage::kAck:
         OnAck(from, m.ack().zxid());

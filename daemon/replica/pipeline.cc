@@ -387,6 +387,19 @@ void Pipeline::Impl::HandlePeer(uint64_t from, peer::PeerMessage& msg) {
         QLOG_INFO("member %llu syncs us by %s from zxid %s", static_cast<unsigned long long>(from),
                   kModes[std::min<int>(2, std::max<int>(0, ss.mode()))], Hex(ss.zxid()).c_str());
       }
+      if (msg.zab().has_history_request()) {
+        QLOG_INFO("member %llu, leader-elect, is behind us: it asks for our txns after zxid %s",
+                  static_cast<unsigned long long>(from),
+                  Hex(msg.zab().history_request().after()).c_str());
+      }
+      if (msg.zab().has_history_reply()) {
+        const auto& h = msg.zab().history_reply();
+        QLOG_INFO(
+            "member %llu holds a newer history than ours (docs/zab.md, discovery): %s its %d "
+            "txns after zxid %s",
+            static_cast<unsigned long long>(from), h.ok() ? "taking" : "it cannot send",
+            h.entries_size(), Hex(h.after()).c_str());
+      }
       core->Step(from, msg.zab());
       break;
     case peer::PeerMessage::kChunk:

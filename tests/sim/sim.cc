@@ -141,7 +141,8 @@ struct Options {
 struct Stats {
   uint64_t committed = 0, acked = 0, elections = 0, crashes = 0, power_failures = 0, partitions = 0,
            resets = 0, diffs = 0, truncs = 0, snaps = 0, lin_syncs = 0, exhausted = 0,
-           observer_applies = 0, pauses = 0, reconfigs = 0, reconfigs_refused = 0, removals = 0;
+           observer_applies = 0, pauses = 0, reconfigs = 0, reconfigs_refused = 0, removals = 0,
+           histories = 0, readmissions = 0;
   std::vector<std::pair<const char*, uint64_t*>> Fields() {
     return {{"txns committed", &committed},
             {"writes acked", &acked},
@@ -159,7 +160,9 @@ struct Stats {
             {"pauses", &pauses},
             {"reconfigs proposed", &reconfigs},
             {"reconfigs refused", &reconfigs_refused},
-            {"members removed", &removals}};
+            {"members removed", &removals},
+            {"members readmitted while running", &readmissions},
+            {"histories taken by a leader-elect", &histories}};
   }
 };
 
@@ -317,6 +320,10 @@ const char* BodyName(const peer::ZabMessage& m) {
       return "SYNCREQ";
     case peer::ZabMessage::kSyncReply:
       return "SYNCREPLY";
+    case peer::ZabMessage::kHistoryRequest:
+      return "HISTORYREQ";
+    case peer::ZabMessage::kHistoryReply:
+      return "HISTORY";
     default:
       return "?";
   }
@@ -352,6 +359,15 @@ std::string Describe(const peer::ZabMessage& m) {
       break;
     case peer::ZabMessage::kProposal:
       snprintf(b, sizeof b, "(%s)", Hex(m.proposal().zxid()).c_str());
+      break;
+    case peer::ZabMessage::kHistoryRequest:
+      snprintf(b, sizeof b, "(after %s)", Hex(m.history_request().after()).c_str());
+      break;
+    case peer::ZabMessage::kHistoryReply:
+      snprintf(b, sizeof b, "(ok=%d after %s: %d entries, cur=%" PRIu64 " last=%s)",
+               m.history_reply().ok(), Hex(m.history_reply().after()).c_str(),
+               m.history_reply().entries_size(), m.history_reply().current_epoch(),
+               Hex(m.history_reply().last_zxid()).c_str());
       break;
     case peer::ZabMessage::kAck:
       snprintf(b, sizeof b, "(%s)", Hex(m.ack().zxid()).c_str());
@@ -729,12 +745,17 @@ class Sim {
         if (mode == peer::SyncStart::DIFF) stats_.diffs++;
         if (mode == peer::SyncStart::TRUNC) stats_.truncs++;
       }
+      if (o.msg.has_history_reply() && o.msg.history_reply().ok()) stats_.histories++;
       auto pkt = std::make_shared<Packet>();
       pkt->msg = std::move(o.msg);
       Send(m.idx, static_cast<int>(o.to - 1), pkt);
     }
     for (auto& s : r.syncs_done) SyncDone(m, s);
     if (r.role_change) {
+      if (m.rc.removed && !r.role_change->removed) {
+        stats_.readmissions++;
+        Trace("member %d: readmitted", m.idx + 1);
+      }
       m.rc = *r.role_change;
       Trace("member %d: %s leader=%" PRIu64 " epoch=%" PRIu64 " serving=%d", m.idx + 1,
             zab::RoleName(m.rc.role), m.rc.leader, m.rc.epoch, m.rc.serving);

@@ -30,6 +30,15 @@ peer::EpochEnd EE(uint64_t epoch, Zxid last) {
   return e;
 }
 
+// The messages of `sent` to `to` with body `body`.
+std::vector<peer::ZabMessage> Of(const std::vector<Outgoing>& sent, PeerId to,
+                                 peer::ZabMessage::BodyCase body) {
+  std::vector<peer::ZabMessage> out;
+  for (const auto& o : sent)
+    if (o.to == to && o.msg.body_case() == body) out.push_back(o.msg);
+  return out;
+}
+
 peer::ZabMessage VoteFor(PeerId leader, Zxid zxid, uint64_t peer_epoch, uint64_t round) {
   peer::ZabMessage m;
   auto* v = m.mutable_vote();
@@ -641,6 +650,237 @@ TEST(ZabCoreTest, AVoteCarriesTheCommittedConfiguration) {
     if (o.msg.has_vote()) asked.push_back(o.to);
   std::sort(asked.begin(), asked.end());
   EXPECT_EQ(asked, (std::vector<PeerId>{3, 4, 6}));
+}
+
+// Seed 651733: only voters of the committed configuration may be elected, so the leader-elect
+// can be behind a new voter of the pending entry that holds txns proposed while it was pending.
+// Zab's discovery takes the newest history of the quorum: the leader asks that learner for it,
+// cuts what it holds that the learner does not (it cannot have committed) and appends the
+// rest, instead of looking again forever.
+TEST(ZabCoreTest, ALeaderElectBehindALearnerOfItsQuorumTakesItsHistory) {
+  VectorLog log;
+  for (uint32_t c = 1; c <= 3; c++)
+    log.entries.push_back({MakeZxid(1, c), "p", 0, 0, std::nullopt});
+  log.entries.back().config = Membership{{1, 2}, {}};
+  log.entries.push_back({MakeZxid(2, 1), "stale", 0, 0, std::nullopt});
+  Config cfg;
+  cfg.self = 1;
+  cfg.voters = {1};
+  InitialState st;
+  st.accepted_epoch = 2;
+  st.current_epoch = 2;
+  st.last_zxid = MakeZxid(2, 1);
+  st.epochs = {EE(2, MakeZxid(2, 1)), EE(1, MakeZxid(1, 3))};
+  st.log_configs = {{MakeZxid(1, 3), Membership{{1, 2}, {}}}};
+  Core core(cfg, st, &log);
+  ASSERT_TRUE(core.config().previous);
+  std::vector<Outgoing> sent;
+  std::vector<Ready> readies;
+  auto drain = [&] {
+    while (core.HasReady()) {
+      readies.push_back(core.TakeReady());
+      for (auto& o : readies.back().messages) sent.push_back(o);
+    }
+  };
+  drain();
+  core.Step(2, VoteFor(1, MakeZxid(2, 1), 2, 1));  // the new voter backs the only candidate
+  for (int i = 0; i < 3; i++) core.Tick();
+  drain();
+  ASSERT_EQ(core.role(), Role::kLeading);
+  // Member 2 followed a leader of epoch 3 (its history is newer: current epoch 3).
+  auto join = [&](PeerId p, uint64_t cur, std::vector<peer::EpochEnd> eps) {
+    peer::ZabMessage fi;
+    fi.mutable_follower_info()->set_accepted_epoch(3);
+    fi.mutable_follower_info()->set_last_zxid(eps[0].last_zxid());
+    for (auto& e : eps) *fi.mutable_follower_info()->add_epochs() = e;
+    core.Step(p, fi);
+    peer::ZabMessage ack;
+    ack.mutable_ack_epoch()->set_current_epoch(cur);
+    ack.mutable_ack_epoch()->set_last_zxid(eps[0].last_zxid());
+    core.Step(p, ack);
+  };
+  sent.clear();
+  readies.clear();
+  join(2, 3, {EE(3, MakeZxid(3, 2)), EE(1, MakeZxid(1, 3))});
+  drain();
+  EXPECT_EQ(core.role(), Role::kLeading) << "it looked again instead of taking the history";
+  auto asked = Of(sent, 2, peer::ZabMessage::kHistoryRequest);
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0].history_request().after(), MakeZxid(1, 3)) << "the newest common point";
+  peer::ZabMessage reply;
+  auto* r = reply.mutable_history_reply();
+  r->set_ok(true);
+  r->set_after(MakeZxid(1, 3));
+  r->set_current_epoch(3);
+  r->set_last_zxid(MakeZxid(3, 2));
+  for (uint32_t c = 1; c <= 2; c++) {
+    auto* e = r->add_entries();
+    e->set_zxid(MakeZxid(3, c));
+    e->set_payload("new");
+  }
+  sent.clear();
+  readies.clear();
+  core.Step(2, reply);
+  drain();
+  ASSERT_FALSE(readies.empty());
+  EXPECT_EQ(readies[0].truncate_after, std::optional<Zxid>(MakeZxid(1, 3)));
+  ASSERT_EQ(readies[0].append.size(), 2u);
+  EXPECT_EQ(readies[0].append[1].zxid, MakeZxid(3, 2));
+  EXPECT_EQ(core.last_logged(), MakeZxid(3, 2));
+  auto starts = Of(sent, 2, peer::ZabMessage::kSyncStart);
+  ASSERT_EQ(starts.size(), 1u);
+  EXPECT_EQ(starts[0].sync_start().mode(), peer::SyncStart::DIFF);
+  EXPECT_EQ(starts[0].sync_start().zxid(), MakeZxid(3, 2)) << "the learner is synced as is";
+  // The new epoch is persisted only once the taken history is durable.
+  for (auto& rd : readies) EXPECT_FALSE(rd.current_epoch);
+  readies.clear();
+  core.Persisted(MakeZxid(3, 2));
+  drain();
+  ASSERT_FALSE(readies.empty());
+  EXPECT_EQ(readies[0].current_epoch, std::optional<uint64_t>(4));
+  peer::ZabMessage nl_ack;
+  nl_ack.mutable_ack()->set_zxid(MakeZxid(4, 0));
+  core.Step(2, nl_ack);
+  drain();
+  EXPECT_TRUE(core.serving());
+  EXPECT_EQ(core.last_committed(), MakeZxid(3, 2));
+}
+
+// A learner that cannot send its history (too long, or forgotten) answers ok=false: the
+// leader-elect looks again, as it did before it could take a history.
+TEST(ZabCoreTest, ALearnerThatCannotSendItsHistorySendsTheLeaderLooking) {
+  Fixture f;
+  peer::ZabMessage fi;
+  fi.mutable_follower_info()->set_accepted_epoch(3);
+  fi.mutable_follower_info()->set_last_zxid(MakeZxid(3, 9));
+  *fi.mutable_follower_info()->add_epochs() = EE(3, MakeZxid(3, 9));
+  f.core->Step(2, fi);
+  peer::ZabMessage ack;
+  ack.mutable_ack_epoch()->set_current_epoch(3);
+  ack.mutable_ack_epoch()->set_last_zxid(MakeZxid(3, 9));
+  f.sent.clear();
+  f.core->Step(2, ack);
+  f.Drain();
+  auto asked = Of(f.sent, 2, peer::ZabMessage::kHistoryRequest);
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0].history_request().after(), MakeZxid(3, 5));
+  EXPECT_EQ(f.core->role(), Role::kLeading);
+  peer::ZabMessage reply;
+  reply.mutable_history_reply()->set_after(MakeZxid(3, 5));
+  reply.mutable_history_reply()->set_current_epoch(3);
+  reply.mutable_history_reply()->set_last_zxid(MakeZxid(3, 9));
+  f.core->Step(2, reply);
+  f.Drain();
+  EXPECT_EQ(f.core->role(), Role::kLooking);
+  EXPECT_EQ(f.core->last_logged(), MakeZxid(3, 5));
+}
+
+// A learner asked for its history sends its entries after the common point.
+TEST(ZabCoreTest, ALearnerSendsItsHistoryToTheLeaderElect) {
+  VectorLog log;
+  for (uint32_t c = 1; c <= 4; c++)
+    log.entries.push_back({MakeZxid(1, c), "p", 0, 0, std::nullopt});
+  Config cfg;
+  cfg.self = 2;
+  cfg.voters = {1, 2, 3};
+  InitialState st;
+  st.accepted_epoch = 1;
+  st.current_epoch = 1;
+  st.last_zxid = MakeZxid(1, 4);
+  st.epochs = {EE(1, MakeZxid(1, 4))};
+  Core core(cfg, st, &log);
+  std::vector<Outgoing> sent;
+  auto drain = [&] {
+    while (core.HasReady())
+      for (auto& o : core.TakeReady().messages) sent.push_back(o);
+  };
+  drain();
+  auto leading = VoteFor(1, MakeZxid(1, 2), 1, 1);
+  leading.mutable_vote()->set_state(peer::Vote::LEADING);
+  core.Step(1, leading);
+  auto following = VoteFor(1, MakeZxid(1, 2), 1, 1);
+  following.mutable_vote()->set_state(peer::Vote::FOLLOWING);
+  core.Step(3, following);
+  drain();
+  ASSERT_EQ(core.role(), Role::kFollowing);
+  peer::ZabMessage ne;
+  ne.mutable_new_epoch()->set_epoch(2);
+  core.Step(1, ne);
+  peer::ZabMessage req;
+  req.mutable_history_request()->set_after(MakeZxid(1, 2));
+  sent.clear();
+  core.Step(1, req);
+  drain();
+  auto replies = Of(sent, 1, peer::ZabMessage::kHistoryReply);
+  ASSERT_EQ(replies.size(), 1u);
+  const auto& r = replies[0].history_reply();
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(r.after(), MakeZxid(1, 2));
+  EXPECT_EQ(r.last_zxid(), MakeZxid(1, 4));
+  ASSERT_EQ(r.entries_size(), 2);
+  EXPECT_EQ(r.entries(0).zxid(), MakeZxid(1, 3));
+  EXPECT_EQ(core.role(), Role::kFollowing) << "it waits for the sync as before";
+}
+
+// Seed 3089466: a removed member is readmitted, as a joining server, by a pending entry that
+// names it again: the leader-elect holding the entry needs its vote for the new majority.
+TEST(ZabCoreTest, ARemovedMemberIsReadmittedByAPendingEntryNamingIt) {
+  VectorLog log;
+  Config cfg;
+  cfg.self = 3;
+  cfg.voters = {1, 2, 3};
+  InitialState init;
+  init.config = ConfigState{};
+  init.config->current.voters = {1, 2, 3};
+  init.config->current_zxid = MakeZxid(3, 5);
+  Core core(cfg, init, &log);
+  std::vector<Outgoing> sent;
+  auto drain = [&] {
+    while (core.HasReady())
+      for (auto& o : core.TakeReady().messages) sent.push_back(o);
+  };
+  drain();
+  auto told = [](std::vector<PeerId> pending) {
+    peer::ZabMessage m;
+    auto* v = m.mutable_vote();
+    v->set_state(peer::Vote::LOOKING);
+    v->set_leader(1);
+    v->set_round(4);
+    v->set_config_zxid(MakeZxid(4, 11));
+    for (PeerId p : {1, 2}) v->mutable_config()->add_voters(p);
+    if (!pending.empty()) {
+      v->set_pending_zxid(MakeZxid(5, 1));
+      for (PeerId p : pending) v->mutable_pending()->add_voters(p);
+    }
+    return m;
+  };
+  core.Step(1, told({}));
+  drain();
+  ASSERT_TRUE(core.removed());
+  core.Step(1, told({1, 2, 4}));  // a pending entry that does not name it
+  drain();
+  EXPECT_TRUE(core.removed());
+  core.Step(1, told({1, 2, 3}));
+  sent.clear();
+  drain();
+  EXPECT_FALSE(core.removed());
+  EXPECT_EQ(core.role(), Role::kLooking);
+  EXPECT_EQ(core.config().current_zxid, MakeZxid(4, 11)) << "its committed view is unchanged";
+  // A joining server: it backs the leader-elect it hears of, and follows it once it leads.
+  core.Step(1, told({1, 2, 3}));
+  drain();
+  bool backs = false;
+  for (auto& o : sent)
+    if (o.to == 1 && o.msg.has_vote() && o.msg.vote().leader() == 1) backs = true;
+  EXPECT_TRUE(backs) << "it did not answer the leader-elect with a vote for it";
+  auto leading = told({1, 2, 3});
+  leading.mutable_vote()->set_state(peer::Vote::LEADING);
+  core.Step(1, leading);
+  leading.mutable_vote()->set_state(peer::Vote::FOLLOWING);
+  core.Step(2, leading);
+  drain();
+  EXPECT_EQ(core.role(), Role::kFollowing);
+  EXPECT_EQ(core.leader(), 1u);
 }
 
 }  // namespace
