@@ -105,6 +105,38 @@ void Pipeline::Impl::Learn(const tree::ServerList& l) {
     if (!s.host().empty() && s.peer_port() != 0) book[s.id()] = s;
 }
 
+// A vote naming configurations (committed, pending) goes out with the addresses this member
+// knows of their members (docs/reconfig.md, "A member that missed reconfigs").
+void Pipeline::Impl::AttachAddresses(const peer::Vote& v, peer::PeerMessage* m) const {
+  std::set<uint64_t> ids;
+  for (const peer::Membership* c :
+       {v.has_config() ? &v.config() : nullptr, v.has_pending() ? &v.pending() : nullptr}) {
+    if (!c) continue;
+    ids.insert(c->voters().begin(), c->voters().end());
+    ids.insert(c->observers().begin(), c->observers().end());
+  }
+  for (uint64_t id : ids)
+    if (auto it = book.find(id); it != book.end()) m->add_servers(it->second.SerializeAsString());
+}
+
+// Addresses from a peer's vote: only of servers this member has no address for (its own
+// lines and the reconfig entries it holds stay authoritative). The configuration's members it
+// could not dial before are dialed now.
+void Pipeline::Impl::LearnAddresses(const peer::PeerMessage& m) {
+  bool learnt = false;
+  for (const auto& bytes : m.servers()) {
+    txn::ServerSpec s;
+    if (!s.ParseFromString(bytes) || s.id() == 0 || s.host().empty() || s.host() == "unknown" ||
+        s.peer_port() == 0 || s.peer_port() > 65535 || book.count(s.id()))
+      continue;
+    QLOG_INFO("learnt the address of member %llu from a peer's vote: %s:%u",
+              static_cast<unsigned long long>(s.id()), s.host().c_str(), s.peer_port());
+    book[s.id()] = s;
+    learnt = true;
+  }
+  if (learnt) LinkPeers(core->config());
+}
+
 // The members' addresses of the newest configuration applied to the tree (a snapshot holds
 // the reconfig txns below it only as /zookeeper/config's text).
 void Pipeline::Impl::LearnFromTree() {

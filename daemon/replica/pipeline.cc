@@ -381,6 +381,7 @@ void Pipeline::Impl::HandleEvent(Event& e) {
 void Pipeline::Impl::HandlePeer(uint64_t from, peer::PeerMessage& msg) {
   switch (msg.body_case()) {
     case peer::PeerMessage::kZab:
+      if (msg.servers_size() > 0) LearnAddresses(msg);
       if (msg.zab().has_sync_start()) {
         static const char* kModes[] = {"DIFF", "TRUNC", "SNAP"};
         const auto& ss = msg.zab().sync_start();
@@ -447,6 +448,7 @@ void Pipeline::Impl::ProcessReady() {
     }
     for (auto& o : r.messages) {
       peer::PeerMessage m;
+      if (o.msg.has_vote()) AttachAddresses(o.msg.vote(), &m);
       *m.mutable_zab() = std::move(o.msg);
       Send(o.to, std::move(m));
     }

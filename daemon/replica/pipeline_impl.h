@@ -188,6 +188,9 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
   // member may reach a peer through a proxy, docs/ensemble.md), else the configuration's.
   std::optional<transport::PeerAddress> DialAddress(uint64_t id) const;
   void Learn(const tree::ServerList& l);
+  // Addresses carried beside votes (PeerMessage.servers; docs/reconfig.md).
+  void AttachAddresses(const peer::Vote& v, peer::PeerMessage* m) const;
+  void LearnAddresses(const peer::PeerMessage& m);
   Status LoadDynamic();
   // The members' addresses of the newest configuration applied to the tree (a snapshot holds
   // the reconfig txns below it only as /zookeeper/config's text).

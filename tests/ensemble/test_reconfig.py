@@ -34,6 +34,11 @@ and its dynamic config file), then, in order:
              (each says Mode: follower before any reconfig names it), so the new majority of 4
              is synced and the reconfig is accepted, not NEWCONFIGNOQUORUM; then a write
              through a new member.
+  missed     two new servers join, a follower is stopped, and one reconfig makes the
+             configuration that follower plus them, removing every other member (they keep
+             running, dormant). The follower, restarted with its old zoo.cfg, knows none of the
+             new members' addresses: it follows the new leader, serves writes, and (quorumfsd)
+             its zoo.cfg.dynamic names the new members' real addresses, learnt beside a vote.
 
 The same assertions hold against Apache ZooKeeper 3.8 (--kind zk); the transcripts of both
 are printed. QFS_LONG=1 runs longer loads. Exit 0 when every scenario passed. --skip-unless-long
@@ -64,7 +69,8 @@ logging.getLogger("kazoo").setLevel(logging.CRITICAL)
 
 ZKCLI = os.environ.get("ZKCLI", "/usr/share/zookeeper/bin/zkCli.sh")
 LINE = re.compile(r"^server\.(\d+)=([^:;]+):(\d+):(\d+):(participant|observer);([^:;]+):(\d+)$")
-SCENARIOS = ["config", "zkcli", "readd", "grow", "shrink", "client-port", "restart", "grow-many"]
+SCENARIOS = ["config", "zkcli", "readd", "grow", "shrink", "client-port", "restart", "grow-many",
+             "missed"]
 
 
 class Failed(Exception):
@@ -444,6 +450,54 @@ class Runner:
         return ("%d -> %d: the joiners %s followed leader m%s %.1f s after their start; one "
                 "reconfig added them all (answered in %.2f s), version 0x%x" % (
                     len(old), len(servers), new, lid, synced, took, version))
+
+    def sc_missed(self):
+        ens = self.ens
+        lid = ens.leader()
+        f = [i for i in ens.ids() if i != lid][0]
+        new = [ens.add_member(reconfig=False) for _ in range(2)]
+        deadline = time.monotonic() + 20
+        while not all(ens.member_status(i)["mode"] == "follower" for i in new):
+            if time.monotonic() > deadline:
+                raise Failed("the joining servers %s do not follow the leader" % new)
+            time.sleep(0.1)
+        ens.stop_member(f)
+        gone = [i for i in ens.ids() if i != f]
+        try:
+            ens.reconfig(joining=",".join(ens.server_line(i) for i in new),
+                         leaving=",".join(str(i) for i in gone))
+        except KE.ConnectionLoss:
+            pass  # the leader left: the reply may be lost with it (checked below)
+        for i in gone:
+            ens.mark(i, False)
+        for i in new:
+            ens.mark(i, True)
+        # Restarted with the zoo.cfg it had: it lists only members that are gone now.
+        real_write, ens._write_config = ens._write_config, lambda i: None
+        try:
+            t0 = time.monotonic()
+            ens.start_member(f)
+        finally:
+            ens._write_config = real_write
+        try:
+            servers, version = self.wait_config(sorted([f] + new))
+            took = time.monotonic() - t0
+            self.write_through(f, "missed")
+            if ens.kind == "quorumfsd":
+                # It persisted the new members' real addresses, learnt beside a vote (not
+                # "unknown": it had never seen their lines).
+                with open(os.path.join(ens.m(f)["dir"], "data", "zoo.cfg.dynamic")) as fh:
+                    dynamic = fh.read()
+                for i in new:
+                    want = "server.%d=%s:%d:" % (i, ens.host(i), ens.m(i)["peer_port"])
+                    if want not in dynamic:
+                        raise Failed("m%d's zoo.cfg.dynamic lacks %r:\n%s" % (f, want, dynamic))
+        finally:
+            for i in gone:
+                ens.stop_member(i)
+        return ("m%d missed the reconfig to %s (removing %s, leader m%s): restarted, it serves "
+                "writes %.1f s later; version 0x%x" % (f, sorted([f] + new), gone, lid, took,
+                                                       version))
 
     # ---- driver -----------------------------------------------------------------------------
     def run(self, names):
