@@ -313,6 +313,12 @@ Result<Config> ParseConfig(const std::string& text) {
                key == "zookeeper.X509AuthenticationProvider.superUser") {
       if (val.empty()) return err("empty subject");
       c.x509_super_user = val;
+    } else if (key == "jaasLoginConfig" || key == "java.security.auth.login.config") {
+      if (val.empty()) return err("empty path");
+      c.jaas_path = val;
+    } else if (key == "superUser" || key == "zookeeper.superUser") {
+      if (val.empty()) return err("empty user");
+      c.sasl_super_user = val;
     } else if (key == "serverCnxnFactory" || key.starts_with("authProvider.")) {
       // ZooKeeper's Netty factory and its x509 provider: TLS and x509 are built in here.
       // --- end TLS ---

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,12 @@ struct Config {
   tls::Options client_tls;            // ssl.keyStore.*, ssl.trustStore.*, ssl.clientAuth, ...
   // X509AuthenticationProvider.superUser: the x509 id (a subject DN) that passes every ACL.
   std::string x509_super_user;
+  // SASL (docs/sasl.md): jaasLoginConfig (alias java.security.auth.login.config), a JAAS file
+  // whose "Server" section lists DigestLoginModule users; main loads them into sasl_users.
+  // superUser (alias zookeeper.superUser): the SASL user that passes every ACL.
+  std::string jaas_path;
+  std::map<std::string, std::string> sasl_users;
+  std::string sasl_super_user;
   bool ssl_quorum = false;                   // sslQuorum: peer links inside TLS
   tls::Options quorum_tls;                   // ssl.quorum.*
   bool quorum_hostname_verification = true;  // ssl.quorum.hostnameVerification

@@ -11,11 +11,13 @@
 #include <cstring>
 #include <string>
 
+#include "consensus/storage/file_util.h"
 #include "consensus/util/log.h"
 #include "daemon/config.h"
 #include "daemon/replica/pipeline.h"
 #include "daemon/server/auth.h"
 #include "daemon/server/client_port.h"
+#include "daemon/server/sasl.h"
 #include "daemon/service/reaper.h"
 #include "daemon/service/sessions.h"
 #include "fusefs/guard.h"
@@ -163,6 +165,17 @@ int main(int argc, char** argv) {
   if (Status m = CheckMountDir(config); !m.ok()) {
     fprintf(stderr, "quorumfsd: %s\n", m.message().c_str());
     return 2;
+  }
+  if (!config.jaas_path.empty()) {  // SASL users (docs/sasl.md)
+    auto text = storage::ReadFile(config.jaas_path);
+    auto users =
+        text.ok() ? server::ParseJaasUsers(*text) : Result<server::SaslUsers>(text.status());
+    if (!users.ok()) {
+      fprintf(stderr, "quorumfsd: jaasLoginConfig %s: %s\n", config.jaas_path.c_str(),
+              users.status().message().c_str());
+      return 2;
+    }
+    config.sasl_users = std::move(*users);
   }
 
   // Signals are taken by sigwait in this thread only.

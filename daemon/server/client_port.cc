@@ -21,6 +21,7 @@
 #include "daemon/server/four_letter.h"
 #include "daemon/server/metrics.h"
 #include "daemon/server/protocol.h"
+#include "daemon/server/sasl.h"
 #include "daemon/server/watch_manager.h"
 #include "daemon/service/reads.h"
 #include "daemon/service/sessions.h"
@@ -168,6 +169,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
   int64_t session_id = 0;
   int32_t timeout_ms = 0;
   std::vector<tree::Id> auth;
+  std::unique_ptr<server::DigestMd5Server> sasl;  // this connection's SASL exchange
   std::deque<std::shared_ptr<Slot>> slots;
   asio::steady_timer retry_timer;
 
@@ -549,6 +551,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
       return;
     }
     if (type == zk::op::kAuth) return HandleAuth(std::get<zk::AuthPacket>(req->body));
+    if (type == zk::op::kSasl) return HandleSasl(std::move(*req));
     auto slot = std::make_shared<Slot>();
     slot->req = std::move(*req);
     if (read_only &&
@@ -609,6 +612,46 @@ struct Conn : std::enable_shared_from_this<Conn> {
       return;
     }
     SendReply(zk::xid::kAuth, 0, Err::kOk);
+  }
+
+  // One SASL token (docs/sasl.md), answered in order with the requests before it. On success
+  // the connection gains ("sasl", user), and ("super", "") for superUser, as ZooKeeper's
+  // processSasl; on failure it is answered ZAUTHFAILED and closed.
+  void HandleSasl(zk::ClientRequest req) {
+    auto slot = std::make_shared<Slot>();
+    slot->done = true;
+    const auto& cfg = srv->config;
+    Result<std::string> token = InvalidArgument("SASL is not configured (jaasLoginConfig)");
+    if (!cfg.sasl_users.empty()) {
+      if (!sasl)
+        sasl = std::make_unique<server::DigestMd5Server>(&cfg.sasl_users,
+                                                         server::DigestMd5Server::Options{});
+      token = sasl->Step(std::get<zk::SaslToken>(req.body).token);
+    }
+    if (!token.ok()) {
+      QLOG_WARN("session %s from %s failed to SASL authenticate: %s", Hex(session_id).c_str(),
+                ip.c_str(), token.status().message().c_str());
+      slot->frame = zk::EncodeReply(
+          zk::ReplyHeader{req.xid(), LastZxid(), static_cast<int32_t>(Err::kAuthFailed)});
+      slot->close_after = true;
+    } else {
+      if (sasl->complete()) {
+        const std::string& user = sasl->user();
+        if (!cfg.sasl_super_user.empty() && user == cfg.sasl_super_user &&
+            std::find(auth.begin(), auth.end(), tree::Id{"super", ""}) == auth.end())
+          auth.push_back(tree::Id{"super", ""});
+        if (std::find(auth.begin(), auth.end(), tree::Id{"sasl", user}) == auth.end())
+          auth.push_back(tree::Id{"sasl", user});
+        QLOG_INFO("session %s: SASL DIGEST-MD5 authenticated as '%s'%s", Hex(session_id).c_str(),
+                  user.c_str(), user == cfg.sasl_super_user ? " (superUser)" : "");
+      }
+      slot->frame =
+          zk::EncodeReply(zk::ReplyHeader{req.xid(), LastZxid(), 0}, zk::SaslToken{*token});
+    }
+    slot->req = std::move(req);
+    slots.push_back(std::move(slot));
+    queued.fetch_add(1, std::memory_order_relaxed);
+    Pump();
   }
 
   // Answers what can be answered in order: completed writes, then reads at the head; submits
@@ -919,8 +962,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
         for (const auto& a : service::WhoAmI(auth)) resp.client_info.push_back({a.scheme, a.id});
         return zk::EncodeReply(ok, resp);
       }
-      case zk::op::kSasl:
-      default:
+      default:  // SASL is answered by HandleSasl
         return err(Err::kUnimplemented);
     }
   }

@@ -124,6 +124,19 @@ bool ValidUnixId(std::string_view id) {
   return v < 0xffffffffull;  // (uid_t)-1 means "no id" to the kernel
 }
 
+// A sasl id (docs/sasl.md): what ZooKeeper's provider accepts, a Kerberos name: a plain name
+// ("bob", "zookeeper/host"), or primary[/instance]@REALM with no other '/' or '@'. Matched as
+// an exact string.
+bool ValidSaslId(std::string_view id) {
+  if (id.empty()) return false;
+  size_t at = id.find('@');
+  if (at == std::string_view::npos) return true;
+  std::string_view name = id.substr(0, at), realm = id.substr(at + 1);
+  if (realm.find_first_of("/@") != std::string_view::npos) return false;
+  size_t slash = name.find('/');
+  return slash == std::string_view::npos || name.find('/', slash + 1) == std::string_view::npos;
+}
+
 // An x509 id (docs/tls.md): a distinguished name as type=value RDNs ("CN=a,OU=b"), which is
 // what ZooKeeper's provider accepts (X500Principal parses it). Matched as an exact string.
 bool ValidX509Id(std::string_view id) {
@@ -176,6 +189,8 @@ bool AclAllows(const std::vector<Acl>& acl, int32_t perm, const std::vector<Id>&
     for (const Id& a : auth) {
       if (a.scheme != id.scheme) continue;
       if (id.scheme == "ip" ? IpMatches(a.id, id.id) : a.id == id.id) return true;
+      // ZooKeeper's SASLAuthenticationProvider: the SASL user "super" matches every sasl id.
+      if (id.scheme == "sasl" && a.id == "super") return true;
     }
   }
   return false;
@@ -215,6 +230,9 @@ Err FixupAcl(const std::vector<Acl>& in, const std::vector<Id>& auth, std::vecto
       rv.push_back(a);
     } else if (id.scheme == "x509") {
       if (!ValidX509Id(id.id)) return Err::kInvalidAcl;
+      rv.push_back(a);
+    } else if (id.scheme == "sasl") {
+      if (!ValidSaslId(id.id)) return Err::kInvalidAcl;
       rv.push_back(a);
     } else {
       return Err::kInvalidAcl;  // unknown scheme (including world:<not anyone> and super)

@@ -41,6 +41,13 @@ set_tests_properties(kazoo_upstream PROPERTIES TIMEOUT 2700 SKIP_RETURN_CODE 77
 # Quotas (docs/quotas.md): zkCli's setquota/listquota/delquota transcript and a kazoo story on
 # ZooKeeper 3.8 (enforceQuota) and quorumfsd, compared; soft-limit WARNs; usage exact across a
 # restart and a kill -9 with snapshots.
+# SASL DIGEST-MD5 (docs/sasl.md): kazoo and zkCli.sh log in through a JAAS file, on ZooKeeper
+# 3.8 (the control) and quorumfsd; ACLs of scheme sasl, superUser, refusals; same transcript.
+add_test(NAME sasl_clients
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_sasl.py
+          --quorumfsd $<TARGET_FILE:quorumfsd>)
+set_tests_properties(sasl_clients PROPERTIES TIMEOUT 300)
+
 add_test(NAME quota_clients
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_quota.py
           --quorumfsd $<TARGET_FILE:quorumfsd>)

@@ -15,6 +15,8 @@ ZooKeeper the ones it only takes as Java system properties become -D flags:
     superDigest                     -> -Dzookeeper.DigestAuthenticationProvider.superDigest
     jute.maxbuffer                  -> -Djute.maxbuffer
     enforceQuota                    -> -Dzookeeper.enforceQuota
+    jaasLoginConfig                 -> -Djava.security.auth.login.config
+    superUser                       -> -Dzookeeper.superUser
 and -Dzookeeper.extendedTypesEnabled=true (TTL nodes) is always set.
 
 Stdlib only. Command line, for shell suites:
@@ -49,6 +51,8 @@ ZK_SYSPROPS = {
     "superDigest": "zookeeper.DigestAuthenticationProvider.superDigest",
     "jute.maxbuffer": "jute.maxbuffer",
     "enforceQuota": "zookeeper.enforceQuota",
+    "jaasLoginConfig": "java.security.auth.login.config",
+    "superUser": "zookeeper.superUser",
 }
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0

@@ -718,7 +718,8 @@ TEST(AclTest, FixupValidatesAndExpands) {
   // Schemes.
   EXPECT_EQ(fix(Only(perm::kAll, Id{"world", "bob"})), Err::kInvalidAcl);
   EXPECT_EQ(fix(Only(perm::kAll, Id{"super", ""})), Err::kInvalidAcl);
-  EXPECT_EQ(fix(Only(perm::kAll, Id{"sasl", "bob"})), Err::kInvalidAcl);
+  EXPECT_EQ(fix(Only(perm::kAll, Id{"sasl", "bob"})), Err::kOk);  // docs/sasl.md
+  EXPECT_EQ(fix(Only(perm::kAll, Id{"sasl", "a@b@c"})), Err::kInvalidAcl);
   EXPECT_EQ(fix(Only(perm::kAll, Id{"", ""})), Err::kInvalidAcl);
   // Perms must stay within ALL.
   EXPECT_EQ(fix(Only(32, kWorld)), Err::kInvalidAcl);

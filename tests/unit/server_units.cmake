@@ -7,3 +7,5 @@ target_link_libraries(auth_test PRIVATE qfs_server_units)
 # TLS helpers (docs/tls.md): x509 ids, store types, ssl.* config keys.
 qfs_test(tls_test ${CMAKE_CURRENT_LIST_DIR}/tls_test.cc)
 target_link_libraries(tls_test PRIVATE qfs_replica qfs_server_units qfs_tls)
+qfs_test(sasl_test ${CMAKE_CURRENT_LIST_DIR}/sasl_test.cc)
+target_link_libraries(sasl_test PRIVATE qfs_server_units)
