@@ -482,23 +482,34 @@ TEST(ZabCoreTest, ANewVoterOfAPendingEntryIsNotElected) {
 // Seed 2031112: a member removed by a configuration that a later one reverses (it was added
 // back before it even learnt of its removal) is dormant, not gone: it asks the members of the
 // configuration that removed it, and a configuration that names it again readmits it.
-TEST(ZabCoreTest, ARemovedMemberIsReadmittedByALaterConfiguration) {
+// Member 3 of {1, 2, 3}, a configuration of a reconfig entry at 3:5 (a static one would not make
+// it a removed member: see AStaticConfigurationNamingItselfMakesAJoinerNotARemovedMember).
+struct Member3 {
   VectorLog log;
-  Config cfg;
-  cfg.self = 3;
-  cfg.voters = {1, 2, 3};
-  // A configuration of a reconfig entry named it (a static one would not: see below).
-  InitialState init;
-  init.config = ConfigState{};
-  init.config->current.voters = {1, 2, 3};
-  init.config->current_zxid = MakeZxid(3, 5);
-  Core core(cfg, init, &log);
+  std::unique_ptr<Core> core;
   std::vector<Outgoing> sent;
-  auto drain = [&] {
-    while (core.HasReady())
-      for (auto& o : core.TakeReady().messages) sent.push_back(o);
-  };
-  drain();
+  Member3() {
+    Config cfg;
+    cfg.self = 3;
+    cfg.voters = {1, 2, 3};
+    InitialState init;
+    init.config = ConfigState{};
+    init.config->current.voters = {1, 2, 3};
+    init.config->current_zxid = MakeZxid(3, 5);
+    core = std::make_unique<Core>(cfg, init, &log);
+    Drain();
+  }
+  void Drain() {
+    while (core->HasReady())
+      for (auto& o : core->TakeReady().messages) sent.push_back(o);
+  }
+};
+
+TEST(ZabCoreTest, ARemovedMemberIsReadmittedByALaterConfiguration) {
+  Member3 m3;
+  Core& core = *m3.core;
+  std::vector<Outgoing>& sent = m3.sent;
+  auto drain = [&] { m3.Drain(); };
   auto told = [](Zxid config_zxid, std::vector<PeerId> voters) {
     peer::ZabMessage m;
     auto* v = m.mutable_vote();
@@ -825,21 +836,10 @@ TEST(ZabCoreTest, ALearnerSendsItsHistoryToTheLeaderElect) {
 // Seed 3089466: a removed member is readmitted, as a joining server, by a pending entry that
 // names it again: the leader-elect holding the entry needs its vote for the new majority.
 TEST(ZabCoreTest, ARemovedMemberIsReadmittedByAPendingEntryNamingIt) {
-  VectorLog log;
-  Config cfg;
-  cfg.self = 3;
-  cfg.voters = {1, 2, 3};
-  InitialState init;
-  init.config = ConfigState{};
-  init.config->current.voters = {1, 2, 3};
-  init.config->current_zxid = MakeZxid(3, 5);
-  Core core(cfg, init, &log);
-  std::vector<Outgoing> sent;
-  auto drain = [&] {
-    while (core.HasReady())
-      for (auto& o : core.TakeReady().messages) sent.push_back(o);
-  };
-  drain();
+  Member3 m3;
+  Core& core = *m3.core;
+  std::vector<Outgoing>& sent = m3.sent;
+  auto drain = [&] { m3.Drain(); };
   auto told = [](std::vector<PeerId> pending) {
     peer::ZabMessage m;
     auto* v = m.mutable_vote();
