@@ -1039,12 +1039,16 @@ void ClientPort::Impl::Deliver(const std::vector<server::Delivery>& ds) {
 }
 
 void ClientPort::Impl::OpenSessions(SessionTouches* out) {
+  // Released after `mu`: the last reference to a connection that closed meanwhile runs ~Conn,
+  // which takes `mu` (holding one under the lock deadlocked the sessions thread).
+  std::vector<std::shared_ptr<Conn>> held;
   std::lock_guard<std::mutex> l(mu);
   for (auto& [sid, conn_id] : by_session) {
     auto c = conns.find(conn_id);
     auto conn = c == conns.end() ? nullptr : c->second.lock();
     // A read-only connection's session is not the leader's to keep (docs/read-only.md).
     if (conn && !conn->read_only) out->emplace_back(sid, conn->timeout_ms);
+    if (conn) held.push_back(std::move(conn));
   }
 }
 
