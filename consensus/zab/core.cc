@@ -503,8 +503,9 @@ void Core::Impl::SnapshotInstalled(Zxid z) {
   std::vector<peer::ZabMessage> msgs;
   msgs.swap(learning().buffered);
   for (const auto& m : msgs) {
-    // A message may end the session (OnLearnerMessage checks that it is still learning).
-    if (IsLooking()) break;
+    // A message may end the session: the rest were the old leader's. (Any role: a committed
+    // configuration whose only voter is this member could make it lead at once.)
+    if (!IsLearning()) break;
     OnLearnerMessage(m);
   }
 }
