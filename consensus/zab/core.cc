@@ -397,6 +397,11 @@ bool Core::Impl::EntriesAfter(Zxid after, std::vector<Entry>* out) {
       if (e.zxid > after) out->push_back(e);
   } else {
     if (!reader || !reader->ReadAfter(after, cfg.max_diff_txns + 1, out)) return false;
+    // A truncation of this Ready is not carried out yet: the shell's log still holds the
+    // entries it cuts (a leader that took a learner's history and DIFFs another learner in
+    // the same Ready sent them; seed 3625411).
+    if (ready.truncate_after)
+      std::erase_if(*out, [&](const Entry& e) { return e.zxid > *ready.truncate_after; });
     Zxid last = out->empty() ? after : out->back().zxid;
     if (last < mem_base) return false;  // the log does not reach what is in memory
     for (const Entry& e : mem)

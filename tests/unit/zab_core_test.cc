@@ -672,7 +672,7 @@ TEST(ZabCoreTest, ALeaderElectBehindALearnerOfItsQuorumTakesItsHistory) {
   VectorLog log;
   for (uint32_t c = 1; c <= 3; c++)
     log.entries.push_back({MakeZxid(1, c), "p", 0, 0, std::nullopt});
-  log.entries.back().config = Membership{{1, 2}, {}};
+  log.entries.back().config = Membership{{1, 2, 3}, {}};
   log.entries.push_back({MakeZxid(2, 1), "stale", 0, 0, std::nullopt});
   Config cfg;
   cfg.self = 1;
@@ -682,7 +682,7 @@ TEST(ZabCoreTest, ALeaderElectBehindALearnerOfItsQuorumTakesItsHistory) {
   st.current_epoch = 2;
   st.last_zxid = MakeZxid(2, 1);
   st.epochs = {EE(2, MakeZxid(2, 1)), EE(1, MakeZxid(1, 3))};
-  st.log_configs = {{MakeZxid(1, 3), Membership{{1, 2}, {}}}};
+  st.log_configs = {{MakeZxid(1, 3), Membership{{1, 2, 3}, {}}}};
   Core core(cfg, st, &log);
   ASSERT_TRUE(core.config().previous);
   std::vector<Outgoing> sent;
@@ -699,7 +699,7 @@ TEST(ZabCoreTest, ALeaderElectBehindALearnerOfItsQuorumTakesItsHistory) {
   drain();
   ASSERT_EQ(core.role(), Role::kLeading);
   // Member 2 followed a leader of epoch 3 (its history is newer: current epoch 3).
-  auto join = [&](PeerId p, uint64_t cur, std::vector<peer::EpochEnd> eps) {
+  auto join = [&](PeerId p, uint64_t cur, std::vector<peer::EpochEnd> eps, bool again = false) {
     peer::ZabMessage fi;
     fi.mutable_follower_info()->set_accepted_epoch(3);
     fi.mutable_follower_info()->set_last_zxid(eps[0].last_zxid());
@@ -708,10 +708,14 @@ TEST(ZabCoreTest, ALeaderElectBehindALearnerOfItsQuorumTakesItsHistory) {
     peer::ZabMessage ack;
     ack.mutable_ack_epoch()->set_current_epoch(cur);
     ack.mutable_ack_epoch()->set_last_zxid(eps[0].last_zxid());
+    ack.mutable_ack_epoch()->set_already_accepted(again);
     core.Step(p, ack);
   };
   sent.clear();
   readies.clear();
+  // Member 3 is behind (it had accepted the epoch before: its ack does not count toward the
+  // quorum, but it is synced with the others); member 2 followed a leader of epoch 3.
+  join(3, 1, {EE(1, MakeZxid(1, 2))}, true);
   join(2, 3, {EE(3, MakeZxid(3, 2)), EE(1, MakeZxid(1, 3))});
   drain();
   EXPECT_EQ(core.role(), Role::kLeading) << "it looked again instead of taking the history";
@@ -742,6 +746,20 @@ TEST(ZabCoreTest, ALeaderElectBehindALearnerOfItsQuorumTakesItsHistory) {
   ASSERT_EQ(starts.size(), 1u);
   EXPECT_EQ(starts[0].sync_start().mode(), peer::SyncStart::DIFF);
   EXPECT_EQ(starts[0].sync_start().zxid(), MakeZxid(3, 2)) << "the learner is synced as is";
+  // Member 3 is DIFFed in the same Ready as the cut: the shell's log still holds the cut 2:1
+  // then, and it must not be sent (seed 3625411).
+  std::vector<Zxid> diff;
+  bool in_sync = false;
+  for (const auto& o : sent) {
+    if (o.to != 3) continue;
+    if (o.msg.has_sync_start()) {
+      in_sync = true;
+      EXPECT_EQ(o.msg.sync_start().mode(), peer::SyncStart::DIFF);
+    } else if (in_sync && o.msg.has_proposal()) {
+      diff.push_back(o.msg.proposal().zxid());
+    }
+  }
+  EXPECT_EQ(diff, (std::vector<Zxid>{MakeZxid(1, 3), MakeZxid(3, 1), MakeZxid(3, 2)}));
   // The new epoch is persisted only once the taken history is durable.
   for (auto& rd : readies) EXPECT_FALSE(rd.current_epoch);
   readies.clear();
