@@ -575,6 +575,7 @@ struct Fs::Impl {
     h->path = in->path;
     h->mzxid = -1;
     fi->keep_cache = 0;
+    AppendDirect(fi);
     fi->fh = Track(fs, std::move(h));
     if (fuse_reply_open(req, fi) != 0) Untrack(fs, fi);
     return false;
@@ -1042,6 +1043,14 @@ struct Fs::Impl {
     return Call(fs, req, std::move(r), {{in.path, Bit(tree::Change::kDataChanged)}}, nullptr);
   }
 
+  // An O_APPEND handle for writing does direct I/O: through the page cache the kernel splits a
+  // write() that crosses into a page it does not hold up to date into two WRITE requests, which
+  // would be two appends with another writer's between them (docs/fuse.md, "Appends"). Direct
+  // I/O hands the mount the whole write() in one request, up to max_write.
+  static void AppendDirect(fuse_file_info* fi) {
+    if ((fi->flags & O_APPEND) && (fi->flags & O_ACCMODE) != O_RDONLY) fi->direct_io = 1;
+  }
+
   static void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     Fs& fs = F(req);
     Inode in;
@@ -1092,6 +1101,7 @@ struct Fs::Impl {
       h->conditional = writable;
     }
     fi->keep_cache = !trunc && in.page_mzxid == st.mzxid;
+    AppendDirect(fi);
     fi->fh = Track(fs, std::move(h));
     if (fuse_reply_open(req, fi) != 0) Untrack(fs, fi);
   }
@@ -1149,6 +1159,7 @@ struct Fs::Impl {
           h->dirty = true;
           h->conditional = false;
         }
+        AppendDirect(fi);
         fi->fh = Track(fs, std::move(h));
         if (fuse_reply_create(req, &e, fi) != 0) {
           Untrack(fs, fi);
@@ -1186,6 +1197,7 @@ struct Fs::Impl {
     e.ino = id;
     e.generation = 1;
     FillAttr(fs, in, tree::Stat(), &e.attr);
+    AppendDirect(fi);
     fi->fh = Track(fs, std::move(h));
     if (fuse_reply_create(req, &e, fi) != 0) {
       Untrack(fs, fi);
@@ -1228,6 +1240,7 @@ struct Fs::Impl {
     tree::Stat st = v.stat;
     st.data_length = 0;
     FillAttr(fs, in, st, &e.attr);
+    AppendDirect(fi);
     fi->fh = Track(fs, std::move(h));
     if (fuse_reply_create(req, &e, fi) != 0) {
       Untrack(fs, fi);

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Appends and write errors through the mounts of a real 3-member ensemble (docs/fuse.md,
 # "Appends" and "Write errors"), with the shells' own builtins:
-#   1. 12 shells, 4 on each mount, `echo "$id-$k" >> log` 25 times each: all 300 lines, once;
-#      printf/tee -a/python "a" mixed in; every member's tree has the same bytes;
+#   1. 12 shells, 4 on each mount, `echo "$id-$k-<padding>" >> log` 40 times each: all 480
+#      lines, once and whole (the log spans many pages: the kernel must not split an append at
+#      a page boundary); printf/tee -a/python "a" mixed in; every member's tree has the same
+#      bytes;
 #   2. the same with a member killed (-9) mid-run: every line whose `echo` exited 0 is there
 #      exactly once, no line twice;
 #   3. inotifywait -e close_write on one mount sees a file appended through another;
@@ -29,38 +31,42 @@ D=/app-$$
 mkdir "$(M 1)$D"
 for i in 1 2 3; do wait_for 10 test -d "$(M $i)$D"; done
 
-# appender ID MOUNT FILE N ACKS: appends "ID-k" N times with builtin echo; records each line
-# whose echo exited 0 in ACKS (local disk).
+# appender ID MOUNT FILE N ACKS [PAD]: appends "ID-k[-PAD]" N times with builtin echo; records
+# each line whose echo exited 0 in ACKS (local disk).
 appender() {
-  local id=$1 m=$2 f=$3 n=$4 acks=$5 k
+  local id=$1 m=$2 f=$3 n=$4 acks=$5 pad=${6:+-$6} k
   for k in $(seq "$n"); do
-    if echo "$id-$k" >>"$m$f" 2>/dev/null; then echo "$id-$k" >>"$acks"; fi
+    if echo "$id-$k$pad" >>"$m$f" 2>/dev/null; then echo "$id-$k$pad" >>"$acks"; fi
   done
 }
+# About 120 bytes a line: 480 lines span 14 pages, and appends cross page boundaries.
+PAD=$(printf 'x%.0s' $(seq 100))
 
 # dups_in FILE: how many distinct lines occur more than once.
 dups_in() { sort "$1" | uniq -d | wc -l; }
 
 if want many; then
-  echo "== 12 shells on 3 mounts append 25 lines each (builtin echo >>)"
+  echo "== 12 shells on 3 mounts append 40 lines of about 120 bytes each (builtin echo >>)"
   : >"$QFS_TMP/acks"
   pids=()
   t0=$(date +%s%N)
   for s in $(seq 0 11); do
     i=$((s % 3 + 1))
-    bash -c "$(declare -f appender); appender s$s $(M $i) $D/log 25 $QFS_TMP/acks.s$s" &
+    bash -c "$(declare -f appender); appender s$s $(M $i) $D/log 40 $QFS_TMP/acks.s$s $PAD" &
     pids+=($!)
     QFS_BG+=($!)
   done
   for p in "${pids[@]}"; do wait "$p"; done
-  echo "     300 appends in $(ms_since "$t0") ms"
+  echo "     480 appends in $(ms_since "$t0") ms"
   cat "$QFS_TMP"/acks.s* >"$QFS_TMP/acks"
-  check "every echo >> exited 0 ($(wc -l <"$QFS_TMP/acks") of 300)" test "$(wc -l <"$QFS_TMP/acks")" -eq 300
+  check "every echo >> exited 0 ($(wc -l <"$QFS_TMP/acks") of 480)" test "$(wc -l <"$QFS_TMP/acks")" -eq 480
   for i in 1 2 3; do
-    wait_for 10 sh -c "[ \$(wc -l <'$(M $i)$D/log') -eq 300 ]"
-    check "mount $i: the log holds 300 lines" test "$(wc -l <"$(M $i)$D/log")" -eq 300
-    check "mount $i: each line exactly once" test "$(sort -u "$(M $i)$D/log" | wc -l)" -eq 300
+    wait_for 10 sh -c "[ \$(wc -l <'$(M $i)$D/log') -eq 480 ]"
+    check "mount $i: the log holds 480 lines" test "$(wc -l <"$(M $i)$D/log")" -eq 480
+    check "mount $i: each line exactly once" test "$(sort -u "$(M $i)$D/log" | wc -l)" -eq 480
   done
+  bad=$(grep -cvE "^s[0-9]+-[0-9]+-$PAD\$" "$(M 1)$D/log" || true)
+  check "no line split by another's append (broken lines: $bad)" test "$bad" -eq 0
   check "mount 1: the log is exactly the acknowledged lines" \
     test "$(sort "$QFS_TMP/acks" | md5sum)" = "$(sort "$(M 1)$D/log" | md5sum)"
   # Each shell's own lines keep their order (its appends are sequential).
