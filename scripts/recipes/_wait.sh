@@ -14,7 +14,6 @@ qfs_wait_until() {
   local fifo line ev=() e
   for e in ${QFS_EVENTS:-create,delete,moved_to,moved_from,close_write}; do ev+=(-e "$e"); done
   fifo=$(mktemp -u "${TMPDIR:-/tmp}/qfs-wait-XXXXXX")
-  QFS_FIFO=$fifo  # removed by qfs_on_exit if this shell is stopped before it is opened
   mkfifo "$fifo"
   # inotifywait must not keep a QFS_HOLD pipe open (it could outlive a killed shell).
   if [ -n "${QFS_HOLD:-}" ]; then
@@ -26,7 +25,6 @@ qfs_wait_until() {
   QFS_IW=$iw  # killed by qfs_on_exit if this shell is stopped while waiting
   exec {fd}<"$fifo"
   rm -f "$fifo"
-  QFS_FIFO=""
   # -q hides "Watches established."; a short pause lets inotifywait set its watch up before
   # the re-check. A change in that window is still seen by the re-check itself.
   for _ in $(seq 200); do
@@ -75,7 +73,6 @@ QFS_EVENT=""
 QFS_RELEASE=":"
 qfs_on_exit() {
   [ -n "$QFS_IW" ] && kill "$QFS_IW" 2>/dev/null
-  [ -n "${QFS_FIFO:-}" ] && rm -f "$QFS_FIFO"
   eval "$QFS_RELEASE"
 }
 trap qfs_on_exit EXIT
