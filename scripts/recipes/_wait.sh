@@ -15,16 +15,19 @@ qfs_wait_until() {
   for e in ${QFS_EVENTS:-create,delete,moved_to,moved_from,close_write}; do ev+=(-e "$e"); done
   fifo=$(mktemp -u "${TMPDIR:-/tmp}/qfs-wait-XXXXXX")
   mkfifo "$fifo"
+  # Opened read-write first, so that neither side ever blocks opening the FIFO: a shell stopped
+  # (SIGTERM) between starting inotifywait and opening a blocking read end left the starting
+  # inotifywait blocked forever in its open, holding the shell's stdout (a test's pipe).
+  local rw
+  exec {rw}<>"$fifo"
   # inotifywait must not keep a QFS_HOLD pipe open (it could outlive a killed shell).
   if [ -n "${QFS_HOLD:-}" ]; then
-    inotifywait -m -q "${ev[@]}" --format '%e %f' "$dir" >"$fifo" 2>/dev/null {QFS_HOLD}>&- &
+    inotifywait -m -q "${ev[@]}" --format '%e %f' "$dir" >"$fifo" 2>/dev/null {QFS_HOLD}>&- {rw}>&- &
   else
-    inotifywait -m -q "${ev[@]}" --format '%e %f' "$dir" >"$fifo" 2>/dev/null &
+    inotifywait -m -q "${ev[@]}" --format '%e %f' "$dir" >"$fifo" 2>/dev/null {rw}>&- &
   fi
   local iw=$!
   QFS_IW=$iw  # killed by qfs_on_exit if this shell is stopped while waiting
-  exec {fd}<"$fifo"
-  rm -f "$fifo"
   # -q hides "Watches established."; a short pause lets inotifywait set its watch up before
   # the re-check. A change in that window is still seen by the re-check itself.
   for _ in $(seq 200); do
@@ -32,6 +35,11 @@ qfs_wait_until() {
     grep -q inotify "/proc/$iw/fdinfo/"* 2>/dev/null && break
     sleep 0.005
   done
+  # Now a read-only end (it does not block: `rw` is a writer), then drop `rw`, so that reads see
+  # EOF once inotifywait is gone.
+  exec {fd}<"$fifo"
+  exec {rw}>&-
+  rm -f "$fifo"
   QFS_EVENT=""
   while ! "$@"; do
     # EOF (inotifywait gone, e.g. DIR deleted): poll instead of spinning.
