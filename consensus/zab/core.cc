@@ -14,6 +14,7 @@
 #include "consensus/zab/core.h"
 
 #include <algorithm>
+#include <type_traits>
 #include <utility>
 
 #include "consensus/util/result.h"
@@ -158,30 +159,29 @@ bool Core::Impl::serving() const {
   if (const auto* l = std::get_if<Leading>(&state)) return l->serving;
   return false;
 }
-Core::Impl::Looking& Core::Impl::looking() {
-  auto* s = std::get_if<Looking>(&state);
+// The current role's state; another role's is a failed check, never a default value.
+namespace {
+template <typename T, typename V>
+T& RoleState(V& state) {
+  auto* s = std::get_if<std::remove_const_t<T>>(&state);
   QFS_CHECK(s != nullptr);
   return *s;
+}
+}  // namespace
+Core::Impl::Looking& Core::Impl::looking() {
+  return RoleState<Looking>(state);
 }
 Core::Impl::Learning& Core::Impl::learning() {
-  auto* s = std::get_if<Learning>(&state);
-  QFS_CHECK(s != nullptr);
-  return *s;
+  return RoleState<Learning>(state);
 }
 const Core::Impl::Learning& Core::Impl::learning() const {
-  const auto* s = std::get_if<Learning>(&state);
-  QFS_CHECK(s != nullptr);
-  return *s;
+  return RoleState<const Learning>(state);
 }
 Core::Impl::Leading& Core::Impl::leading() {
-  auto* s = std::get_if<Leading>(&state);
-  QFS_CHECK(s != nullptr);
-  return *s;
+  return RoleState<Leading>(state);
 }
 const Core::Impl::Leading& Core::Impl::leading() const {
-  const auto* s = std::get_if<Leading>(&state);
-  QFS_CHECK(s != nullptr);
-  return *s;
+  return RoleState<const Leading>(state);
 }
 
 // --- configuration ---
