@@ -1,5 +1,5 @@
-# quorumfs import-zookeeper against Apache ZooKeeper 3.8 (docs/migration.md). QFS_LONG=1 in the
-# environment makes the standalone run load 100k nodes instead of 20k.
+# quorumfs import-zookeeper against Apache ZooKeeper 3.8 (docs/migration.md): the standalone run
+# loads 100k nodes, the ensemble run 5k.
 add_test(NAME import_zookeeper
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/import_zookeeper_test.py
           $<TARGET_FILE:quorumfs> $<TARGET_FILE:quorumfsd>)
