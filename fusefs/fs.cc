@@ -300,11 +300,14 @@ struct Fs::Impl {
     if (fuse_reply_entry(req, &e) != 0) fs.table_->Forget(id, 1);
   }
 
-  static void ReplyNegative(Fs& fs, fuse_req_t req, bool volatile_name) {
+  // Negative entries are not cached (docs/fuse.md, "Reading, caching, freshness"): a write
+  // refused with EEXIST must leave the name visible at once, and the notifier that drops a
+  // cached negative entry cannot run inside the refused mkdir/create, which holds the parent.
+  static void ReplyNegative(fuse_req_t req) {
     fuse_entry_param e;
     memset(&e, 0, sizeof e);
     e.ino = 0;
-    e.entry_timeout = volatile_name ? 0 : fs.o_.cache_timeout_s;
+    e.entry_timeout = 0;
     fuse_reply_entry(req, &e);
   }
 
@@ -518,7 +521,7 @@ struct Fs::Impl {
     struct stat a;
     if (!fs.table_->Get(id, &in) || AttrOf(fs, id, nullptr, &a) != 0) {
       fs.table_->Forget(id, 1);
-      return ReplyNegative(fs, req, true);
+      return ReplyNegative(req);
     }
     tree::Stat st;
     st.data_length = static_cast<int32_t>(a.st_size);
@@ -595,7 +598,7 @@ struct Fs::Impl {
       std::string epath;
       bool edir;
       fs.echo_->Get(&op, &epath, &edir);
-      if (epath == path && op == EchoState::kCreate) return ReplyNegative(fs, req, true);  // rule 4
+      if (epath == path && op == EchoState::kCreate) return ReplyNegative(req);  // rule 4
       if (epath == path && op == EchoState::kDelete) {  // the node is gone: a ghost to unlink
         Inode g;
         g.path = path;
@@ -609,7 +612,7 @@ struct Fs::Impl {
       // `.data` exists while the directory has data, so that tools that create it with
       // O_EXCL (cp, mv, tar) work; writing it creates it, removing it empties the data.
       View v = Look(fs, p.path);
-      if (!v.exists || v.stat.data_length == 0) return ReplyNegative(fs, req, false);
+      if (!v.exists || v.stat.data_length == 0) return ReplyNegative(req);
       Inode in;
       in.path = p.path;
       in.czxid = v.stat.czxid;
@@ -622,7 +625,7 @@ struct Fs::Impl {
     View v;
     std::string real = Resolve(fs, p.path, name, &v);
     bool volatile_name = ParseCreateName(name).has_suffix();
-    if (!v.exists) return ReplyNegative(fs, req, volatile_name);
+    if (!v.exists) return ReplyNegative(req);
     Inode in;
     in.path = real;
     in.czxid = v.stat.czxid;

@@ -186,5 +186,25 @@ check "  A's close() returns 0" grep -qx 'close 0' "$QFS_TMP/n.out"
 sleep 0.3
 check "  n2 keeps the data it was moved with, on both mounts" sh -c "[ \"\$(cat '$A/n2')\" = old ] && [ \"\$(cat '$B/n2')\" = old ]"
 check "  n is re-created on neither mount" sh -c "test ! -e '$A/n' && test ! -e '$B/n'"
+echo "== mkdir refused with EEXIST: the name is there at once (docs/fuse.md, Reading, caching)"
+# 6 shells, 2 on each mount, walk the same 40 names: each looks NAME up (a miss), then takes it
+# as the lock recipe does (mkdir NAME@eph); a loser's next lookup must find NAME. Nobody removes
+# one, so "EEXIST, then no such name" is a stale negative kernel entry of NAME (before the fix:
+# a lock's waiters spun on it).
+mkdir "$(M 1)/race"
+for i in 1 2 3; do wait_for 10 test -d "$(M "$i")/race"; done
+race() {
+  local r n
+  for r in $(seq 40); do
+    n=$1/race/r$r
+    test -e "$n"
+    if mkdir "$n@eph" 2>/dev/null; then echo "won $r"; elif test -d "$n"; then echo "lost $r"; else echo "stale $r"; fi
+  done
+}
+for i in 1 2 3 1 2 3; do race "$(M "$i")" & done >"$QFS_TMP/race.out"
+wait
+check "every name made once (40 of 40)" test "$(grep -c '^won ' "$QFS_TMP/race.out")" = 40
+check "  each loser found the name right after EEXIST (stale: $(grep -c '^stale ' "$QFS_TMP/race.out"))" \
+  test "$(grep -c '^stale ' "$QFS_TMP/race.out")" = 0
 ens stop >/dev/null 2>&1
 finish
