@@ -13,28 +13,28 @@ qfs_wait_until() {
   "$@" && return 0
   local fifo line ev=() e
   for e in ${QFS_EVENTS:-create,delete,moved_to,moved_from,close_write}; do ev+=(-e "$e"); done
-  fifo=$(mktemp -u "${TMPDIR:-/tmp}/qfs-wait-XXXXXX")
-  mkfifo "$fifo"
+  # No command substitution, seq, grep or sleep on this path: in a herd (every waiter of a
+  # lock wakes on its release) each process a waiter starts costs every hand-over.
+  fifo=${TMPDIR:-/tmp}/qfs-wait-$BASHPID-$RANDOM$RANDOM
+  mkfifo "$fifo" || return 1
   # Opened read-write first, so that neither side ever blocks opening the FIFO: a shell stopped
   # (SIGTERM) between starting inotifywait and opening a blocking read end left the starting
   # inotifywait blocked forever in its open, holding the shell's stdout (a test's pipe).
   local rw
   exec {rw}<>"$fifo"
-  # inotifywait must not keep a QFS_HOLD pipe open (it could outlive a killed shell).
+  # Its stderr goes to the FIFO too: "Watches established." says the watch is up, before any
+  # event. inotifywait must not keep a QFS_HOLD pipe open (it could outlive a killed shell).
   if [ -n "${QFS_HOLD:-}" ]; then
-    inotifywait -m -q "${ev[@]}" --format '%e %f' "$dir" >"$fifo" 2>/dev/null {QFS_HOLD}>&- {rw}>&- &
+    inotifywait -m "${ev[@]}" --format '%e %f' "$dir" >"$fifo" 2>&1 {QFS_HOLD}>&- {rw}>&- &
   else
-    inotifywait -m -q "${ev[@]}" --format '%e %f' "$dir" >"$fifo" 2>/dev/null {rw}>&- &
+    inotifywait -m "${ev[@]}" --format '%e %f' "$dir" >"$fifo" 2>&1 {rw}>&- &
   fi
   local iw=$!
   QFS_IW=$iw  # killed by qfs_on_exit if this shell is stopped while waiting
-  # -q hides "Watches established."; a short pause lets inotifywait set its watch up before
-  # the re-check. A change in that window is still seen by the re-check itself.
-  for _ in $(seq 200); do
-    kill -0 "$iw" 2>/dev/null || break  # no watch (DIR is gone): the re-check decides
-    grep -q inotify "/proc/$iw/fdinfo/"* 2>/dev/null && break
-    sleep 0.005
-  done
+  # Wait for the watch before the re-check, so that a change after the re-check wakes us. Any
+  # line but the first notice is "Watches established." or a failure (DIR gone: "Couldn't
+  # watch"); on a failure, or no word in 2 s, the re-check decides.
+  while read -r -t 2 line <&"$rw" && [ "$line" = "Setting up watches." ]; do :; done
   # Now a read-only end (it does not block: `rw` is a writer), then drop `rw`, so that reads see
   # EOF once inotifywait is gone.
   exec {fd}<"$fifo"
