@@ -11,38 +11,29 @@ qfs_wait_until() {
   local dir=$1; shift
   QFS_EVENT=""
   "$@" && return 0
-  local fifo line ev=() e
+  local line ev=() e fd
   for e in ${QFS_EVENTS:-create,delete,moved_to,moved_from,close_write}; do ev+=(-e "$e"); done
-  # No command substitution, seq, grep or sleep on this path: in a herd (every waiter of a
-  # lock wakes on its release) each process a waiter starts costs every hand-over.
-  fifo=${TMPDIR:-/tmp}/qfs-wait-$BASHPID-$RANDOM$RANDOM
-  mkfifo "$fifo" || return 1
-  # Opened read-write first, so that neither side ever blocks opening the FIFO: a shell stopped
-  # (SIGTERM) between starting inotifywait and opening a blocking read end left the starting
-  # inotifywait blocked forever in its open, holding the shell's stdout (a test's pipe).
-  local rw
-  exec {rw}<>"$fifo"
-  # Its stderr goes to the FIFO too: "Watches established." says the watch is up, before any
-  # event. inotifywait must not keep a QFS_HOLD pipe open (it could outlive a killed shell).
+  # inotifywait as a coprocess: its events, and on stderr its notices, come on a pipe that gives
+  # EOF once it is gone. No FIFO to make, open or remove, and no command substitution, seq, grep
+  # or sleep: in a herd (every waiter of a lock wakes on its release) each process a waiter
+  # starts costs every hand-over. It must not keep a QFS_HOLD pipe open (it could outlive a
+  # killed shell).
   if [ -n "${QFS_HOLD:-}" ]; then
-    inotifywait -m "${ev[@]}" --format '%e %f' "$dir" >"$fifo" 2>&1 {QFS_HOLD}>&- {rw}>&- &
+    coproc QFS_IWC { exec inotifywait -m "${ev[@]}" --format '%e %f' "$dir" 2>&1 {QFS_HOLD}>&-; }
   else
-    inotifywait -m "${ev[@]}" --format '%e %f' "$dir" >"$fifo" 2>&1 {rw}>&- &
+    coproc QFS_IWC { exec inotifywait -m "${ev[@]}" --format '%e %f' "$dir" 2>&1; }
   fi
-  local iw=$!
+  local iw=$QFS_IWC_PID
   QFS_IW=$iw  # killed by qfs_on_exit if this shell is stopped while waiting
+  # A copy of the read end: bash closes the coprocess's own when it reaps it.
+  exec {fd}<&"${QFS_IWC[0]}"
   # Wait for the watch before the re-check, so that a change after the re-check wakes us. Any
   # line but the first notice is "Watches established." or a failure (DIR gone: "Couldn't
-  # watch"); on a failure, or no word in 2 s, the re-check decides.
-  while read -r -t 2 line <&"$rw" && [ "$line" = "Setting up watches." ]; do :; done
-  # Now a read-only end (it does not block: `rw` is a writer), then drop `rw`, so that reads see
-  # EOF once inotifywait is gone.
-  exec {fd}<"$fifo"
-  exec {rw}>&-
-  rm -f "$fifo"
+  # watch"); on a failure, EOF, or no word in 2 s, the re-check decides.
+  while read -r -t 2 line <&"$fd" && [ "$line" = "Setting up watches." ]; do :; done
   QFS_EVENT=""
   while ! "$@"; do
-    # EOF (inotifywait gone, e.g. DIR deleted): poll instead of spinning.
+    # EOF (inotifywait gone: it could not watch DIR): poll instead of spinning.
     line=""
     read -r -t "${QFS_RECHECK_S:-60}" line <&"$fd" || { [ $? -gt 128 ] || sleep 0.05; }
     QFS_EVENT=$line
