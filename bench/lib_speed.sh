@@ -22,6 +22,18 @@ speed_name=speed
 ens() { /usr/bin/python3 "$speed_repo/tests/ensemble/ensemble.py" --dir "$cur" "$@"; }
 log() { echo "$speed_name: $*" >&2; }
 cpu_ticks() { local t=0 p; for p in $1; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
+# Sum of qfs_allocations (mntr) over CONNECT-STRING's members; empty for ZooKeeper or a build
+# without jemalloc.
+allocations() {
+  local hp t=0 v
+  for hp in ${1//,/ }; do
+    v=$({ exec 3<>"/dev/tcp/${hp%:*}/${hp#*:}" && printf mntr >&3 && timeout 5 cat <&3; exec 3<&-; } 2>/dev/null |
+      sed -n 's/^qfs_allocations\t//p')
+    [ -n "$v" ] && [ "$v" -ge 0 ] || return 0
+    t=$((t + v))
+  done
+  echo "$t"
+}
 median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "–"; else print a[int((NR+1)/2)]}'; }
 field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 
@@ -50,6 +62,7 @@ run_one() {  # side n name workload clients outstanding target
   local pids servers lid
   pids=$(ens pids | awk '{print $2}' | tr '\n' ' ')
   servers=$(ens connect-string)
+  local all=$servers
   if [ -n "$target" ] && [ "$n" -gt 1 ]; then
     lid=$(ens leader)
     local port
@@ -67,11 +80,11 @@ run_one() {  # side n name workload clients outstanding target
   timeout -k 10 "$limit" "$zkbench" -s "$servers" -w "$w" -c "$c" -o "$o" -d "$duration" \
     --warmup "$warmup" -b 1024 -n 1000 >"$tmp/res" 2>"$fifo" &
   bench_pid=$!
-  local c0="" c1="" line
+  local c0="" c1="" a0="" a1="" line
   while IFS= read -r line; do
     case "$line" in
-      "MEASURE start") c0=$(cpu_ticks "$pids") ;;
-      "MEASURE end") c1=$(cpu_ticks "$pids") ;;
+      "MEASURE start") c0=$(cpu_ticks "$pids"); [ "$side" = qfs ] && a0=$(allocations "$all") ;;
+      "MEASURE end") c1=$(cpu_ticks "$pids"); [ "$side" = qfs ] && a1=$(allocations "$all") ;;
     esac
   done <"$fifo"
   local rc=0
@@ -84,6 +97,8 @@ run_one() {  # side n name workload clients outstanding target
   local ops us
   ops=$(field "$line" ops)
   us=$(awk -v d=$((c1 - c0)) -v hz="$hz" -v ops="$ops" 'BEGIN {printf "%.0f", ops ? d / hz * 1e6 / ops : 0}')
-  echo "$side $n $name $line cpu_us_per_op=$us" >>"$raw"
-  log "$side $n $name: $(field "$line" ops_per_sec) ops/s p50 $(field "$line" p50_ms) p99 $(field "$line" p99_ms) ms, $us µs CPU/op, sessions $(field "$line" sess_min)..$(field "$line" sess_max)"
+  local allocs=""
+  [ -n "$a0" ] && [ -n "$a1" ] && allocs=$(awk -v d=$((a1 - a0)) -v ops="$ops" 'BEGIN {printf "%.1f", ops ? d / ops : 0}')
+  echo "$side $n $name $line cpu_us_per_op=$us${allocs:+ allocs_per_op=$allocs}" >>"$raw"
+  log "$side $n $name: $(field "$line" ops_per_sec) ops/s p50 $(field "$line" p50_ms) p99 $(field "$line" p99_ms) ms, $us µs CPU/op,${allocs:+ $allocs allocations/op (all members),} sessions $(field "$line" sess_min)..$(field "$line" sess_max)"
 }

@@ -65,12 +65,12 @@ for n in "${sz[@]}"; do
   echo
   echo "$n member(s):"
   echo
-  echo "| case | ZooKeeper ops/s | quorumfs ops/s | ratio | p50 ms ZK → qfs | p99 ms ZK → qfs | CPU µs/op ZK → qfs | sessions min..max (qfs) |"
-  echo "|---|--:|--:|--:|--:|--:|--:|--:|"
+  echo "| case | ZooKeeper ops/s | quorumfs ops/s | ratio | p50 ms ZK → qfs | p99 ms ZK → qfs | CPU µs/op ZK → qfs | allocations/op (qfs) | sessions min..max (qfs) |"
+  echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|"
   for spec in $cases; do
     name=${spec%%=*}
     zo=$(med zk "$n" "$name" ops_per_sec) qo=$(med qfs "$n" "$name" ops_per_sec)
     ratio=$(awk -v a="$zo" -v b="$qo" 'BEGIN {if (a + 0 > 0 && b + 0 > 0) printf "%.2f×", b / a; else print "–"}')
-    echo "| $name | $zo | $qo | $ratio | $(med zk "$n" "$name" p50_ms) → $(med qfs "$n" "$name" p50_ms) | $(med zk "$n" "$name" p99_ms) → $(med qfs "$n" "$name" p99_ms) | $(med zk "$n" "$name" cpu_us_per_op) → $(med qfs "$n" "$name" cpu_us_per_op) | $(med qfs "$n" "$name" sess_min)..$(med qfs "$n" "$name" sess_max) |"
+    echo "| $name | $zo | $qo | $ratio | $(med zk "$n" "$name" p50_ms) → $(med qfs "$n" "$name" p50_ms) | $(med zk "$n" "$name" p99_ms) → $(med qfs "$n" "$name" p99_ms) | $(med zk "$n" "$name" cpu_us_per_op) → $(med qfs "$n" "$name" cpu_us_per_op) | $(med qfs "$n" "$name" allocs_per_op) | $(med qfs "$n" "$name" sess_min)..$(med qfs "$n" "$name" sess_max) |"
   done
 done

@@ -141,7 +141,8 @@ void Mntr(std::ostream& o, const Pipeline& p, const PortStats& port, const Pipel
     << "qfs_snapshots_taken\t" << sn.taken << "\n"
     << "qfs_snapshot_last_bytes\t" << sn.last_bytes << "\n"
     << "qfs_snapshot_max_pause_ms\t" << sn.max_fork_ms << "\n"
-    << "qfs_quota_soft_crossings\t" << st.quota_soft_crossings << "\n";
+    << "qfs_quota_soft_crossings\t" << st.quota_soft_crossings << "\n"
+    << "qfs_allocations\t" << server::Allocations() << "\n";
 }
 
 uint64_t SnapshotBytes(const Config& c) {
