@@ -75,24 +75,11 @@ uint64_t MaxFileDescriptors() {
   return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : rl.rlim_cur;
 }
 
-// Weak: resolved only when jemalloc is linked in (daemon/CMakeLists.txt, QFS_JEMALLOC).
-extern "C" int mallctl(const char* name, void* oldp, size_t* oldlenp, void* newp, size_t newlen)
-    __attribute__((weak));
+// Defined in daemon/alloc_count.cc, which only the jemalloc build of quorumfsd links.
+extern "C" int64_t QfsAllocationCount() __attribute__((weak));
 
 int64_t Allocations() {
-  if (!mallctl) return -1;
-  uint64_t epoch = 1;
-  size_t len = sizeof epoch;
-  mallctl("epoch", &epoch, &len, &epoch, len);  // refreshes the counters read below
-  // 4096 is MALLCTL_ARENAS_ALL: the sum over arenas; nrequests counts the thread caches' too.
-  uint64_t total = 0;
-  for (const char* key : {"stats.arenas.4096.small.nrequests", "stats.arenas.4096.large.nrequests"}) {
-    uint64_t v = 0;
-    len = sizeof v;
-    if (mallctl(key, &v, &len, nullptr, 0) != 0) return -1;
-    total += v;
-  }
-  return static_cast<int64_t>(total);
+  return QfsAllocationCount ? QfsAllocationCount() : -1;
 }
 
 }  // namespace qfs::server

@@ -21,8 +21,8 @@ ProcessInfo GetProcessInfo();
 uint64_t OpenFileDescriptors();
 uint64_t MaxFileDescriptors();
 
-// Allocations made by this process since it started (every thread), from jemalloc's counters;
-// -1 where quorumfsd runs without jemalloc (sanitizer builds). The bench divides its growth by
+// Allocations (operator new) made by this process since it started, every thread; -1 where
+// quorumfsd runs without jemalloc (sanitizer builds, which keep their own operator new). The bench divides its growth by
 // the ops measured (docs/four-letter-words.md, qfs_allocations).
 int64_t Allocations();
 
