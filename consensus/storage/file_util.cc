@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "consensus/util/checksum.h"
+#include "consensus/util/result.h"
 
 namespace qfs::storage {
 namespace {
@@ -140,6 +141,59 @@ void AppendFrame(std::string* out, std::string_view payload) {
   StoreLe32(hdr + 4, crc);
   out->append(hdr, kFrameHeader);
   out->append(payload.data(), payload.size());
+}
+
+namespace {
+size_t VarintSize(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    n++;
+  }
+  return n;
+}
+void AppendVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+// LogRecord (consensus/proto/storage.proto): zxid = 1 (varint), payload = 2 (bytes); proto3
+// leaves out fields at their default.
+size_t RecordSize(uint64_t zxid, size_t payload_size) {
+  size_t n = 0;
+  if (zxid != 0) n += 1 + VarintSize(zxid);
+  if (payload_size != 0) n += 1 + VarintSize(payload_size) + payload_size;
+  return n;
+}
+}  // namespace
+
+size_t RecordFrameSize(uint64_t zxid, size_t payload_size) {
+  return kFrameHeader + RecordSize(zxid, payload_size);
+}
+
+size_t AppendRecordFrame(std::string* out, uint64_t zxid, std::string_view payload) {
+  const size_t at = out->size();
+  const size_t len = RecordSize(zxid, payload.size());
+  out->reserve(at + kFrameHeader + len);
+  out->append(kFrameHeader, '\0');
+  if (zxid != 0) {
+    out->push_back(0x08);
+    AppendVarint(out, zxid);
+  }
+  if (!payload.empty()) {
+    out->push_back(0x12);
+    AppendVarint(out, payload.size());
+    out->append(payload.data(), payload.size());
+  }
+  QFS_CHECK(out->size() == at + kFrameHeader + len);
+  char* hdr = out->data() + at;
+  StoreLe32(hdr, static_cast<uint32_t>(len));
+  uint32_t crc = Crc32c(0, hdr, 4);
+  crc = Crc32c(crc, hdr + kFrameHeader, len);
+  StoreLe32(hdr + 4, crc);
+  return kFrameHeader + len;
 }
 
 FrameResult DecodeFrame(std::string_view buf, size_t pos, size_t max_len, std::string_view* payload,

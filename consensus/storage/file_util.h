@@ -27,6 +27,12 @@ Status WriteAll(int fd, const void* data, size_t n, const std::string& what);
 // Appends a framed record to `out`: [u32 len][u32 crc32c(len bytes + payload)][payload].
 void AppendFrame(std::string* out, std::string_view payload);
 constexpr size_t kFrameHeader = 8;
+// Appends a framed LogRecord{zxid, payload} to `out`, encoded by hand: byte for byte what
+// Protobuf writes, but the payload is copied once, straight from the caller's buffer into
+// `out` (docs/ensemble.md, "Copies of a txn"). Returns the frame's size.
+size_t AppendRecordFrame(std::string* out, uint64_t zxid, std::string_view payload);
+// The size AppendRecordFrame gives for these.
+size_t RecordFrameSize(uint64_t zxid, size_t payload_size);
 
 // Outcome of decoding one frame from a buffer.
 enum class FrameResult { kOk, kZero, kIncomplete, kBad };

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "consensus/proto/storage.pb.h"
 #include "consensus/storage/file_util.h"
@@ -259,7 +260,7 @@ struct TxnLog::Impl {
 
   Status Recover(uint64_t after_zxid, const std::function<void(const LogEntry&)>& replay);
   void WriterLoop();
-  void WriteBatch(std::deque<LogEntry>* batch);
+  void WriteBatch(std::vector<LogEntry>* batch);
   void WriteBuffered(size_t entries);
   void DropFrom(uint64_t first_failed, uint64_t durable, const Status& why);
   Status EnsureRoom(uint64_t zxid, size_t frame);
@@ -282,9 +283,10 @@ struct TxnLog::Impl {
   mutable std::mutex mu;
   std::condition_variable work_cv;  // writer waits for entries
   std::condition_variable idle_cv;  // Flush/Close/TruncateAfter wait for the writer
-  std::deque<LogEntry> queue;
-  bool writing = false;  // a batch (and its callbacks) is in progress
-  bool probing = false;  // an Append is retrying segment creation
+  std::vector<LogEntry> queue;      // swapped with the writer's batch: both keep their capacity
+  std::vector<LogEntry> batch;      // the writer thread's
+  bool writing = false;             // a batch (and its callbacks) is in progress
+  bool probing = false;             // an Append is retrying segment creation
   bool closing = false;
   bool disk_full = false;
   Status full_cause;
@@ -303,7 +305,6 @@ struct TxnLog::Impl {
   uint64_t write_off = 0;
   uint64_t active_size = 0;
   std::string buf;
-  std::string scratch;
 
   std::mutex close_mu;
   std::thread writer;
@@ -498,11 +499,11 @@ void TxnLog::Impl::WriterLoop() {
   for (;;) {
     work_cv.wait(l, [&] { return closing || !queue.empty(); });
     if (queue.empty()) return;  // closing and drained
-    std::deque<LogEntry> batch;
     batch.swap(queue);
     writing = true;
     l.unlock();
     WriteBatch(&batch);
+    batch.clear();  // the payloads' last references, outside the lock
     l.lock();
     writing = false;
     idle_cv.notify_all();
@@ -544,17 +545,13 @@ void TxnLog::Impl::WriteBuffered(size_t entries) {
   buf.clear();
 }
 
-void TxnLog::Impl::WriteBatch(std::deque<LogEntry>* batch) {
+void TxnLog::Impl::WriteBatch(std::vector<LogEntry>* batch) {
   buf.clear();
   uint64_t buffered_last = 0;  // highest zxid in `buf`
   uint64_t written_last = 0;   // highest zxid of this batch on disk
   size_t buffered = 0;
-  qfs::storage::LogRecord rec;
   for (LogEntry& e : *batch) {
-    rec.set_zxid(e.zxid);
-    rec.set_payload(std::move(e.payload));
-    rec.SerializeToString(&scratch);
-    const size_t frame = kFrameHeader + scratch.size();
+    const size_t frame = RecordFrameSize(e.zxid, e.payload.size());
     if (fd < 0 || write_off + buf.size() + frame > active_size) {
       // Roll over: what fits goes to the current segment, durably, before the next one exists.
       if (buffered > 0) {
@@ -568,7 +565,7 @@ void TxnLog::Impl::WriteBatch(std::deque<LogEntry>* batch) {
         return;
       }
     }
-    AppendFrame(&buf, scratch);
+    AppendRecordFrame(&buf, e.zxid, e.payload.view());
     buffered_last = e.zxid;
     buffered++;
   }
@@ -638,11 +635,7 @@ Status TxnLog::Append(LogEntry entry) {
     // Retry on this thread: the writer is idle (nothing is queued while the disk is full).
     m.probing = true;
     l.unlock();
-    qfs::storage::LogRecord rec;
-    rec.set_zxid(entry.zxid);
-    rec.set_payload(std::move(entry.payload));
-    const size_t frame = kFrameHeader + rec.ByteSizeLong();
-    entry.payload = std::move(*rec.mutable_payload());
+    const size_t frame = RecordFrameSize(entry.zxid, entry.payload.size());
     Status st = m.EnsureRoom(entry.zxid, frame);
     l.lock();
     m.probing = false;

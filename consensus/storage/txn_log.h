@@ -30,12 +30,13 @@
 #include <vector>
 
 #include "consensus/util/result.h"
+#include "consensus/util/shared_bytes.h"
 
 namespace qfs::storage {
 
 struct LogEntry {
   uint64_t zxid = 0;
-  std::string payload;
+  SharedBytes payload;
 };
 
 // Read-only inspection (quorumfs log-dump, docs/tools.md): the checks Open's recovery makes,

@@ -21,11 +21,14 @@ class FrameMac {
   explicit FrameMac(std::string_view key) : key_(key) {}
   // The tag of the next frame to send; advances the sequence number.
   std::string NextTag(std::string_view frame);
+  // The same, written to out[0..kFrameTagBytes) (no allocation: the sender seals in place).
+  void NextTagInto(std::string_view frame, char* out);
   // True if `tag` is the tag of the next frame expected; advances the sequence number only then.
   bool CheckNext(std::string_view frame, std::string_view tag);
 
  private:
-  std::string Tag(std::string_view frame);
+  // The full HMAC of (sequence number, frame); a tag is its first kFrameTagBytes.
+  Sha256Digest Digest(std::string_view frame);
   HmacSha256Key key_;
   uint64_t seq_ = 0;
 };

@@ -16,7 +16,9 @@ namespace qfs::transport {
 constexpr uint32_t kMagic = 0x50534651;  // "QFSP" as little-endian bytes
 // Bump when frames or the handshake change incompatibly; members of different versions refuse
 // each other.
-constexpr uint32_t kProtocolVersion = 2;  // 2: every frame carries a MAC (frame_mac.h)
+// 2: every frame carries a MAC (frame_mac.h); 3: learners forward a client's write as its
+// packet (member.proto ClientPacket).
+constexpr uint32_t kProtocolVersion = 3;
 constexpr size_t kNonceBytes = 32;
 constexpr size_t kMaxHandshakeFrame = 4096;
 

@@ -6,10 +6,10 @@
 #include <asio.hpp>
 #include <asio/ssl.hpp>
 #include <atomic>
+#include <chrono>
 #include <cinttypes>
 #include <cstring>
 #include <functional>
-#include <chrono>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -242,7 +242,6 @@ struct PeerTransport::Impl {
   // I/O thread: refused dialers are logged once a minute per reason, with how many were quiet
   // since (a removed member keeps asking its former members, docs/reconfig.md).
   std::map<std::string, std::pair<std::chrono::steady_clock::time_point, uint64_t>> refusals;
-  std::string seal_buf;  // I/O thread: Seal's output
   int port = 0;
   // The current peers by id, and their ids (AddPeer / RemovePeer change them under links_mu);
   // every Link ever made is owned by all_links until the transport ends.
@@ -283,6 +282,8 @@ struct PeerTransport::Impl {
   // --- senders ---
   void SendMany(const uint64_t* to, size_t count, const peer::PeerMessage& msg);
   void Enqueue(Link* l, std::string_view frame);
+  bool QueueRoom(Link* l, size_t bytes);
+  void Queued(Link* l);
   void Seal(OutConn* oc);
   void CloseGateFromSender(Link* l, const char* why);
 
@@ -303,6 +304,8 @@ struct PeerTransport::Impl {
   void OutReady(Link* l, const std::shared_ptr<OutConn>& oc);
   void OutFailed(Link* l, const std::shared_ptr<OutConn>& oc, const std::string& why);
   void Flush(Link* l);
+  std::atomic<std::thread::id> flush_owner{};  // DeferFlushes' thread
+  std::vector<Link*> deferred;                 // its links to flush (that thread only)
   void WriteBatch(Link* l, const std::shared_ptr<OutConn>& oc);
 
   void Break(Link* l, const std::string& why);
@@ -418,6 +421,22 @@ void PeerTransport::Impl::SendMany(const uint64_t* to, size_t count, const peer:
     }
     return;
   }
+  if (count == 1) {  // the common case: serialized straight into the link's queue
+    Link* l = Find(to[0]);
+    if (!l) {
+      c.frames_dropped.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    std::lock_guard<std::mutex> g(l->mu);
+    if (!QueueRoom(l, kFrameHeader + n + kFrameTagBytes)) return;
+    const size_t old_size = l->pending.size();
+    l->pending.resize(old_size + kFrameHeader + n + kFrameTagBytes);
+    char* at = l->pending.data() + old_size;
+    msg.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(at + kFrameHeader));
+    WriteFrameHeader(at, static_cast<uint32_t>(n));
+    Queued(l);
+    return;
+  }
   std::string& frame = Scratch();
   frame.resize(kFrameHeader + n);
   msg.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(frame.data() + kFrameHeader));
@@ -434,13 +453,21 @@ void PeerTransport::Impl::SendMany(const uint64_t* to, size_t count, const peer:
 
 void PeerTransport::Impl::Enqueue(Link* l, std::string_view frame) {
   std::lock_guard<std::mutex> g(l->mu);
+  if (!QueueRoom(l, frame.size() + kFrameTagBytes)) return;
+  l->pending.append(frame);
+  l->pending.append(kFrameTagBytes, '\0');
+  Queued(l);
+}
+
+// Whether l->pending may take `bytes` more: one frame and the room for its MAC tag, which Seal
+// fills in place (no copy of the batch). False, and nothing may be queued, if the link is
+// closed or over its limit (then it breaks). Under l->mu.
+bool PeerTransport::Impl::QueueRoom(Link* l, size_t bytes) {
   if (!l->open) {
     c.frames_dropped.fetch_add(1, std::memory_order_relaxed);
-    return;
+    return false;
   }
-  c.frames_sent.fetch_add(1, std::memory_order_relaxed);
-  l->pending.append(frame);
-  if (opt.max_queued_bytes && l->pending.size() + l->writing_bytes > opt.max_queued_bytes) {
+  if (opt.max_queued_bytes && l->pending.size() + bytes + l->writing_bytes > opt.max_queued_bytes) {
     l->open = false;
     l->owe_notice = true;
     l->connected = false;  // nothing more goes on this connection: it would follow a gap
@@ -449,12 +476,34 @@ void PeerTransport::Impl::Enqueue(Link* l, std::string_view frame) {
       Break(l, "more than max_queued_bytes (" + std::to_string(opt.max_queued_bytes) +
                    ") queued for it");
     });
-    return;
+    return false;
   }
+  c.frames_sent.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+// A frame was queued: make sure a flush is coming. Under l->mu.
+void PeerTransport::Impl::Queued(Link* l) {
   if (l->connected && !l->writing && !l->flush_posted) {
     l->flush_posted = true;
-    asio::post(io, [this, l] { Flush(l); });
+    if (std::this_thread::get_id() == flush_owner.load(std::memory_order_relaxed)) {
+      deferred.push_back(l);
+    } else {
+      asio::post(io, [this, l] { Flush(l); });
+    }
   }
+}
+
+void PeerTransport::DeferFlushes() {
+  impl_->flush_owner.store(std::this_thread::get_id(), std::memory_order_relaxed);
+}
+
+void PeerTransport::FlushDeferred() {
+  Impl& m = *impl_;
+  QFS_CHECK(std::this_thread::get_id() == m.flush_owner.load(std::memory_order_relaxed));
+  // Flush may queue nothing new for the owner, but read the list afresh each time anyway.
+  for (size_t i = 0; i < m.deferred.size(); ++i) m.Flush(m.deferred[i]);
+  m.deferred.clear();
 }
 
 void PeerTransport::Impl::CloseGateFromSender(Link* l, const char* why) {
@@ -652,25 +701,21 @@ void PeerTransport::Impl::WriteBatch(Link* l, const std::shared_ptr<OutConn>& oc
   });
 }
 
-// Appends each frame's MAC tag after it (frame_mac.h). Senders queue plain frames because the
-// key and sequence numbers belong to the connection they end up on.
+// Writes each frame's MAC tag (frame_mac.h) into the room queued after it. Senders queue
+// frames without tags because the key and sequence numbers belong to the connection they end
+// up on; sealing in place spares a copy of every byte sent.
 void PeerTransport::Impl::Seal(OutConn* oc) {
-  std::string& sealed = seal_buf;
-  sealed.clear();
   size_t pos = 0;
   while (pos < oc->wbuf.size()) {
-    QFS_CHECK(oc->wbuf.size() - pos >= kFrameHeader);
+    QFS_CHECK(oc->wbuf.size() - pos >= kFrameHeader + kFrameTagBytes);
     uint32_t len = 0;
     for (int i = 0; i < 4; ++i)
       len |= static_cast<uint32_t>(static_cast<uint8_t>(oc->wbuf[pos + i])) << (8 * i);
     const std::string_view frame(oc->wbuf.data() + pos, kFrameHeader + len);
-    QFS_CHECK(pos + frame.size() <= oc->wbuf.size());
-    sealed.append(frame);
-    sealed.append(oc->mac->NextTag(frame));
-    pos += frame.size();
+    QFS_CHECK(pos + frame.size() + kFrameTagBytes <= oc->wbuf.size());
+    oc->mac->NextTagInto(frame, oc->wbuf.data() + pos + frame.size());
+    pos += frame.size() + kFrameTagBytes;
   }
-  oc->wbuf.swap(sealed);
-  if (sealed.capacity() > kKeepBuffer) std::string().swap(sealed);
 }
 
 // ---------------------------------------------------------------------------------------------

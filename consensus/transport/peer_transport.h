@@ -135,6 +135,12 @@ class PeerTransport {
   void Send(uint64_t to, const peer::PeerMessage& msg);
   // The same to several peers, serialized once.
   void Send(const std::vector<uint64_t>& to, const peer::PeerMessage& msg);
+  // For an owner that runs the I/O thread's io_context itself, in a loop of its own: from the
+  // calling thread on, what that thread sends is written when it calls FlushDeferred(), not
+  // by a handler posted per link. That spares the io_context a round of handlers, and with it
+  // an epoll_wait, per batch. The owner must call FlushDeferred() before it waits.
+  void DeferFlushes();
+  void FlushDeferred();
   // Opens the gate of a broken link (no-op if open): later sends are queued and delivered.
   void Reopen(uint64_t peer);
   // Ends the current connections with `peer` in both directions without reporting it through

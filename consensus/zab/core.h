@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "consensus/proto/peer.pb.h"
+#include "consensus/util/shared_bytes.h"
 
 namespace qfs::zab {
 
@@ -85,8 +86,8 @@ struct Config {
 
 struct Entry {
   Zxid zxid = 0;
-  std::string payload;
-  PeerId origin = 0;  // the member whose client proposed it, and its tag (for the reply)
+  SharedBytes payload;  // shared, not copied, by the window, the Ready and the log
+  PeerId origin = 0;    // the member whose client proposed it, and its tag (for the reply)
   uint64_t origin_tag = 0;
   // A reconfig entry: the whole new configuration. The shell stores it with the entry (its
   // payload carries it) and gives it back from LogReader and in InitialState.

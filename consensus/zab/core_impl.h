@@ -135,6 +135,7 @@ struct Core::Impl {
   std::variant<Looking, Learning, Leading> state;
   uint64_t now = 0;  // ticks
   Ready ready;
+  std::vector<Zxid> ack_scratch;      // AdvanceCommit's, kept to spare an allocation per ack
   std::vector<Entry> deferred_apply;  // committed after a snapshot request in this Ready
   Zxid ready_snapshot_zxid = 0;       // the tree's zxid when that snapshot was asked for
   RoleChange reported;

@@ -302,7 +302,8 @@ void Core::Impl::AdvanceCommit() {
   if (ld.ldphase != LdPhase::kBroadcast) return;
   // The highest zxid a majority of each configuration in force acknowledged.
   auto point = [&](const Membership& m) -> Zxid {
-    std::vector<Zxid> acks;
+    std::vector<Zxid>& acks = ack_scratch;  // reused: this runs on every ack
+    acks.clear();
     for (PeerId v : m.voters) {
       if (v == cfg.self) {
         acks.push_back(current_epoch == ld.new_epoch ? durable : 0);

@@ -34,7 +34,19 @@ void Pipeline::Impl::HandleIncoming(Incoming&& in) {
   }
   member::AppMessage m;
   m.mutable_forward()->set_tag(tag);
-  ToProto(in.req, m.mutable_forward()->mutable_request());
+  if (!in.packet.empty() && client_decoder) {
+    // The client's bytes as it sent them: no re-encoding here, one decoding at the leader.
+    auto* cp = m.mutable_forward()->mutable_client();
+    cp->set_packet(std::move(in.packet));
+    cp->set_session_id(in.req.session_id);
+    for (const auto& id : in.req.auth) {
+      auto* a = cp->add_auth();
+      a->set_scheme(id.scheme);
+      a->set_id(id.id);
+    }
+  } else {
+    ToProto(in.req, m.mutable_forward()->mutable_request());
+  }
   SendApp(member.leader, m);
   std::lock_guard<std::mutex> l(mu);
   stats.forwarded++;
@@ -178,7 +190,21 @@ void Pipeline::Impl::HandleApp(uint64_t from, const std::string& bytes) {
   switch (m.body_case()) {
     case member::AppMessage::kForward: {
       tree::Request req;
-      if (!FromProto(m.forward().request(), &req)) {
+      if (m.forward().has_client()) {
+        const auto& cp = m.forward().client();
+        std::vector<tree::Id> auth;
+        for (const auto& a : cp.auth()) auth.push_back({a.scheme(), a.id()});
+        if (!client_decoder || !client_decoder(cp.packet(), cp.session_id(), auth, &req)) {
+          // The learner decoded the same bytes with the same code before forwarding them.
+          QLOG_WARN("member %llu forwarded a client packet this member cannot decode",
+                    static_cast<unsigned long long>(from));
+          member::AppMessage r;
+          r.mutable_forward_reply()->set_tag(m.forward().tag());
+          r.mutable_forward_reply()->set_err(static_cast<int32_t>(Err::kMarshallingError));
+          SendApp(from, r);
+          return;
+        }
+      } else if (!FromProto(m.forward().request(), &req)) {
         QLOG_WARN("member %llu forwarded a malformed request",
                   static_cast<unsigned long long>(from));
         return;

@@ -194,11 +194,20 @@ void Pipeline::Impl::ReloadStore(const char* why) {
 void Pipeline::Impl::Run() {
   constexpr int kIoBatch = 64;
   loop_thread = std::this_thread::get_id();
+  if (net) net->DeferFlushes();
   auto next_tick = Clock::now() + std::chrono::milliseconds(kBaseTickMs);
+  // Each poll pass ends with an epoll_wait that finds nothing (asio learns that way that no
+  // handler is ready). Right after a turn's work the loop does not poll again before it
+  // waits: the wait's own epoll_wait sees any socket that became ready, and peer writes are
+  // flushed here, not by handlers (DeferFlushes). One system call less per wake-up.
+  bool poll = true;
   for (;;) {
-    for (int i = 0; i < kIoBatch && io.poll_one(); i++) {
+    if (poll) {
+      for (int i = 0; i < kIoBatch && io.poll_one(); i++) {
+      }
     }
-    std::deque<Event> events;
+    if (net) net->FlushDeferred();
+    events.clear();
     uint64_t dur;
     bool failed, stop, snap;
     Status why;
@@ -211,6 +220,11 @@ void Pipeline::Impl::Run() {
         l.unlock();
         io.run_one_until(next_tick);
         asleep = false;
+        poll = true;
+        continue;
+      }
+      if (!poll) {  // more work came in: take what the sockets have too, as any turn does
+        poll = true;
         continue;
       }
       events.swap(inbox);
@@ -238,6 +252,7 @@ void Pipeline::Impl::Run() {
       if (stop) {
         FailAllPending(Err::kConnectionLoss);
         Release();
+        if (net) net->FlushDeferred();  // the last turn's writes
         break;
       }
       if (disk_full) continue;
@@ -273,6 +288,7 @@ void Pipeline::Impl::Run() {
     if (snap) snapshot_wanted = true;
     MaybeSnapshot();
     Release();
+    poll = false;
     if (stop) {
       // Let writes already proposed finish (briefly), then answer the rest.
       if (stop_deadline == Clock::time_point())
@@ -282,7 +298,10 @@ void Pipeline::Impl::Run() {
       Release();
       // Requests queued before Stop() were taken in this round (Enqueue refuses later ones);
       // peers' messages keep coming and are dropped.
-      if (pending.empty()) break;
+      if (pending.empty()) {
+        if (net) net->FlushDeferred();  // the last turn's writes
+        break;
+      }
     }
   }
 }
@@ -446,11 +465,28 @@ void Pipeline::Impl::ProcessReady() {
       if (recv.active && recv.from == peer && !recv.complete) DropReceive();
       if (net) net->Close(peer);
     }
-    for (auto& o : r.messages) {
+    for (size_t i = 0; i < r.messages.size();) {
+      zab::Outgoing& o = r.messages[i];
+      // A leader's PROPOSAL goes to each learner as its own message, one after the other;
+      // one zxid in one epoch is one txn, so they are the same bytes: serialized once
+      // (docs/ensemble.md, "Copies of a txn").
+      std::vector<uint64_t> to{o.to};
+      while (o.msg.has_proposal() && i + to.size() < r.messages.size()) {
+        const zab::Outgoing& n = r.messages[i + to.size()];
+        if (!n.msg.has_proposal() || n.msg.proposal().zxid() != o.msg.proposal().zxid() ||
+            n.msg.epoch() != o.msg.epoch())
+          break;
+        to.push_back(n.to);
+      }
+      i += to.size();
       peer::PeerMessage m;
       if (o.msg.has_vote()) AttachAddresses(o.msg.vote(), &m);
       *m.mutable_zab() = std::move(o.msg);
-      Send(o.to, std::move(m));
+      if (to.size() == 1) {
+        Send(to[0], std::move(m));
+      } else {
+        SendToMany(to, std::move(m));
+      }
     }
     for (const auto& s : r.syncs_done) {
       if (static_cast<uint64_t>(p->store_->tree().last_zxid()) >= s.zxid) {
@@ -560,6 +596,7 @@ void Pipeline::Impl::RoleChanged(const zab::RoleChange& rc) {
     std::lock_guard<std::mutex> l(mu);
     before = member;
     member.role = rc.role;
+    forwarding.store(rc.role != zab::Role::kLeading, std::memory_order_relaxed);
     member.leader = rc.leader;
     member.epoch = rc.epoch;
     member.serving = rc.serving;
@@ -741,7 +778,21 @@ void Pipeline::Sync(ReplyFn done, bool linearizable) {
   Enqueue(tree::Request(), std::move(done), true, linearizable ? 2 : 1);
 }
 
-bool Pipeline::Enqueue(tree::Request&& req, ReplyFn&& done, bool block, int sync) {
+bool Pipeline::TrySubmitPacket(tree::Request&& req, std::string&& packet, ReplyFn done) {
+  return Enqueue(std::move(req), std::move(done), false, 0, std::move(packet));
+}
+
+void Pipeline::SetClientDecoder(ClientDecoder d) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  impl_->client_decoder = std::move(d);
+}
+
+bool Pipeline::forwarding() const {
+  return impl_->forwarding.load(std::memory_order_relaxed);
+}
+
+bool Pipeline::Enqueue(tree::Request&& req, ReplyFn&& done, bool block, int sync,
+                       std::string&& packet) {
   Impl& m = *impl_;
   std::unique_lock<std::mutex> l(m.mu);
   // The loop itself never waits for room (it is what makes room): a blocking submit from a
@@ -762,7 +813,7 @@ bool Pipeline::Enqueue(tree::Request&& req, ReplyFn&& done, bool block, int sync
   m.outstanding++;
   m.stats.submitted++;
   Impl::Event e;
-  e.in = {std::move(req), std::move(done), sync};
+  e.in = {std::move(req), std::move(done), sync, std::move(packet)};
   m.inbox.push_back(std::move(e));
   l.unlock();
   m.Wake();

@@ -113,6 +113,20 @@ class Pipeline {
   void Submit(tree::Request req, ReplyFn done);
   // Like Submit but never blocks: false when the outstanding limit is reached.
   bool TrySubmit(tree::Request req, ReplyFn done);
+  // The same for a client port's write: `packet` is the request as the client sent it (header
+  // and body), and `req` what the client port decoded from it. A learner forwards `packet`,
+  // not a re-encoding of `req`, and the leader decodes it with the client decoder
+  // (docs/ensemble.md, "Copies of a txn"). An empty packet forwards `req`.
+  // Both are moved from only when it returns true (a retry can pass them again).
+  bool TrySubmitPacket(tree::Request&& req, std::string&& packet, ReplyFn done);
+  // Builds the tree request of a forwarded client packet (the client port's own decoding); set
+  // once, before Start's peers connect. Without one, learners forward decoded requests.
+  using ClientDecoder = std::function<bool(std::string_view packet, int64_t session_id,
+                                           const std::vector<tree::Id>& auth, tree::Request* out)>;
+  void SetClientDecoder(ClientDecoder d);
+  // Whether writes now go to another member (a hint, read without a lock: the client port keeps
+  // a request's packet only then).
+  bool forwarding() const;
 
   // Runs fn(const tree::DataTree&) under the tree's shared lock.
   template <typename F>
@@ -173,7 +187,8 @@ class Pipeline {
 
  private:
   Pipeline() = default;
-  bool Enqueue(tree::Request&& req, ReplyFn&& done, bool block, int sync);
+  bool Enqueue(tree::Request&& req, ReplyFn&& done, bool block, int sync,
+               std::string&& packet = {});
 
   std::unique_ptr<Store> store_;
   mutable std::shared_mutex tree_mu_;

@@ -74,7 +74,8 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
   struct Incoming {
     tree::Request req;
     ReplyFn done;
-    int sync = 0;  // 1: a sync, 2: a linearizable sync
+    int sync = 0;        // 1: a sync, 2: a linearizable sync
+    std::string packet;  // the client's own bytes of `req`, when a client port sent it
   };
   struct Event {
     enum Type { kRequest, kPeer, kDisconnected, kGuest } type = kRequest;
@@ -125,7 +126,10 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
 
   mutable std::mutex mu;
   std::condition_variable space_cv;  // wakes blocked submitters
-  std::deque<Event> inbox;
+  // Vectors, swapped each turn so both keep their capacity: a deque of Events allocated a
+  // block per event and a map per turn (the loop's most frequent allocations).
+  std::vector<Event> inbox;
+  std::vector<Event> events;  // the loop's: this turn's events
   uint64_t durable = 0;
   bool log_failed = false;
   Status log_failed_why;
@@ -137,6 +141,8 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
   std::vector<std::pair<int, RoleListener>> role_listeners;
   int next_handle = 1;
   std::function<void(const SessionTouches&)> touch_handler;
+  ClientDecoder client_decoder;        // set before traffic, as touch_handler
+  std::atomic<bool> forwarding{true};  // role != leading (Pipeline::forwarding)
 
   std::unique_ptr<transport::PeerTransport> net;
   std::mutex hold_mu;
@@ -314,6 +320,7 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
   void AbortTransfer(uint64_t peer);
   void Stream(std::shared_ptr<Transfer> t, std::string path);
   void Send(uint64_t to, peer::PeerMessage&& m);
+  void SendToMany(const std::vector<uint64_t>& to, peer::PeerMessage&& m);
   void SendApp(uint64_t to, const member::AppMessage& m);
   void ExpireWaiting(bool all);
   void CheckReadOnly();

@@ -102,6 +102,21 @@ void Pipeline::Impl::Send(uint64_t to, peer::PeerMessage&& m) {
   net->Send(to, m);
 }
 
+void Pipeline::Impl::SendToMany(const std::vector<uint64_t>& to, peer::PeerMessage&& m) {
+  if (!net) return;
+  std::vector<uint64_t> now;
+  std::lock_guard<std::mutex> l(hold_mu);
+  for (uint64_t peer : to) {
+    auto it = transfers.find(peer);
+    if (it != transfers.end()) {
+      it->second->held.push_back(m);  // behind the snapshot stream: a copy of its own
+    } else {
+      now.push_back(peer);
+    }
+  }
+  if (!now.empty()) net->Send(now, m);
+}
+
 void Pipeline::Impl::StartTransfer(uint64_t peer) {
   Store& s = *p->store_;
   if (s.snapshot_running()) s.WaitSnapshot();  // the stream needs the tree as it is right now

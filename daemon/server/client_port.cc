@@ -135,6 +135,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
     bool done = false;
     bool close_after = false;
     tree::Request treq;
+    std::string packet;  // the client's bytes of treq, kept while this member forwards writes
     std::string frame;
     std::chrono::steady_clock::time_point arrived = std::chrono::steady_clock::now();
   };
@@ -589,6 +590,8 @@ struct Conn : std::enable_shared_from_this<Conn> {
           slot->done = true;
           slot->frame = zk::EncodeReply(
               zk::ReplyHeader{slot->req.xid(), LastZxid(), static_cast<int32_t>(e)});
+        } else if (srv->pipeline->forwarding()) {
+          slot->packet.assign(body.data(), body.size());  // what a learner forwards
         }
       }
     }
@@ -762,18 +765,19 @@ struct Conn : std::enable_shared_from_this<Conn> {
       s->submitted = true;
       return true;
     }
-    bool ok = srv->pipeline->TrySubmit(s->treq, [self, s](qfs::Reply&& r) {
-      std::string frame = self->EncodeWriteReply(s->req, r);
-      self->OnLoop([self, s, frame = std::move(frame)]() mutable {
-        s->frame = std::move(frame);
-        s->done = true;
-        if (s->req.type() == zk::op::kCloseSession) {
-          self->srv->sessions->Closed(self->session_id);
-          QLOG_DEBUG("session %s closed by its client", Hex(self->session_id).c_str());
-        }
-        self->Pump();
-      });
-    });
+    bool ok = srv->pipeline->TrySubmitPacket(
+        std::move(s->treq), std::move(s->packet), [self, s](qfs::Reply&& r) {
+          std::string frame = self->EncodeWriteReply(s->req, r);
+          self->OnLoop([self, s, frame = std::move(frame)]() mutable {
+            s->frame = std::move(frame);
+            s->done = true;
+            if (s->req.type() == zk::op::kCloseSession) {
+              self->srv->sessions->Closed(self->session_id);
+              QLOG_DEBUG("session %s closed by its client", Hex(self->session_id).c_str());
+            }
+            self->Pump();
+          });
+        });
     s->submitted = ok;
     return ok;
   }
@@ -1214,6 +1218,17 @@ ClientPort::ClientPort(const Config& config, Pipeline* pipeline, service::Sessio
   impl_->sessions = sessions;
   impl_->max_packet = config.max_data_bytes + kPacketSlack;
   Impl* s = impl_.get();
+  // A learner forwards a client's write as the packet the client sent; the leader decodes it
+  // here, as its own client port would have (docs/ensemble.md, "Copies of a txn").
+  pipeline->SetClientDecoder([max = impl_->max_packet](std::string_view packet, int64_t sid,
+                                                       const std::vector<tree::Id>& auth,
+                                                       tree::Request* out) {
+    auto req = zk::DecodeRequest(packet, max);
+    if (!req.ok() || !zk::IsWriteRequest(req->type()) || req->type() == zk::op::kCheck ||
+        req->type() == zk::op::kCloseSession)
+      return false;
+    return zk::ToTreeRequest(*req, sid, auth, out) == Err::kOk;
+  });
   sessions->SetHolder({[s](SessionTouches* out) { s->OpenSessions(out); },
                        [s](int64_t sid) { s->CloseExpired(sid); }});
 }

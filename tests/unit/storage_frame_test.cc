@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <string>
 
+#include "consensus/proto/storage.pb.h"
 #include "consensus/storage/file_util.h"
 #include "consensus/util/checksum.h"
 
@@ -28,6 +29,27 @@ TEST(FrameTest, LayoutIsLengthCrcPayload) {
   std::string covered = Le32(5) + "hello";
   EXPECT_EQ(out.substr(4, 4), Le32(Crc32c(covered)));
   EXPECT_EQ(out.substr(8), "hello");
+}
+
+// The hand-encoded log record is byte for byte what Protobuf writes, for zxids and payload
+// sizes across every varint length (the reader parses it with Protobuf).
+TEST(FrameTest, HandEncodedRecordIsProtobufs) {
+  for (uint64_t zxid : {0ull, 1ull, 127ull, 128ull, 0x100000001ull, ~0ull}) {
+    for (size_t size : {0ul, 1ul, 127ul, 128ul, 1024ul, 16384ul, 2097152ul}) {
+      std::string payload(size, 'x');
+      for (size_t i = 0; i < size; i += 7) payload[i] = static_cast<char>(i);
+      LogRecord rec;
+      rec.set_zxid(zxid);
+      rec.set_payload(payload);
+      std::string want;
+      AppendFrame(&want, rec.SerializeAsString());
+      std::string got = "prefix";
+      const size_t n = AppendRecordFrame(&got, zxid, payload);
+      EXPECT_EQ(n, RecordFrameSize(zxid, size));
+      ASSERT_EQ(got.substr(0, 6), "prefix");
+      EXPECT_EQ(got.substr(6), want) << "zxid " << zxid << " size " << size;
+    }
+  }
 }
 
 TEST(FrameTest, RoundTripOfManyFrames) {

@@ -508,7 +508,7 @@ TEST(PeerTransportTest, UnknownMemberAndWrongVersionAreRefusedWithTheReason) {
     // A member of the previous version (frames without MACs) is refused.
     Welcome w = r.Handshake("ensemble-secret", 2, 1, kProtocolVersion - 1);
     EXPECT_FALSE(w.ok());
-    EXPECT_EQ(w.reason(), "protocol version 1 vs ours 2");
+    EXPECT_EQ(w.reason(), "protocol version 2 vs ours 3");
     EXPECT_TRUE(r.WaitClosed());
   }
   {
@@ -525,7 +525,7 @@ TEST(PeerTransportTest, UnknownMemberAndWrongVersionAreRefusedWithTheReason) {
   ASSERT_TRUE(Eventually([&] { return c[1].stats().auth_failures >= 4; }));
   std::string log = testing::internal::GetCapturedStderr();
   EXPECT_NE(log.find("refused: unknown member id 99"), std::string::npos) << log;
-  EXPECT_NE(log.find("refused: protocol version 1 vs ours 2"), std::string::npos) << log;
+  EXPECT_NE(log.find("refused: protocol version 2 vs ours 3"), std::string::npos) << log;
   EXPECT_NE(log.find("refused: handshake:"), std::string::npos) << log;
   EXPECT_NE(log.find("127.0.0.1:"), std::string::npos) << log;  // names the address
   EXPECT_EQ(c.h(1).events().size(), 0u);
