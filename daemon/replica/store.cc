@@ -234,8 +234,11 @@ bool Store::StartSnapshot() {
     if (!st.ok())
       QLOG_WARN("snapshot at zxid 0x%llx abandoned: %s", static_cast<unsigned long long>(zxid),
                 st.ToString().c_str());
-    snap_stats_.last_fork_ms = NowMs() - t0;
-    snap_stats_.max_fork_ms = std::max(snap_stats_.max_fork_ms, snap_stats_.last_fork_ms);
+    {
+      std::lock_guard<std::mutex> l(stats_mu_);
+      snap_stats_.last_fork_ms = NowMs() - t0;
+      snap_stats_.max_fork_ms = std::max(snap_stats_.max_fork_ms, snap_stats_.last_fork_ms);
+    }
     FinishSnapshot(st.ok() ? 0 : (1 << 8));  // as if a child had exited with 0 or 1
     return true;
   }
@@ -244,6 +247,7 @@ bool Store::StartSnapshot() {
   pid_t pid = fork();
   if (pid < 0) {
     QLOG_WARN("snapshot: fork failed: %s", strerror(errno));
+    std::lock_guard<std::mutex> l(stats_mu_);
     snap_stats_.failed++;
     return false;
   }
@@ -272,8 +276,11 @@ bool Store::StartSnapshot() {
     _exit(0);
   }
   double pause = NowMs() - t0;
-  snap_stats_.last_fork_ms = pause;
-  if (pause > snap_stats_.max_fork_ms) snap_stats_.max_fork_ms = pause;
+  {
+    std::lock_guard<std::mutex> l(stats_mu_);
+    snap_stats_.last_fork_ms = pause;
+    if (pause > snap_stats_.max_fork_ms) snap_stats_.max_fork_ms = pause;
+  }
   child_ = pid;
   child_zxid_ = zxid;
   child_start_ms_ = t0;
@@ -301,8 +308,10 @@ void Store::WaitSnapshot() {
 
 void Store::FinishSnapshot(int wait_status) {
   child_ = -1;
+  std::unique_lock<std::mutex> l(stats_mu_);
   if (!WIFEXITED(wait_status) || WEXITSTATUS(wait_status) != 0) {
     snap_stats_.failed++;
+    l.unlock();
     QLOG_WARN("snapshot of zxid 0x%llx failed (status %d); the log still holds every txn",
               static_cast<unsigned long long>(child_zxid_), wait_status);
     return;
@@ -312,9 +321,11 @@ void Store::FinishSnapshot(int wait_status) {
   snap_stats_.last_ms = NowMs() - child_start_ms_;
   auto snaps = storage::ListSnapshots(options_.data_dir);
   if (snaps.ok() && !snaps->empty()) snap_stats_.last_bytes = snaps->front().size;
+  const SnapshotStats done = snap_stats_;
+  l.unlock();
   QLOG_INFO("snapshot of zxid 0x%llx written: %llu bytes in %.1f ms",
             static_cast<unsigned long long>(child_zxid_),
-            static_cast<unsigned long long>(snap_stats_.last_bytes), snap_stats_.last_ms);
+            static_cast<unsigned long long>(done.last_bytes), done.last_ms);
   if (options_.snap_retain_count == 0) return;  // keep everything (tests replay from scratch)
   auto oldest =
       storage::PurgeSnapshots(options_.data_dir, static_cast<size_t>(options_.snap_retain_count));

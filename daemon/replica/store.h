@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -72,7 +73,11 @@ class Store {
   void PollSnapshot();
   // Waits for a running snapshot to finish (shutdown, tests).
   void WaitSnapshot();
-  const SnapshotStats& snapshot_stats() const { return snap_stats_; }
+  // A copy: other threads read it (mntr, tests) while the loop updates it.
+  SnapshotStats snapshot_stats() const {
+    std::lock_guard<std::mutex> l(stats_mu_);
+    return snap_stats_;
+  }
 
   // ZAB epochs (acceptedEpoch, currentEpoch files in data_dir).
   uint64_t accepted_epoch() const { return accepted_epoch_; }
@@ -82,7 +87,7 @@ class Store {
   void SetAcceptedEpoch(uint64_t epoch);
   void SetCurrentEpoch(uint64_t epoch);
   // The last snapshot finished by a child (zxid, path), for streaming it to a learner.
-  uint64_t last_snapshot_zxid() const { return snap_stats_.last_zxid; }
+  uint64_t last_snapshot_zxid() const { return snapshot_stats().last_zxid; }
 
  private:
   Store() = default;
@@ -92,7 +97,8 @@ class Store {
   std::unique_ptr<tree::DataTree> tree_;
   std::unique_ptr<storage::TxnLog> log_;
   RecoveryInfo recovery_;
-  SnapshotStats snap_stats_;
+  mutable std::mutex stats_mu_;
+  SnapshotStats snap_stats_;  // written under stats_mu_
   uint64_t accepted_epoch_ = 0, current_epoch_ = 0;
   pid_t child_ = -1;
   int lock_fd_ = -1;
