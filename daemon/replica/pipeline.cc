@@ -470,7 +470,8 @@ void Pipeline::Impl::ProcessReady() {
       // A leader's PROPOSAL goes to each learner as its own message, one after the other;
       // one zxid in one epoch is one txn, so they are the same bytes: serialized once
       // (docs/ensemble.md, "Copies of a txn").
-      std::vector<uint64_t> to{o.to};
+      std::vector<uint64_t>& to = send_group;
+      to.assign(1, o.to);
       while (o.msg.has_proposal() && i + to.size() < r.messages.size()) {
         const zab::Outgoing& n = r.messages[i + to.size()];
         if (!n.msg.has_proposal() || n.msg.proposal().zxid() != o.msg.proposal().zxid() ||

@@ -129,7 +129,8 @@ struct Pipeline::Impl : transport::Handler, zab::LogReader {
   // Vectors, swapped each turn so both keep their capacity: a deque of Events allocated a
   // block per event and a map per turn (the loop's most frequent allocations).
   std::vector<Event> inbox;
-  std::vector<Event> events;  // the loop's: this turn's events
+  std::vector<Event> events;         // the loop's: this turn's events
+  std::vector<uint64_t> send_group;  // ProcessReady's: the peers one message goes to
   uint64_t durable = 0;
   bool log_failed = false;
   Status log_failed_why;
